@@ -2,14 +2,13 @@
 //!
 //! Core crates (types through engine) are pure: they may not depend, even
 //! transitively through normal dependencies, on an async runtime, an HTTP
-//! framework or client, or a database driver (STYLE.md section 1). Each core
+//! framework or client, a database driver, or the OS RNG crate (STYLE.md
+//! section 1). The check reads `cargo tree` for each core crate. Each core
 //! crate also carries a `clippy.toml` that bans the system clock and OS RNG.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
-
-use serde_json::Value;
 
 /// The crates that must stay free of I/O.
 pub(crate) const CORE_CRATES: &[&str] = &[
@@ -18,6 +17,7 @@ pub(crate) const CORE_CRATES: &[&str] = &[
     "latchkey-uri",
     "latchkey-metadata",
     "latchkey-registration",
+    "latchkey-jose",
     "latchkey-token",
     "latchkey-dpop",
     "latchkey-engine",
@@ -45,19 +45,21 @@ const FORBIDDEN: &[&str] = &[
 
 /// Checks every rule; returns the list of violations.
 pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
-    let metadata = cargo_metadata(root).map_err(|e| vec![e])?;
     let mut problems = Vec::new();
-    for (core, deps) in normal_dependency_closure(&metadata) {
-        for dep in deps.iter().filter(|d| FORBIDDEN.contains(&d.as_str())) {
-            problems.push(format!(
-                "core crate {core} depends on {dep} (STYLE.md section 1)"
-            ));
-        }
-    }
     for core in CORE_CRATES {
         let dir = root.join("crates").join(core);
         if !dir.exists() {
             continue;
+        }
+        match normal_dependencies(root, core) {
+            Ok(tree) => {
+                for dep in forbidden_in(&tree) {
+                    problems.push(format!(
+                        "core crate {core} depends on {dep} (STYLE.md section 1)"
+                    ));
+                }
+            }
+            Err(e) => problems.push(e),
         }
         let clippy = std::fs::read_to_string(dir.join("clippy.toml")).unwrap_or_default();
         if !clippy.contains("std::time::SystemTime::now") {
@@ -73,71 +75,34 @@ pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
     }
 }
 
-fn cargo_metadata(root: &Path) -> Result<Value, String> {
+/// `cargo tree` of one package's normal dependencies, with features resolved as
+/// for building that package alone (so a feature another member enables, such as
+/// a store's test-only conformance suite, does not count against it).
+fn normal_dependencies(root: &Path, package: &str) -> Result<String, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--locked"])
+        .args([
+            "tree", "--locked", "-e", "normal", "--prefix", "none", "-f", "{p}", "-p", package,
+        ])
         .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
+        .map_err(|e| format!("cargo tree: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "cargo metadata failed: {}",
+            "cargo tree -p {package} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata output: {e}"))
+    String::from_utf8(output.stdout).map_err(|e| format!("cargo tree output: {e}"))
 }
 
-/// For each core crate in the workspace: the names of every package it reaches
-/// through normal (not dev, not build) dependencies.
-fn normal_dependency_closure(metadata: &Value) -> BTreeMap<String, BTreeSet<String>> {
-    let empty = Vec::new();
-    let packages = metadata["packages"].as_array().unwrap_or(&empty);
-    let name_of: BTreeMap<&str, &str> = packages
-        .iter()
-        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
-        .collect();
-    let nodes = metadata["resolve"]["nodes"].as_array().unwrap_or(&empty);
-    let edges: BTreeMap<&str, Vec<&str>> = nodes
-        .iter()
-        .filter_map(|node| {
-            let id = node["id"].as_str()?;
-            let deps = node["deps"]
-                .as_array()?
-                .iter()
-                .filter(|dep| {
-                    dep["dep_kinds"]
-                        .as_array()
-                        .is_some_and(|kinds| kinds.iter().any(|k| k["kind"].is_null()))
-                })
-                .filter_map(|dep| dep["pkg"].as_str())
-                .collect();
-            Some((id, deps))
-        })
-        .collect();
-    let mut out = BTreeMap::new();
-    for (id, name) in &name_of {
-        if !CORE_CRATES.contains(name) {
-            continue;
-        }
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![*id];
-        while let Some(current) = stack.pop() {
-            for dep in edges.get(current).into_iter().flatten() {
-                if seen.insert(*dep) {
-                    stack.push(dep);
-                }
-            }
-        }
-        let names = seen
-            .iter()
-            .filter_map(|id| name_of.get(id))
-            .map(|n| (*n).to_owned())
-            .collect();
-        out.insert((*name).to_owned(), names);
-    }
-    out
+/// The forbidden package names in `cargo tree --prefix none -f {p}` output.
+fn forbidden_in(tree: &str) -> BTreeSet<String> {
+    tree.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| FORBIDDEN.contains(name))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,30 +118,10 @@ mod tests {
     }
 
     #[test]
-    fn the_closure_sees_transitive_normal_dependencies_only() {
-        let metadata = serde_json::json!({
-            "packages": [
-                {"id": "a", "name": "latchkey-types"},
-                {"id": "b", "name": "middle"},
-                {"id": "c", "name": "tokio"},
-                {"id": "d", "name": "sqlx"}
-            ],
-            "resolve": {"nodes": [
-                {"id": "a", "deps": [
-                    {"pkg": "b", "dep_kinds": [{"kind": null}]},
-                    {"pkg": "d", "dep_kinds": [{"kind": "dev"}]}
-                ]},
-                {"id": "b", "deps": [{"pkg": "c", "dep_kinds": [{"kind": null}]}]},
-                {"id": "c", "deps": []},
-                {"id": "d", "deps": []}
-            ]}
-        });
-        let closure = normal_dependency_closure(&metadata);
-        let deps = &closure["latchkey-types"];
-        assert!(
-            deps.contains("tokio"),
-            "transitive normal dependency missed"
-        );
-        assert!(!deps.contains("sqlx"), "dev dependency counted");
+    fn forbidden_packages_are_found_in_tree_output() {
+        let tree = "latchkey-engine v0.1.0 (/w/crates/latchkey-engine)\nserde v1.0.0\ntokio v1.47.0\nmio v1.0.0\ntokio v1.47.0 (*)\n";
+        let found: Vec<String> = forbidden_in(tree).into_iter().collect();
+        assert_eq!(found, vec!["mio".to_owned(), "tokio".to_owned()]);
+        assert!(forbidden_in("serde v1.0.0\nlatchkey-types v0.1.0\n").is_empty());
     }
 }

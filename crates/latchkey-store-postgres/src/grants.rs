@@ -1,0 +1,283 @@
+//! Codes, refresh families and access tokens ([`GrantStore`]).
+
+use latchkey_store::{
+    AccessTokenRecord, CodeRecord, Consumption, GrantStore, RefreshFamily, RevokedGrant, Rotated,
+    StoreError,
+};
+use latchkey_token::code::JwkThumbprint;
+use latchkey_token::refresh::FamilyState;
+use latchkey_types::{TokenDigest, UnixTime};
+
+use crate::codec::{
+    self, ACCESS_TOKEN_COLUMNS, CODE_COLUMNS, FAMILY_COLUMNS, FamilyRow, time_to_db,
+};
+use crate::{PostgresStore, backend};
+
+impl GrantStore for PostgresStore {
+    async fn insert_code(&self, record: &CodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO codes (digest, client_id, redirect_uri, redirect_uri_source, \
+             code_challenge, code_challenge_method, resources, scope, subject, auth_time, \
+             dpop_jkt, issued_at, expires_at, consumed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, FALSE)",
+        )
+        .bind(record.digest().as_bytes().as_slice())
+        .bind(record.client_id().as_str())
+        .bind(record.redirect_uri().as_str())
+        .bind(record.redirect_uri_source().to_string())
+        .bind(record.code_challenge().as_str())
+        .bind(record.code_challenge().method().as_str())
+        .bind(codec::resources_to_db(record.resources()))
+        .bind(record.scope().to_string())
+        .bind(record.subject().as_str())
+        .bind(time_to_db(record.auth_time())?)
+        .bind(record.dpop_jkt().map(JwkThumbprint::to_encoded))
+        .bind(time_to_db(record.issued_at())?)
+        .bind(time_to_db(record.expires_at())?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn consume_code(&self, digest: &TokenDigest) -> Result<Consumption, StoreError> {
+        // The compare-and-set: a concurrent consumer blocks on the row lock,
+        // then re-checks `NOT consumed` against the committed row and matches
+        // nothing (READ COMMITTED re-evaluation), so exactly one gets a row.
+        let consumed = sqlx::query(&format!(
+            "UPDATE codes SET consumed = TRUE WHERE digest = $1 AND NOT consumed \
+             RETURNING {CODE_COLUMNS}"
+        ))
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        if let Some(row) = consumed {
+            return codec::code_from_row(&row).map(Consumption::First);
+        }
+        let existing = sqlx::query(&format!(
+            "SELECT {CODE_COLUMNS} FROM codes WHERE digest = $1"
+        ))
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        match existing {
+            Some(row) => codec::code_from_row(&row).map(Consumption::AlreadyConsumed),
+            None => Ok(Consumption::Unknown),
+        }
+    }
+
+    async fn insert_family(
+        &self,
+        family: &RefreshFamily,
+        from_code: Option<&TokenDigest>,
+    ) -> Result<(), StoreError> {
+        let row = FamilyRow::new(family)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        row.bind(sqlx::query(&format!(
+            "INSERT INTO refresh_families ({FAMILY_COLUMNS}, from_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        )))
+        .bind(from_code.map(|d| d.as_bytes().as_slice()))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES ($1, $2)")
+            .bind(&row.current_digest)
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn family_by_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {FAMILY_COLUMNS} FROM refresh_families \
+             WHERE id = (SELECT family_id FROM refresh_tokens WHERE digest = $1)"
+        ))
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .map(|row| codec::family_from_row(&row))
+        .transpose()
+    }
+
+    async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
+        let row = FamilyRow::new(next)?;
+        if let Some(expected) = next.generation().checked_sub(1) {
+            let expected = codec::u64_to_db(expected, "generation")?;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            // The compare-and-set on the generation: of concurrent rotations
+            // from the same generation, the ones that wait for the winner's
+            // row lock re-check `generation = $16` and match nothing.
+            let applied = row
+                .bind(sqlx::query(
+                    "UPDATE refresh_families SET client_id = $2, subject = $3, scope = $4, \
+                     resources = $5, dpop_jkt = $6, created_at = $7, expires_at = $8, \
+                     current_digest = $9, generation = $10, previous_digest = $11, \
+                     previous_rotated_at = $12, state = $13, revoked_reason = $14, \
+                     revoked_at = $15 \
+                     WHERE id = $1 AND generation = $16 AND state = 'active'",
+                ))
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+            if applied == 1 {
+                sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES ($1, $2)")
+                    .bind(&row.current_digest)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                return Ok(Rotated::Applied);
+            }
+            tx.rollback().await.map_err(backend)?;
+        }
+        let now = sqlx::query(&format!(
+            "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1"
+        ))
+        .bind(&row.id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .map(|row| codec::family_from_row(&row))
+        .transpose()?;
+        Ok(Rotated::Lost(now.map(Box::new)))
+    }
+
+    async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
+        let family_id = revoked.id();
+        let id = family_id.as_bytes().as_slice();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let FamilyState::Revoked { reason, at } = revoked.state() {
+            // Only the state columns, and only of an active family: the first
+            // reason stays, and a concurrent rotation is not rolled back.
+            sqlx::query(
+                "UPDATE refresh_families \
+                 SET state = 'revoked', revoked_reason = $2, revoked_at = $3 \
+                 WHERE id = $1 AND state = 'active'",
+            )
+            .bind(id)
+            .bind(codec::reason_to_db(reason))
+            .bind(time_to_db(at)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE family_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&token.jti)
+        .bind(token.client_id.as_str())
+        .bind(token.subject.as_ref().map(|s| s.as_str()))
+        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
+        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
+        .bind(time_to_db(token.expires_at)?)
+        .bind(token.revoked)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_TOKEN_COLUMNS} FROM access_tokens WHERE jti = $1"
+        ))
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .map(|row| codec::access_token_from_row(&row))
+        .transpose()
+    }
+
+    async fn revoke_access_token(&self, jti: &str) -> Result<bool, StoreError> {
+        let affected = sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE jti = $1")
+            .bind(jti)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(affected > 0)
+    }
+
+    async fn revoke_code_grant(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<RevokedGrant, StoreError> {
+        let code = code.as_bytes().as_slice();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Every family from the code counts; only active ones change, so an
+        // earlier revocation keeps its reason.
+        let families = sqlx::query(
+            "UPDATE refresh_families SET \
+             revoked_reason = CASE WHEN state = 'active' THEN $2 ELSE revoked_reason END, \
+             revoked_at = CASE WHEN state = 'active' THEN $3 ELSE revoked_at END, \
+             state = 'revoked' \
+             WHERE from_code = $1",
+        )
+        .bind(code)
+        .bind(codec::reason_to_db(
+            latchkey_token::refresh::RevocationReason::CodeReplay,
+        ))
+        .bind(time_to_db(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        let access_tokens = sqlx::query(
+            "UPDATE access_tokens SET revoked = TRUE \
+             WHERE from_code = $1 \
+             OR family_id IN (SELECT id FROM refresh_families WHERE from_code = $1)",
+        )
+        .bind(code)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(RevokedGrant {
+            families,
+            access_tokens,
+        })
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let now = time_to_db(now)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut purged: u64 = 0;
+        // `refresh_tokens` rows go with their family (ON DELETE CASCADE).
+        for table in ["codes", "refresh_families", "access_tokens", "replay"] {
+            let deleted = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+            purged = purged.saturating_add(deleted);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(purged)
+    }
+}

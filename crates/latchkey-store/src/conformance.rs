@@ -1,0 +1,948 @@
+//! The test suite every store runs, written once.
+//!
+//! A backend's test file calls [`conformance_tests!`](crate::conformance_tests)
+//! with an expression that builds a fresh, empty store (an `async` block); the
+//! macro expands to one `#[tokio::test]` per case below, so a failure names
+//! the rule that broke. Each case is also a public function, for backends that
+//! want to drive it themselves (e.g. two engine instances over one database).
+//!
+//! The concurrency cases are what the atomicity promises of the traits mean in
+//! practice: 64 concurrent consumers of one code, exactly one wins, over many
+//! trials; concurrent rotations of one refresh family, exactly one wins and the
+//! losers learn the winner's generation; concurrent `remember_once`, exactly
+//! one first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_pkce::CodeVerifier;
+use latchkey_token::code::{CodeParams, CodePolicy, CodeRecord, Consumption, RedirectUriSource};
+use latchkey_token::refresh::{
+    FamilyParams, FamilyState, RefreshDecision, RefreshFamily, RefreshPolicy, RefreshPresentation,
+    RefreshToken, RevocationReason, RotationKey,
+};
+use latchkey_types::{ClientId, Scope, SecretString, Subject, TokenDigest, UnixTime};
+use latchkey_uri::{RedirectUri, ResourceUri};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use zeroize::Zeroizing;
+
+use crate::{
+    AccessTokenRecord, ClientRecord, KeyStatus, Registered, RevokedGrant, Rotated, Store,
+    StoredKey, UserRecord,
+};
+
+/// The instant every case starts at.
+pub const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
+
+/// Expands to one `#[tokio::test]` per conformance case for the store that
+/// `$make` (an expression evaluating to a future of a fresh store) builds.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            code_is_consumed_exactly_once_under_64_concurrent_redemptions,
+            unknown_and_duplicate_codes,
+            refresh_rotation_is_compare_and_set_under_concurrency,
+            rotated_tokens_still_find_their_family,
+            revoking_a_family_revokes_its_access_tokens_and_stays_revoked,
+            code_replay_revokes_everything_the_code_issued,
+            registration_is_idempotent_by_fingerprint_and_capped,
+            deleting_a_client_revokes_its_grants,
+            unused_clients_are_purged_used_ones_kept,
+            consent_accumulates_per_user_and_client,
+            exactly_one_active_signing_key,
+            users_are_unique_by_name,
+            remember_once_admits_one_of_many_concurrent_callers,
+            expired_records_are_purged,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store = ::std::sync::Arc::new($make.await);
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+/// How many trials the single-use race runs; `LATCHKEY_CONFORMANCE_TRIALS`
+/// overrides the default of 200.
+pub fn trials() -> usize {
+    std::env::var("LATCHKEY_CONFORMANCE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+/// A seeded RNG, different per call site through `seed`.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support: identifiers must differ between runs against a shared database"
+)]
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    // Mix in the process id and a counter so that runs against a shared
+    // database never reuse identifiers across test runs.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    ChaCha20Rng::seed_from_u64(seed ^ nanos ^ (u64::from(std::process::id()) << 32) ^ n)
+}
+
+fn client_id(rng: &mut ChaCha20Rng) -> ClientId {
+    ClientId::parse(&format!("client-{:016x}", rng.next_u64())).expect("hex client id is valid")
+}
+
+fn subject() -> Subject {
+    Subject::parse("alice").expect("valid subject")
+}
+
+fn resource() -> ResourceUri {
+    ResourceUri::parse("https://mcp.example.com/mcp").expect("valid resource")
+}
+
+/// Issues a code record for `client`.
+pub fn code_record(client: &ClientId, rng: &mut ChaCha20Rng) -> CodeRecord {
+    let verifier = CodeVerifier::generate(rng);
+    let params = CodeParams {
+        client_id: client.clone(),
+        redirect_uri: RedirectUri::parse("http://127.0.0.1:7777/callback").expect("valid"),
+        redirect_uri_source: RedirectUriSource::Request,
+        code_challenge: verifier.challenge(),
+        resources: vec![resource()],
+        scope: Scope::parse("mcp:read").expect("valid"),
+        subject: subject(),
+        auth_time: NOW,
+        dpop_jkt: None,
+    };
+    let (_, record) = CodeRecord::issue(params, NOW, &CodePolicy::default(), rng).expect("issue");
+    record
+}
+
+/// Starts a refresh family for `client`; returns its first token too.
+pub fn family(client: &ClientId, rng: &mut ChaCha20Rng) -> (RefreshToken, RefreshFamily) {
+    let params = FamilyParams {
+        client_id: client.clone(),
+        subject: subject(),
+        scope: Scope::parse("mcp:read").expect("valid"),
+        resources: vec![resource()],
+        dpop_jkt: None,
+    };
+    RefreshFamily::start(params, NOW, &RefreshPolicy::default(), rng).expect("start")
+}
+
+/// A client record with a random id.
+pub fn client_record(rng: &mut ChaCha20Rng, fingerprint: Option<TokenDigest>) -> ClientRecord {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("client_name".into(), "Conformance".into());
+    metadata.insert(
+        "redirect_uris".into(),
+        serde_json::json!(["http://127.0.0.1/cb"]),
+    );
+    ClientRecord {
+        client_id: client_id(rng),
+        metadata,
+        secret_digest: Some(TokenDigest::of(b"secret")),
+        secret_expires_at: None,
+        registration_token_digest: Some(TokenDigest::of(b"registration")),
+        fingerprint,
+        issued_at: NOW,
+        first_used_at: None,
+    }
+}
+
+fn access_token(
+    client: &ClientId,
+    family: Option<&RefreshFamily>,
+    code: Option<&CodeRecord>,
+    rng: &mut ChaCha20Rng,
+) -> AccessTokenRecord {
+    AccessTokenRecord {
+        jti: format!("jti-{:016x}{:016x}", rng.next_u64(), rng.next_u64()),
+        client_id: client.clone(),
+        subject: Some(subject()),
+        family: family.map(RefreshFamily::id),
+        from_code: code.map(|c| *c.digest()),
+        expires_at: NOW.saturating_add(Duration::from_secs(300)),
+        revoked: false,
+    }
+}
+
+fn rotation_key() -> RotationKey {
+    RotationKey::new(&SecretString::new(
+        "conformance-rotation-key-0123456789".into(),
+    ))
+    .expect("key")
+}
+
+/// 64 concurrent `consume_code` calls on one code: exactly one `First`, 63
+/// `AlreadyConsumed`, in every one of [`trials`] trials (OAuth 2.1 section 4.1.3).
+pub async fn code_is_consumed_exactly_once_under_64_concurrent_redemptions<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(1);
+    let client = client_id(&mut rng);
+    for trial in 0..trials() {
+        let record = code_record(&client, &mut rng);
+        let digest = *record.digest();
+        store.insert_code(&record).await.expect("insert");
+        let barrier = Arc::new(tokio::sync::Barrier::new(64));
+        let mut tasks = Vec::with_capacity(64);
+        for _ in 0..64 {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.consume_code(&digest).await.expect("consume")
+            }));
+        }
+        let (mut first, mut again) = (0, 0);
+        for task in tasks {
+            match task.await.expect("task") {
+                Consumption::First(_) => first += 1,
+                Consumption::AlreadyConsumed(_) => again += 1,
+                Consumption::Unknown => panic!("trial {trial}: code vanished"),
+            }
+        }
+        assert_eq!((first, again), (1, 63), "trial {trial}");
+    }
+}
+
+/// An unknown digest is `Unknown`; inserting the same code twice is refused.
+pub async fn unknown_and_duplicate_codes<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(2);
+    let client = client_id(&mut rng);
+    assert!(matches!(
+        store
+            .consume_code(&TokenDigest::of(b"never issued"))
+            .await
+            .expect("consume"),
+        Consumption::Unknown
+    ));
+    let record = code_record(&client, &mut rng);
+    store.insert_code(&record).await.expect("insert");
+    assert!(matches!(
+        store.insert_code(&record).await,
+        Err(crate::StoreError::Duplicate)
+    ));
+    match store.consume_code(record.digest()).await.expect("consume") {
+        Consumption::First(back) => {
+            assert_eq!(back.digest(), record.digest());
+            assert_eq!(back.client_id(), &client);
+            assert_eq!(back.scope(), record.scope());
+            assert_eq!(back.resources(), record.resources());
+            assert_eq!(back.expires_at(), record.expires_at());
+            assert_eq!(back.code_challenge(), record.code_challenge());
+            assert_eq!(back.redirect_uri().as_str(), record.redirect_uri().as_str());
+        }
+        other => panic!("expected First, got {other:?}"),
+    }
+}
+
+/// Concurrent presentations of the current refresh token: exactly one
+/// `rotate_family` is applied; a presenter that computed the same rotation and
+/// lost learns generation 1, and one that read the family after the winner is
+/// answered as a retry; every one of them hands out the same successor (OAuth
+/// 2.1 section 4.3.1, and the retry rule of `latchkey_token::refresh`).
+pub async fn refresh_rotation_is_compare_and_set_under_concurrency<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(3);
+    let client = client_id(&mut rng);
+    for trial in 0..20 {
+        let (token, family) = family(&client, &mut rng);
+        store.insert_family(&family, None).await.expect("insert");
+        let token = Arc::new(token);
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (store, barrier, token, client) = (
+                Arc::clone(&store),
+                Arc::clone(&barrier),
+                Arc::clone(&token),
+                client.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let found = store
+                    .family_by_token(&token.digest())
+                    .await
+                    .expect("lookup")
+                    .expect("found");
+                let presentation = RefreshPresentation {
+                    token: &token,
+                    client_id: &client,
+                    dpop_jkt: None,
+                    scope: None,
+                    resources: &[],
+                };
+                match found.present(
+                    &presentation,
+                    NOW,
+                    &RefreshPolicy::default(),
+                    &rotation_key(),
+                ) {
+                    RefreshDecision::Rotate(rotation) => {
+                        let outcome = store.rotate_family(&rotation.next).await.expect("rotate");
+                        (Some(outcome), rotation.successor.digest())
+                    }
+                    RefreshDecision::Retry(retry) => (None, retry.successor.digest()),
+                    other => panic!("expected a rotation or a retry, got {other:?}"),
+                }
+            }));
+        }
+        let mut applied = 0;
+        let mut successors = Vec::new();
+        for task in tasks {
+            let (outcome, successor) = task.await.expect("task");
+            successors.push(successor);
+            match outcome {
+                Some(Rotated::Applied) => applied += 1,
+                Some(Rotated::Lost(Some(now))) => {
+                    assert_eq!(now.generation(), 1, "trial {trial}: loser sees the winner")
+                }
+                Some(Rotated::Lost(None)) => panic!("trial {trial}: family vanished"),
+                None => {}
+            }
+        }
+        assert_eq!(applied, 1, "trial {trial}");
+        let stored = store
+            .family_by_token(&token.digest())
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(stored.generation(), 1);
+        assert!(
+            successors.iter().all(|s| s == stored.current()),
+            "trial {trial}: every presenter hands out the stored successor"
+        );
+    }
+}
+
+/// After rotation, both the old and the new token digest lead to the family,
+/// so reuse of the old one can be recognised (RFC 9700 section 4.14.2).
+pub async fn rotated_tokens_still_find_their_family<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(4);
+    let client = client_id(&mut rng);
+    let (token, family) = family(&client, &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let presentation = RefreshPresentation {
+        token: &token,
+        client_id: &client,
+        dpop_jkt: None,
+        scope: None,
+        resources: &[],
+    };
+    let RefreshDecision::Rotate(rotation) = family.present(
+        &presentation,
+        NOW,
+        &RefreshPolicy::default(),
+        &rotation_key(),
+    ) else {
+        panic!("expected rotation");
+    };
+    assert_eq!(
+        store.rotate_family(&rotation.next).await.expect("rotate"),
+        Rotated::Applied
+    );
+    let by_old = store
+        .family_by_token(&token.digest())
+        .await
+        .expect("old")
+        .expect("found by old token");
+    let by_new = store
+        .family_by_token(&rotation.successor.digest())
+        .await
+        .expect("new")
+        .expect("found by new token");
+    assert_eq!(by_old, by_new);
+    assert_eq!(by_new, rotation.next);
+    // A second rotation from the stale generation loses.
+    assert!(matches!(
+        store.rotate_family(&rotation.next).await.expect("again"),
+        Rotated::Lost(Some(_))
+    ));
+    assert!(
+        store
+            .family_by_token(&TokenDigest::of(b"unrelated"))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+}
+
+/// Revocation covers the family and its access tokens in one step, keeps the
+/// first reason, and blocks later rotations.
+pub async fn revoking_a_family_revokes_its_access_tokens_and_stays_revoked<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(5);
+    let client = client_id(&mut rng);
+    let (token, family) = family(&client, &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let under = access_token(&client, Some(&family), None, &mut rng);
+    let unrelated = access_token(&client, None, None, &mut rng);
+    store.record_access_token(&under).await.expect("record");
+    store.record_access_token(&unrelated).await.expect("record");
+    assert!(matches!(
+        store.record_access_token(&under).await,
+        Err(crate::StoreError::Duplicate)
+    ));
+
+    let presentation = RefreshPresentation {
+        token: &token,
+        client_id: &client,
+        dpop_jkt: None,
+        scope: None,
+        resources: &[],
+    };
+    let RefreshDecision::Rotate(rotation) = family.present(
+        &presentation,
+        NOW,
+        &RefreshPolicy::default(),
+        &rotation_key(),
+    ) else {
+        panic!("expected rotation");
+    };
+    store
+        .revoke_family(&family.revoke(RevocationReason::TokenRevocation, NOW))
+        .await
+        .expect("revoke");
+    store
+        .revoke_family(&family.revoke(RevocationReason::Administrative, NOW))
+        .await
+        .expect("revoke again");
+    let stored = store
+        .family_by_token(&token.digest())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(
+        stored.state(),
+        FamilyState::Revoked {
+            reason: RevocationReason::TokenRevocation,
+            at: NOW
+        }
+    );
+    assert!(
+        store
+            .access_token(&under.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+    assert!(
+        !store
+            .access_token(&unrelated.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+    assert!(matches!(
+        store.rotate_family(&rotation.next).await.expect("rotate"),
+        Rotated::Lost(Some(_))
+    ));
+    assert!(
+        store
+            .revoke_access_token(&unrelated.jti)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_access_token("no-such-jti")
+            .await
+            .expect("revoke")
+    );
+}
+
+/// A replayed code revokes the families and access tokens it issued, and
+/// nothing else (OAuth 2.1 section 4.1.3, RFC 9700 section 4.5).
+pub async fn code_replay_revokes_everything_the_code_issued<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(6);
+    let client = client_id(&mut rng);
+    let code = code_record(&client, &mut rng);
+    store.insert_code(&code).await.expect("insert");
+    let (_, issued) = family(&client, &mut rng);
+    let (_, other) = family(&client, &mut rng);
+    store
+        .insert_family(&issued, Some(code.digest()))
+        .await
+        .expect("insert");
+    store.insert_family(&other, None).await.expect("insert");
+    let first = access_token(&client, None, Some(&code), &mut rng);
+    let refreshed = access_token(&client, Some(&issued), None, &mut rng);
+    let bystander = access_token(&client, Some(&other), None, &mut rng);
+    for token in [&first, &refreshed, &bystander] {
+        store.record_access_token(token).await.expect("record");
+    }
+    let revoked = store
+        .revoke_code_grant(code.digest(), NOW)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        revoked,
+        RevokedGrant {
+            families: 1,
+            access_tokens: 2
+        }
+    );
+    let family = store
+        .family_by_token(issued.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(
+        family.state(),
+        FamilyState::Revoked {
+            reason: RevocationReason::CodeReplay,
+            at: NOW
+        }
+    );
+    assert_eq!(
+        store
+            .family_by_token(other.current())
+            .await
+            .expect("lookup")
+            .expect("found")
+            .state(),
+        FamilyState::Active
+    );
+    assert!(
+        store
+            .access_token(&first.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+    assert!(
+        store
+            .access_token(&refreshed.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+    assert!(
+        !store
+            .access_token(&bystander.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+}
+
+/// The same fingerprint yields the existing client; the cap is enforced in the
+/// same step; a duplicate id is refused.
+pub async fn registration_is_idempotent_by_fingerprint_and_capped<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(7);
+    let print = TokenDigest::of(format!("fingerprint-{}", rng.next_u64()).as_bytes());
+    let first = client_record(&mut rng, Some(print));
+    assert_eq!(
+        store
+            .register_client(&first, 1_000_000)
+            .await
+            .expect("register"),
+        Registered::Inserted
+    );
+    let same = client_record(&mut rng, Some(print));
+    match store
+        .register_client(&same, 1_000_000)
+        .await
+        .expect("register")
+    {
+        Registered::Existing(existing) => assert_eq!(existing.client_id, first.client_id),
+        other => panic!("expected Existing, got {other:?}"),
+    }
+    assert!(
+        store
+            .client(&same.client_id)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(matches!(
+        store
+            .register_client(&first_without_fingerprint(&first), 1_000_000)
+            .await,
+        Err(crate::StoreError::Duplicate)
+    ));
+    let count = store.list_clients().await.expect("list").len() as u64;
+    let capped = client_record(&mut rng, None);
+    assert_eq!(
+        store
+            .register_client(&capped, count)
+            .await
+            .expect("register"),
+        Registered::CapReached
+    );
+    assert!(
+        store
+            .client(&capped.client_id)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert_eq!(
+        store.client(&first.client_id).await.expect("lookup"),
+        Some(first.clone())
+    );
+    let mut updated = first.clone();
+    updated
+        .metadata
+        .insert("client_name".into(), "Renamed".into());
+    assert!(store.replace_client(&updated).await.expect("replace"));
+    assert_eq!(
+        store.client(&first.client_id).await.expect("lookup"),
+        Some(updated)
+    );
+    assert!(
+        !store
+            .replace_client(&capped)
+            .await
+            .expect("replace unknown")
+    );
+}
+
+fn first_without_fingerprint(client: &ClientRecord) -> ClientRecord {
+    ClientRecord {
+        fingerprint: None,
+        ..client.clone()
+    }
+}
+
+/// Deleting a client revokes its families and access tokens (RFC 7592 section 2.3).
+pub async fn deleting_a_client_revokes_its_grants<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(8);
+    let client = client_record(&mut rng, None);
+    store
+        .register_client(&client, u64::MAX)
+        .await
+        .expect("register");
+    let (_, family) = family(&client.client_id, &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let token = access_token(&client.client_id, None, None, &mut rng);
+    store.record_access_token(&token).await.expect("record");
+    assert!(
+        store
+            .delete_client(&client.client_id, NOW)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_client(&client.client_id, NOW)
+            .await
+            .expect("delete again")
+    );
+    assert!(
+        store
+            .client(&client.client_id)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let stored = store
+        .family_by_token(family.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert!(matches!(stored.state(), FamilyState::Revoked { .. }));
+    assert!(
+        store
+            .access_token(&token.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+}
+
+/// Clients registered before the cutoff and never used are purged; used ones stay.
+pub async fn unused_clients_are_purged_used_ones_kept<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(9);
+    let old_unused = ClientRecord {
+        issued_at: UnixTime::from_secs(100),
+        ..client_record(&mut rng, None)
+    };
+    let old_used = ClientRecord {
+        issued_at: UnixTime::from_secs(100),
+        ..client_record(&mut rng, None)
+    };
+    let fresh = client_record(&mut rng, None);
+    for client in [&old_unused, &old_used, &fresh] {
+        store
+            .register_client(client, u64::MAX)
+            .await
+            .expect("register");
+    }
+    store
+        .mark_client_used(&old_used.client_id, NOW)
+        .await
+        .expect("mark");
+    store
+        .mark_client_used(
+            &old_used.client_id,
+            NOW.saturating_add(Duration::from_secs(9)),
+        )
+        .await
+        .expect("mark again");
+    let purged = store
+        .purge_unused_clients(UnixTime::from_secs(1_000))
+        .await
+        .expect("purge");
+    assert!(purged >= 1);
+    assert!(
+        store
+            .client(&old_unused.client_id)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let used = store
+        .client(&old_used.client_id)
+        .await
+        .expect("lookup")
+        .expect("kept");
+    assert_eq!(
+        used.first_used_at,
+        Some(NOW),
+        "first use is kept, not overwritten"
+    );
+    assert!(
+        store
+            .client(&fresh.client_id)
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+}
+
+/// Consent is remembered per user and client, as the union of what was approved.
+pub async fn consent_accumulates_per_user_and_client<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(10);
+    let client = client_id(&mut rng);
+    let alice = subject();
+    let bob = Subject::parse(&format!("bob-{}", rng.next_u64())).expect("valid");
+    assert!(
+        store
+            .consent(&alice, &client)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    store
+        .remember_consent(&alice, &client, &Scope::parse("a b").expect("scope"), NOW)
+        .await
+        .expect("remember");
+    store
+        .remember_consent(
+            &alice,
+            &client,
+            &Scope::parse("c").expect("scope"),
+            NOW.saturating_add(Duration::from_secs(1)),
+        )
+        .await
+        .expect("remember");
+    let consent = store
+        .consent(&alice, &client)
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(consent.scope.to_string(), "a b c");
+    assert_eq!(
+        consent.updated_at,
+        NOW.saturating_add(Duration::from_secs(1))
+    );
+    assert!(
+        store
+            .consent(&bob, &client)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(store.forget_consent(&alice, &client).await.expect("forget"));
+    assert!(
+        !store
+            .forget_consent(&alice, &client)
+            .await
+            .expect("forget again")
+    );
+}
+
+/// Activating a key demotes the previous active key; active keys cannot be retired.
+pub async fn exactly_one_active_signing_key<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(11);
+    let kid = |rng: &mut ChaCha20Rng| format!("kid-{:016x}", rng.next_u64());
+    let key = |kid: String, status| StoredKey {
+        kid,
+        algorithm: "ES256".into(),
+        pkcs8: Zeroizing::new(vec![1, 2, 3]),
+        status,
+        created_at: NOW,
+    };
+    let (a, b) = (kid(&mut rng), kid(&mut rng));
+    store
+        .insert_key(&key(a.clone(), KeyStatus::Active))
+        .await
+        .expect("insert");
+    store
+        .insert_key(&key(b.clone(), KeyStatus::VerifyOnly))
+        .await
+        .expect("insert");
+    assert!(matches!(
+        store.insert_key(&key(a.clone(), KeyStatus::Retired)).await,
+        Err(crate::StoreError::Duplicate)
+    ));
+    assert!(store.activate_key(&b).await.expect("activate"));
+    assert!(
+        !store
+            .activate_key("no-such-kid")
+            .await
+            .expect("activate unknown")
+    );
+    let keys = store.signing_keys().await.expect("keys");
+    let status = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.status);
+    assert_eq!(status(&a), Some(KeyStatus::VerifyOnly));
+    assert_eq!(status(&b), Some(KeyStatus::Active));
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .count(),
+        1
+    );
+    assert_eq!(
+        keys.iter().find(|k| k.kid == b).map(|k| k.pkcs8.to_vec()),
+        Some(vec![1, 2, 3])
+    );
+    assert!(!store.retire_key(&b).await.expect("retire active"));
+    assert!(store.retire_key(&a).await.expect("retire"));
+    let keys = store.signing_keys().await.expect("keys");
+    assert_eq!(
+        keys.iter().find(|k| k.kid == a).map(|k| k.status),
+        Some(KeyStatus::Retired)
+    );
+}
+
+/// User names are unique; removal works once.
+pub async fn users_are_unique_by_name<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(12);
+    let name = Subject::parse(&format!("user-{:016x}", rng.next_u64())).expect("valid");
+    let user = UserRecord {
+        username: name.clone(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: NOW,
+    };
+    assert!(store.insert_user(&user).await.expect("insert"));
+    assert!(!store.insert_user(&user).await.expect("insert again"));
+    assert_eq!(store.user(&name).await.expect("lookup"), Some(user.clone()));
+    assert!(
+        store
+            .list_users()
+            .await
+            .expect("list")
+            .iter()
+            .any(|u| u.username == name)
+    );
+    assert!(store.remove_user(&name).await.expect("remove"));
+    assert!(!store.remove_user(&name).await.expect("remove again"));
+    assert!(store.user(&name).await.expect("lookup").is_none());
+}
+
+/// 32 concurrent `remember_once` of one key: exactly one is first; after
+/// expiry the key is accepted again (RFC 9449 section 11.1).
+pub async fn remember_once_admits_one_of_many_concurrent_callers<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(13);
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    let expires = NOW.saturating_add(Duration::from_secs(60));
+    let barrier = Arc::new(tokio::sync::Barrier::new(32));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .remember_once(&key, expires, NOW)
+                .await
+                .expect("remember")
+        }));
+    }
+    let mut firsts = 0;
+    for task in tasks {
+        if task.await.expect("task") {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+    let later = expires.saturating_add(Duration::from_secs(1));
+    assert!(
+        store
+            .remember_once(&key, later.saturating_add(Duration::from_secs(60)), later)
+            .await
+            .expect("after expiry")
+    );
+}
+
+/// `purge_expired` removes expired codes, families and access-token records
+/// and keeps live ones.
+pub async fn expired_records_are_purged<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(14);
+    let client = client_id(&mut rng);
+    let code = code_record(&client, &mut rng);
+    store.insert_code(&code).await.expect("insert");
+    let (_, family) = family(&client, &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let token = access_token(&client, None, None, &mut rng);
+    store.record_access_token(&token).await.expect("record");
+    // Before anything expires, nothing of ours goes.
+    store.purge_expired(NOW).await.expect("purge");
+    assert!(
+        store
+            .access_token(&token.jti)
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    assert!(
+        store
+            .family_by_token(family.current())
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    let after_all = family.expires_at().saturating_add(Duration::from_secs(1));
+    let purged = store.purge_expired(after_all).await.expect("purge");
+    assert!(purged >= 3, "purged {purged}");
+    assert!(matches!(
+        store.consume_code(code.digest()).await.expect("consume"),
+        Consumption::Unknown
+    ));
+    assert!(
+        store
+            .family_by_token(family.current())
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        store
+            .access_token(&token.jti)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+}

@@ -1,0 +1,304 @@
+//! Storage for the Latchkey engine: what it needs, stated as atomic operations.
+//!
+//! The engine (`latchkey-engine`) decides; a store remembers. Every operation
+//! here is the smallest atomic step a protocol rule needs, not generic CRUD
+//! (STYLE.md section 1):
+//!
+//! - [`GrantStore::consume_code`]: a code is consumed exactly once; a second
+//!   consumer learns the code was already used (OAuth 2.1 section 4.1.3, RFC 9700
+//!   section 4.5), and [`GrantStore::revoke_code_grant`] then revokes everything
+//!   the first redemption issued.
+//! - [`GrantStore::rotate_family`]: a refresh family advances by compare-and-set
+//!   on its generation; the losing side of a race learns it lost (OAuth 2.1
+//!   section 4.3.1, RFC 9700 section 4.14.2).
+//! - [`GrantStore::revoke_family`]: a family and every access token issued under
+//!   it are revoked together, never half.
+//! - [`ClientStore::register_client`]: idempotent registration and the client cap
+//!   are decided in the same atomic step as the insert.
+//! - [`ReplayStore::remember_once`]: a one-time identifier (DPoP `jti`, client
+//!   assertion `jti`) is accepted once within its lifetime (RFC 9449 section 11.1,
+//!   RFC 7523 section 3).
+//!
+//! Tokens, codes and secrets reach a store only as SHA-256 [`TokenDigest`]s; the
+//! records it keeps ([`CodeRecord`], [`RefreshFamily`]) hold no secret.
+//!
+//! Implementations: [`MemoryStore`] here (tests and embedding); SQLite and
+//! PostgreSQL in their own crates. All of them run the same
+//! [`conformance`] suite (feature `conformance`).
+//!
+//! The traits are async (`impl Future + Send`) but name no runtime, so the engine
+//! that is generic over them stays free of one.
+//!
+//! ```
+//! use latchkey_store::{MemoryStore, ReplayStore};
+//! use latchkey_types::UnixTime;
+//!
+//! # async fn demo() -> Result<(), latchkey_store::StoreError> {
+//! let store = MemoryStore::new();
+//! let now = UnixTime::from_secs(1_700_000_000);
+//! let later = UnixTime::from_secs(1_700_000_060);
+//! assert!(store.remember_once(&[7; 32], later, now).await?);
+//! assert!(!store.remember_once(&[7; 32], later, now).await?, "a replay");
+//! # Ok(()) }
+//! ```
+
+mod memory;
+mod records;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use std::future::Future;
+
+pub use latchkey_token::code::{CodeRecord, Consumption};
+pub use latchkey_token::refresh::{FamilyId, RefreshFamily};
+use latchkey_types::{ClientId, ErrorCode, Scope, Subject, TokenDigest, UnixTime};
+pub use memory::MemoryStore;
+pub use records::{
+    AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, Registered, RevokedGrant, Rotated,
+    StoredKey, UserRecord,
+};
+
+/// Registered clients (RFC 7591, RFC 7592).
+pub trait ClientStore: Send + Sync {
+    /// The client with this id, if registered.
+    fn client(
+        &self,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+
+    /// Registers `client` in one atomic step: if it carries a fingerprint and a
+    /// client with the same fingerprint exists, that client is returned instead
+    /// (idempotent registration of public clients); otherwise, if `max_clients`
+    /// are already registered, nothing is stored; otherwise it is inserted.
+    fn register_client(
+        &self,
+        client: &ClientRecord,
+        max_clients: u64,
+    ) -> impl Future<Output = Result<Registered, StoreError>> + Send;
+
+    /// Replaces the stored metadata of an existing client (RFC 7592 section 2.2);
+    /// `false` if there is no such client.
+    fn replace_client(
+        &self,
+        client: &ClientRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes a client (RFC 7592 section 2.3), revoking its refresh families
+    /// and access tokens in the same step; `false` if there was no such client.
+    fn delete_client(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Notes that the client obtained a token, so it is never purged as unused.
+    fn mark_client_used(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes dynamically registered clients that were issued before
+    /// `issued_before` and never used; returns how many.
+    fn purge_unused_clients(
+        &self,
+        issued_before: UnixTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Every registered client, ordered by client id.
+    fn list_clients(&self) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send;
+}
+
+/// Codes, refresh families and issued access tokens.
+pub trait GrantStore: Send + Sync {
+    /// Stores a freshly issued code (by digest). A digest collision is
+    /// [`StoreError::Duplicate`].
+    fn insert_code(
+        &self,
+        record: &CodeRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Consumes the code with this digest, atomically: of any number of
+    /// concurrent callers exactly one gets [`Consumption::First`]; the rest get
+    /// [`Consumption::AlreadyConsumed`] with the record, so the engine can tell a
+    /// replay from an unknown code.
+    fn consume_code(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Consumption, StoreError>> + Send;
+
+    /// Stores a new refresh family, indexed by its current token digest, and
+    /// remembers the code it came from (if any) for [`Self::revoke_code_grant`].
+    fn insert_family(
+        &self,
+        family: &RefreshFamily,
+        from_code: Option<&TokenDigest>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The family that ever issued a token with this digest (current or rotated).
+    fn family_by_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<RefreshFamily>, StoreError>> + Send;
+
+    /// Stores `next` only if the stored family is active and its generation is
+    /// `next.generation() - 1`, indexing the new current digest in the same step.
+    fn rotate_family(
+        &self,
+        next: &RefreshFamily,
+    ) -> impl Future<Output = Result<Rotated, StoreError>> + Send;
+
+    /// Stores the revoked family and revokes every access token recorded under
+    /// it, in one step. Revoking an already revoked family keeps its first reason.
+    fn revoke_family(
+        &self,
+        revoked: &RefreshFamily,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records an issued access token so it can be revoked and introspected.
+    fn record_access_token(
+        &self,
+        token: &AccessTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The recorded access token with this `jti`.
+    fn access_token(
+        &self,
+        jti: &str,
+    ) -> impl Future<Output = Result<Option<AccessTokenRecord>, StoreError>> + Send;
+
+    /// Revokes one access token (RFC 7009 section 2.1); `false` if unknown.
+    fn revoke_access_token(
+        &self,
+        jti: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes everything issued from the code with this digest: its refresh
+    /// families and access tokens (OAuth 2.1 section 4.1.3), in one step.
+    fn revoke_code_grant(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<RevokedGrant, StoreError>> + Send;
+
+    /// Deletes codes, families and access-token records that expired before
+    /// `now`; returns how many rows went.
+    fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Consent remembered per user, client and scope set.
+pub trait ConsentStore: Send + Sync {
+    /// What `subject` has consented to for `client_id`.
+    fn consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<Option<ConsentRecord>, StoreError>> + Send;
+
+    /// Adds `scope` to what `subject` consented to for `client_id`.
+    fn remember_consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets every consent of `subject` for `client_id`; `false` if none.
+    fn forget_consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The authorization server's signing keys.
+pub trait KeyStore: Send + Sync {
+    /// Every stored key, oldest first.
+    fn signing_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
+
+    /// Stores a new key; a duplicate `kid` is [`StoreError::Duplicate`].
+    fn insert_key(&self, key: &StoredKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes `kid` the one active key, demoting the previous active key to
+    /// [`KeyStatus::VerifyOnly`], in one step; `false` if `kid` is unknown.
+    fn activate_key(&self, kid: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Retires a verify-only key; `false` if `kid` is unknown or active.
+    fn retire_key(&self, kid: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Resource owners who log in at the authorization endpoint.
+pub trait UserStore: Send + Sync {
+    /// The user with this name.
+    fn user(
+        &self,
+        username: &Subject,
+    ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+
+    /// Adds a user; `false` if the name is taken.
+    fn insert_user(
+        &self,
+        user: &UserRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes a user and their consents; `false` if there was none.
+    fn remove_user(
+        &self,
+        username: &Subject,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every user, ordered by name.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<UserRecord>, StoreError>> + Send;
+}
+
+/// One-time identifiers (DPoP proof `jti`, client assertion `jti`).
+pub trait ReplayStore: Send + Sync {
+    /// Remembers `key` until `expires_at`; `false` if it is already remembered
+    /// and not expired at `now` (a replay). Atomic across concurrent callers.
+    fn remember_once(
+        &self,
+        key: &[u8; 32],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Everything the engine needs from storage.
+pub trait Store:
+    ClientStore + GrantStore + ConsentStore + KeyStore + UserStore + ReplayStore
+{
+}
+
+impl<T> Store for T where
+    T: ClientStore + GrantStore + ConsentStore + KeyStore + UserStore + ReplayStore
+{
+}
+
+/// Why a store operation failed. None of these carry a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or answered with an error.
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored row could not be read back into a record.
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+    },
+    /// A record with the same key already exists.
+    #[error("record already exists")]
+    Duplicate,
+}
+
+impl From<&StoreError> for ErrorCode {
+    fn from(error: &StoreError) -> Self {
+        match error {
+            StoreError::Backend(_) => ErrorCode::TemporarilyUnavailable,
+            StoreError::Corrupt { .. } | StoreError::Duplicate => ErrorCode::ServerError,
+        }
+    }
+}

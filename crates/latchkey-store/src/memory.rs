@@ -1,0 +1,456 @@
+//! An in-memory store: one mutex around plain maps, so every operation is
+//! trivially atomic. For tests and for embedding in a single process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use latchkey_token::code::{CodeRecord, Consumption};
+use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
+use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
+
+use crate::{
+    AccessTokenRecord, ClientRecord, ClientStore, ConsentRecord, ConsentStore, GrantStore,
+    KeyStatus, KeyStore, Registered, ReplayStore, RevokedGrant, Rotated, StoreError, StoredKey,
+    UserRecord, UserStore,
+};
+
+/// A store that keeps everything in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    clients: BTreeMap<ClientId, ClientRecord>,
+    codes: HashMap<TokenDigest, StoredCode>,
+    families: HashMap<FamilyId, StoredFamily>,
+    family_by_token: HashMap<TokenDigest, FamilyId>,
+    access_tokens: HashMap<String, AccessTokenRecord>,
+    consents: HashMap<(Subject, ClientId), ConsentRecord>,
+    keys: Vec<StoredKey>,
+    users: BTreeMap<Subject, UserRecord>,
+    replay: HashMap<[u8; 32], UnixTime>,
+}
+
+#[derive(Debug)]
+struct StoredCode {
+    record: CodeRecord,
+    consumed: bool,
+}
+
+#[derive(Debug)]
+struct StoredFamily {
+    family: RefreshFamily,
+    from_code: Option<TokenDigest>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a map half-updated:
+        // every operation computes first and mutates last, so the data is usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    fn revoke_family_and_tokens(&mut self, revoked: &RefreshFamily) {
+        let id = revoked.id();
+        if let Some(stored) = self.families.get_mut(&id)
+            && stored.family.state() == FamilyState::Active
+        {
+            stored.family = revoked.clone();
+        }
+        for token in self.access_tokens.values_mut() {
+            if token.family == Some(id) {
+                token.revoked = true;
+            }
+        }
+    }
+}
+
+impl ClientStore for MemoryStore {
+    async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock().clients.get(client_id).cloned())
+    }
+
+    async fn register_client(
+        &self,
+        client: &ClientRecord,
+        max_clients: u64,
+    ) -> Result<Registered, StoreError> {
+        let mut inner = self.lock();
+        if let Some(fingerprint) = &client.fingerprint
+            && let Some(existing) = inner
+                .clients
+                .values()
+                .find(|c| c.fingerprint.as_ref() == Some(fingerprint))
+        {
+            return Ok(Registered::Existing(Box::new(existing.clone())));
+        }
+        if inner.clients.contains_key(&client.client_id) {
+            return Err(StoreError::Duplicate);
+        }
+        if u64::try_from(inner.clients.len()).unwrap_or(u64::MAX) >= max_clients {
+            return Ok(Registered::CapReached);
+        }
+        inner
+            .clients
+            .insert(client.client_id.clone(), client.clone());
+        Ok(Registered::Inserted)
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.clients.get_mut(&client.client_id) {
+            Some(stored) => {
+                *stored = client.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_client(&self, client_id: &ClientId, now: UnixTime) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.clients.remove(client_id).is_none() {
+            return Ok(false);
+        }
+        let revoked: Vec<RefreshFamily> = inner
+            .families
+            .values()
+            .filter(|f| f.family.client_id() == client_id)
+            .map(|f| f.family.revoke(RevocationReason::Administrative, now))
+            .collect();
+        for family in &revoked {
+            inner.revoke_family_and_tokens(family);
+        }
+        for token in inner.access_tokens.values_mut() {
+            if &token.client_id == client_id {
+                token.revoked = true;
+            }
+        }
+        inner.consents.retain(|(_, client), _| client != client_id);
+        Ok(true)
+    }
+
+    async fn mark_client_used(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if let Some(client) = self.lock().clients.get_mut(client_id) {
+            client.first_used_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    async fn purge_unused_clients(&self, issued_before: UnixTime) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.clients.len();
+        inner
+            .clients
+            .retain(|_, c| c.first_used_at.is_some() || c.issued_at >= issued_before);
+        Ok(u64::try_from(before - inner.clients.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        Ok(self.lock().clients.values().cloned().collect())
+    }
+}
+
+impl GrantStore for MemoryStore {
+    async fn insert_code(&self, record: &CodeRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.codes.contains_key(record.digest()) {
+            return Err(StoreError::Duplicate);
+        }
+        inner.codes.insert(
+            *record.digest(),
+            StoredCode {
+                record: record.clone(),
+                consumed: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn consume_code(&self, digest: &TokenDigest) -> Result<Consumption, StoreError> {
+        let mut inner = self.lock();
+        Ok(match inner.codes.get_mut(digest) {
+            None => Consumption::Unknown,
+            Some(stored) if stored.consumed => Consumption::AlreadyConsumed(stored.record.clone()),
+            Some(stored) => {
+                stored.consumed = true;
+                Consumption::First(stored.record.clone())
+            }
+        })
+    }
+
+    async fn insert_family(
+        &self,
+        family: &RefreshFamily,
+        from_code: Option<&TokenDigest>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.families.contains_key(&family.id())
+            || inner.family_by_token.contains_key(family.current())
+        {
+            return Err(StoreError::Duplicate);
+        }
+        inner.family_by_token.insert(*family.current(), family.id());
+        inner.families.insert(
+            family.id(),
+            StoredFamily {
+                family: family.clone(),
+                from_code: from_code.copied(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn family_by_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .family_by_token
+            .get(digest)
+            .and_then(|id| inner.families.get(id))
+            .map(|stored| stored.family.clone()))
+    }
+
+    async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
+        let mut inner = self.lock();
+        let Some(stored) = inner.families.get_mut(&next.id()) else {
+            return Ok(Rotated::Lost(None));
+        };
+        let expected = next.generation().checked_sub(1);
+        if stored.family.state() != FamilyState::Active
+            || Some(stored.family.generation()) != expected
+        {
+            return Ok(Rotated::Lost(Some(Box::new(stored.family.clone()))));
+        }
+        stored.family = next.clone();
+        inner.family_by_token.insert(*next.current(), next.id());
+        Ok(Rotated::Applied)
+    }
+
+    async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
+        self.lock().revoke_family_and_tokens(revoked);
+        Ok(())
+    }
+
+    async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.access_tokens.contains_key(&token.jti) {
+            return Err(StoreError::Duplicate);
+        }
+        inner.access_tokens.insert(token.jti.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        Ok(self.lock().access_tokens.get(jti).cloned())
+    }
+
+    async fn revoke_access_token(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(match self.lock().access_tokens.get_mut(jti) {
+            Some(token) => {
+                token.revoked = true;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn revoke_code_grant(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<RevokedGrant, StoreError> {
+        let mut inner = self.lock();
+        let revoked: Vec<RefreshFamily> = inner
+            .families
+            .values()
+            .filter(|f| f.from_code.as_ref() == Some(code))
+            .map(|f| f.family.revoke(RevocationReason::CodeReplay, now))
+            .collect();
+        let mut result = RevokedGrant::default();
+        for family in &revoked {
+            inner.revoke_family_and_tokens(family);
+            result.families += 1;
+        }
+        let ids: Vec<FamilyId> = revoked.iter().map(RefreshFamily::id).collect();
+        for token in inner.access_tokens.values_mut() {
+            let from_grant = token.from_code.as_ref() == Some(code)
+                || token.family.is_some_and(|f| ids.contains(&f));
+            if from_grant {
+                token.revoked = true;
+                result.access_tokens += 1;
+            }
+        }
+        Ok(result)
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.codes.len()
+            + inner.families.len()
+            + inner.access_tokens.len()
+            + inner.replay.len();
+        inner.codes.retain(|_, c| c.record.expires_at() >= now);
+        inner.families.retain(|_, f| f.family.expires_at() >= now);
+        let Inner {
+            families,
+            family_by_token,
+            ..
+        } = &mut *inner;
+        family_by_token.retain(|_, id| families.contains_key(id));
+        inner.access_tokens.retain(|_, t| t.expires_at >= now);
+        inner.replay.retain(|_, expires_at| *expires_at >= now);
+        let after = inner.codes.len()
+            + inner.families.len()
+            + inner.access_tokens.len()
+            + inner.replay.len();
+        Ok(u64::try_from(before - after).unwrap_or(u64::MAX))
+    }
+}
+
+impl ConsentStore for MemoryStore {
+    async fn consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .consents
+            .get(&(subject.clone(), client_id.clone()))
+            .cloned())
+    }
+
+    async fn remember_consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let entry = inner
+            .consents
+            .entry((subject.clone(), client_id.clone()))
+            .or_insert_with(|| ConsentRecord {
+                scope: Scope::empty(),
+                updated_at: now,
+            });
+        entry.scope = entry.scope.union(scope);
+        entry.updated_at = now;
+        Ok(())
+    }
+
+    async fn forget_consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .consents
+            .remove(&(subject.clone(), client_id.clone()))
+            .is_some())
+    }
+}
+
+impl KeyStore for MemoryStore {
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Duplicate);
+        }
+        inner.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn activate_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if !inner.keys.iter().any(|k| k.kid == kid) {
+            return Ok(false);
+        }
+        for key in &mut inner.keys {
+            if key.kid == kid {
+                key.status = KeyStatus::Active;
+            } else if key.status == KeyStatus::Active {
+                key.status = KeyStatus::VerifyOnly;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn retire_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.keys.iter_mut().find(|k| k.kid == kid) {
+            Some(key) if key.status != KeyStatus::Active => {
+                key.status = KeyStatus::Retired;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl UserStore for MemoryStore {
+    async fn user(&self, username: &Subject) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.lock().users.get(username).cloned())
+    }
+
+    async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.users.contains_key(&user.username) {
+            return Ok(false);
+        }
+        inner.users.insert(user.username.clone(), user.clone());
+        Ok(true)
+    }
+
+    async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        inner.consents.retain(|(subject, _), _| subject != username);
+        Ok(inner.users.remove(username).is_some())
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        Ok(self.lock().users.values().cloned().collect())
+    }
+}
+
+impl ReplayStore for MemoryStore {
+    async fn remember_once(
+        &self,
+        key: &[u8; 32],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.replay.get(key) {
+            Some(until) if *until >= now => Ok(false),
+            _ => {
+                inner.replay.insert(*key, expires_at);
+                Ok(true)
+            }
+        }
+    }
+}

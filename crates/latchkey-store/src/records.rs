@@ -1,0 +1,168 @@
+//! The records stores keep besides codes and refresh families.
+
+use core::fmt;
+
+use latchkey_token::refresh::{FamilyId, RefreshFamily};
+use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
+use zeroize::Zeroizing;
+
+/// A registered client (RFC 7591 section 3.2.1), as stored.
+///
+/// The metadata is the validated registration as a JSON object; the secrets
+/// (client secret, registration access token) are only their digests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientRecord {
+    /// The client identifier.
+    pub client_id: ClientId,
+    /// The registered metadata (RFC 7591 section 2), validated before it was stored.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_digest: Option<TokenDigest>,
+    /// When the client secret expires (`None`: never; RFC 7591 `client_secret_expires_at: 0`).
+    pub secret_expires_at: Option<UnixTime>,
+    /// SHA-256 of the RFC 7592 registration access token.
+    pub registration_token_digest: Option<TokenDigest>,
+    /// The canonical-metadata fingerprint of an idempotently registered public client.
+    pub fingerprint: Option<TokenDigest>,
+    /// When the client was registered (`client_id_issued_at`).
+    pub issued_at: UnixTime,
+    /// When the client first obtained a token; `None` if never.
+    pub first_used_at: Option<UnixTime>,
+}
+
+/// What [`ClientStore::register_client`](crate::ClientStore::register_client) did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Registered {
+    /// The client was stored.
+    Inserted,
+    /// A client with the same fingerprint existed; it is returned and nothing was stored.
+    Existing(Box<ClientRecord>),
+    /// The client cap was reached; nothing was stored.
+    CapReached,
+}
+
+/// What [`GrantStore::rotate_family`](crate::GrantStore::rotate_family) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotated {
+    /// The rotation was stored.
+    Applied,
+    /// Another rotation or a revocation got there first; this is the family now
+    /// (`None` if it no longer exists). Nothing was stored.
+    Lost(Option<Box<RefreshFamily>>),
+}
+
+/// An issued access token, recorded for revocation and introspection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    /// The token's `jti` claim.
+    pub jti: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The resource owner, absent for `client_credentials`.
+    pub subject: Option<Subject>,
+    /// The refresh family it was issued under, if any.
+    pub family: Option<FamilyId>,
+    /// The code it was issued from, if any.
+    pub from_code: Option<TokenDigest>,
+    /// Its `exp` claim.
+    pub expires_at: UnixTime,
+    /// Whether it has been revoked.
+    pub revoked: bool,
+}
+
+/// What [`GrantStore::revoke_code_grant`](crate::GrantStore::revoke_code_grant) revoked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevokedGrant {
+    /// Refresh families revoked.
+    pub families: u64,
+    /// Access tokens revoked.
+    pub access_tokens: u64,
+}
+
+/// What a user consented to for a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// Every scope consented to so far.
+    pub scope: Scope,
+    /// When consent was last given.
+    pub updated_at: UnixTime,
+}
+
+/// Whether a signing key signs, only verifies, or is kept for the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// The one key that signs new tokens.
+    Active,
+    /// A former signing key whose tokens still verify.
+    VerifyOnly,
+    /// A key that no longer verifies anything.
+    Retired,
+}
+
+impl KeyStatus {
+    /// The stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::VerifyOnly => "verify_only",
+            KeyStatus::Retired => "retired",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(KeyStatus::Active),
+            "verify_only" => Some(KeyStatus::VerifyOnly),
+            "retired" => Some(KeyStatus::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key at rest: its PKCS#8 document, which zeroizes on drop and
+/// never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The key id (`kid`).
+    pub kid: String,
+    /// The JWS algorithm (`ES256`, `EdDSA`).
+    pub algorithm: String,
+    /// The private key, PKCS#8 DER.
+    pub pkcs8: Zeroizing<Vec<u8>>,
+    /// Its status.
+    pub status: KeyStatus,
+    /// When it was created.
+    pub created_at: UnixTime,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resource owner who can log in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The login name, also the `sub` of the tokens issued for them.
+    pub username: Subject,
+    /// An argon2id hash in PHC string format; never the password.
+    pub password_hash: String,
+    /// When the user was added.
+    pub created_at: UnixTime,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("username", &self.username)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
