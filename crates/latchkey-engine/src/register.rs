@@ -1,0 +1,473 @@
+//! Dynamic client registration (RFC 7591) and client management (RFC 7592).
+//!
+//! - [`Engine::register`]: RFC 7591 section 3.1 request, validated by
+//!   `latchkey_registration` against the configured policy; section 3.2.1
+//!   response (`201`, `Cache-Control: no-store`) and 3.2.2 errors (`400` with
+//!   `invalid_redirect_uri`, `invalid_client_metadata`, ...).
+//! - [`Engine::read_client`], [`Engine::update_client`],
+//!   [`Engine::delete_client`]: RFC 7592 sections 2.1, 2.2 and 2.3, authorized
+//!   by the registration access token as a Bearer token (RFC 6750 section 2.1),
+//!   compared by SHA-256 digest in constant time. A missing or wrong token and
+//!   an unknown client get the same `401 invalid_token` (RFC 7592 section 2.1:
+//!   "MUST NOT" reveal whether the client exists).
+//! - [`Engine::purge_unused_clients`]: registered clients that never obtained a
+//!   token are deleted after the configured TTL.
+//!
+//! Choices, documented:
+//!
+//! - Registration off (`EngineConfig::registration` or
+//!   `registration_endpoint` is `None`): every registration and management
+//!   request gets an empty `404`, as if the endpoint did not exist.
+//! - Idempotent public clients: MCP clients register on every start, so a
+//!   public client whose canonical metadata equals an existing one's
+//!   ([`ValidatedRegistration::fingerprint`]) gets that client back, in the
+//!   same atomic step as the cap check (`ClientStore::register_client`). Only
+//!   digests are stored, so the old registration access token cannot be
+//!   returned: a new one is issued (`ClientRegistrationResponse::reissue`) and
+//!   its digest replaces the old one (RFC 7592 section 2.1 lets the token
+//!   change). The answer is `201`, like a first registration, with the
+//!   original `client_id` and `client_id_issued_at`. Confidential clients are
+//!   never idempotent.
+//! - Because anyone who registers the same public metadata obtains a token for
+//!   that shared client, the token must not be able to harm it: an update of an
+//!   idempotently registered client may not change its metadata
+//!   (`invalid_client_metadata`; register the new metadata instead), and
+//!   deleting one is refused with `405` (RFC 7592 section 2.3 allows a server
+//!   not to support delete). Unused ones are still purged.
+//! - An update may not switch a client between public, secret-based and other
+//!   authentication (`invalid_client_metadata`): no secret is issued or
+//!   withdrawn by an update. A `client_secret` in the update must match the
+//!   stored one (RFC 7592 section 2.2), else `invalid_request`.
+//! - Cap reached: `503 temporarily_unavailable` and a
+//!   [`SecurityEvent::RegistrationCapReached`]; nothing is stored.
+//! - Scope: when the policy's `allowed_scopes` is empty (the strict default),
+//!   the union of the configured resources' `scopes_supported` (plus
+//!   `offline_access` when refresh tokens are issued) is what a client may
+//!   register.
+//! - No initial access tokens (RFC 7591 section 3): registration is open,
+//!   bounded by the policy and the cap.
+
+use latchkey_registration::{
+    ClientRegistrationResponse, RegistrationEndpoint, RegistrationPolicy, ValidatedRegistration,
+    validate_registration, validate_update,
+};
+use latchkey_store::{ClientRecord, Registered, Store};
+use latchkey_types::{ClientId, ErrorCode, ScopeToken, TokenDigest, UnixTime};
+use rand_core::CryptoRng;
+
+use crate::authorize::OFFLINE_ACCESS;
+use crate::clients::{MetadataFetcher, ResolvedClient};
+use crate::config::RegistrationSettings;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::events::{SecurityEvent, emit};
+use crate::request::HttpContext;
+use crate::response::{EndpointResponse, ResponseBody};
+
+impl<S: Store, F: MetadataFetcher> Engine<S, F> {
+    /// RFC 7591 section 3: registers a client from the JSON `body`.
+    ///
+    /// `201` with the registered metadata, `client_id`, `client_id_issued_at`,
+    /// `registration_access_token`, `registration_client_uri` and, for
+    /// secret-based clients, `client_secret` and `client_secret_expires_at`;
+    /// `400` with the RFC 7591 section 3.2.2 code when the metadata is refused;
+    /// `503` when the client cap is reached; `404` when registration is off.
+    /// See the module documentation for idempotent public clients.
+    pub async fn register(
+        &self,
+        body: &[u8],
+        _http: &HttpContext,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> EndpointResponse {
+        let Some((settings, endpoint)) = self.registration_settings() else {
+            return not_found();
+        };
+        let policy = self.effective_policy(settings);
+        let registration = match validate_registration(body, &policy) {
+            Ok(registration) => registration,
+            Err(error) => {
+                return EndpointResponse::error(ErrorCode::from(&error), &error.to_string());
+            }
+        };
+        let issued = ClientRegistrationResponse::issue(&registration, &endpoint, now, rng);
+        let record = ClientRecord {
+            client_id: issued.client_id().clone(),
+            metadata: issued.metadata().to_json_object(),
+            secret_digest: issued.client_secret_digest(),
+            secret_expires_at: issued.client_secret_expires_at(),
+            registration_token_digest: Some(issued.registration_access_token_digest()),
+            fingerprint: registration.is_public().then(|| registration.fingerprint()),
+            issued_at: now,
+            first_used_at: None,
+        };
+        match self
+            .store()
+            .register_client(&record, settings.max_clients)
+            .await
+        {
+            Err(error) => EngineError::Store(error).to_response(),
+            Ok(Registered::Inserted) => registration_response(201, &issued),
+            Ok(Registered::Existing(existing)) => {
+                self.reissue_existing(*existing, &registration, &endpoint, rng)
+                    .await
+            }
+            Ok(Registered::CapReached) => {
+                emit(&SecurityEvent::RegistrationCapReached);
+                EndpointResponse::error(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the client registration limit is reached",
+                )
+            }
+        }
+    }
+
+    /// RFC 7592 section 2.1: the client's current registration, `200`, with a
+    /// new registration access token (the old one stops working).
+    pub async fn read_client(
+        &self,
+        client_id: &str,
+        http: &HttpContext,
+        _now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> EndpointResponse {
+        let Some((_, endpoint)) = self.registration_settings() else {
+            return not_found();
+        };
+        let record = match self.authenticate_registration(client_id, http).await {
+            Ok(record) => record,
+            Err(response) => return response,
+        };
+        let client = match ResolvedClient::from_record(record.clone()) {
+            Ok(client) => client,
+            Err(error) => return error.to_response(),
+        };
+        let response = ClientRegistrationResponse::reissue(
+            record.client_id.clone(),
+            record.issued_at,
+            &client.metadata,
+            &endpoint,
+            rng,
+        );
+        let updated = ClientRecord {
+            registration_token_digest: Some(response.registration_access_token_digest()),
+            ..record
+        };
+        self.store_and_answer(&updated, &response).await
+    }
+
+    /// RFC 7592 section 2.2: replaces the client's metadata with the JSON
+    /// `body` (omitted members are deleted), `200` with the new registration
+    /// and a new registration access token. See the module documentation for
+    /// what an update may not change.
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        http: &HttpContext,
+        body: &[u8],
+        _now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> EndpointResponse {
+        let Some((settings, endpoint)) = self.registration_settings() else {
+            return not_found();
+        };
+        let record = match self.authenticate_registration(client_id, http).await {
+            Ok(record) => record,
+            Err(response) => return response,
+        };
+        let policy = self.effective_policy(settings);
+        let update = match validate_update(body, &record.client_id, &policy) {
+            Ok(update) => update,
+            Err(error) => {
+                return EndpointResponse::error(ErrorCode::from(&error), &error.to_string());
+            }
+        };
+        let (registration, sent_secret) = update.into_parts();
+        if let Some(sent) = sent_secret {
+            let matches = record
+                .secret_digest
+                .as_ref()
+                .is_some_and(|stored| *stored == sent.digest());
+            if !matches {
+                return EndpointResponse::error(
+                    ErrorCode::InvalidRequest,
+                    "client_secret does not match the issued client secret",
+                );
+            }
+        }
+        let current = match ResolvedClient::from_record(record.clone()) {
+            Ok(client) => client.metadata,
+            Err(error) => return error.to_response(),
+        };
+        let new = registration.metadata();
+        let old_method = current.token_endpoint_auth_method();
+        let new_method = new.token_endpoint_auth_method();
+        if old_method.is_public() != new_method.is_public()
+            || old_method.uses_client_secret() != new_method.uses_client_secret()
+        {
+            return EndpointResponse::error(
+                ErrorCode::InvalidClientMetadata,
+                "token_endpoint_auth_method cannot change between public, secret-based and other methods",
+            );
+        }
+        if record
+            .fingerprint
+            .as_ref()
+            .is_some_and(|fingerprint| *fingerprint != registration.fingerprint())
+        {
+            return EndpointResponse::error(
+                ErrorCode::InvalidClientMetadata,
+                "the metadata of an idempotently registered public client cannot change; register the new metadata instead",
+            );
+        }
+        let response = ClientRegistrationResponse::reissue(
+            record.client_id.clone(),
+            record.issued_at,
+            new,
+            &endpoint,
+            rng,
+        );
+        let updated = ClientRecord {
+            metadata: new.to_json_object(),
+            registration_token_digest: Some(response.registration_access_token_digest()),
+            ..record
+        };
+        self.store_and_answer(&updated, &response).await
+    }
+
+    /// RFC 7592 section 2.3: deletes the client and revokes its grants, `204`.
+    /// Idempotently registered public clients are shared and cannot be
+    /// deleted this way (`405`).
+    pub async fn delete_client(
+        &self,
+        client_id: &str,
+        http: &HttpContext,
+        now: UnixTime,
+    ) -> EndpointResponse {
+        if self.registration_settings().is_none() {
+            return not_found();
+        }
+        let record = match self.authenticate_registration(client_id, http).await {
+            Ok(record) => record,
+            Err(response) => return response,
+        };
+        if record.fingerprint.is_some() {
+            return EndpointResponse {
+                status: 405,
+                headers: vec![("Allow".to_owned(), "GET, PUT".to_owned())],
+                body: ResponseBody::Empty,
+            }
+            .no_store();
+        }
+        match self.store().delete_client(&record.client_id, now).await {
+            Ok(true) => EndpointResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: ResponseBody::Empty,
+            }
+            .no_store(),
+            Ok(false) => unauthorized(true),
+            Err(error) => EngineError::Store(error).to_response(),
+        }
+    }
+
+    /// Deletes registered clients that were issued more than the configured
+    /// `unused_client_ttl` before `now` and never obtained a token; returns how
+    /// many. `Ok(0)` when registration is off.
+    pub async fn purge_unused_clients(&self, now: UnixTime) -> Result<u64, EngineError> {
+        let Some(settings) = &self.config().registration else {
+            return Ok(0);
+        };
+        let issued_before = now.saturating_sub(settings.unused_client_ttl);
+        Ok(self.store().purge_unused_clients(issued_before).await?)
+    }
+
+    /// The registration settings and endpoint, when registration is on.
+    fn registration_settings(&self) -> Option<(&RegistrationSettings, RegistrationEndpoint)> {
+        let config = self.config();
+        let settings = config.registration.as_ref()?;
+        let endpoint =
+            RegistrationEndpoint::parse(config.registration_endpoint.as_deref()?).ok()?;
+        Some((settings, endpoint))
+    }
+
+    /// The policy with `allowed_scopes` filled in from the resources when empty.
+    fn effective_policy(&self, settings: &RegistrationSettings) -> RegistrationPolicy {
+        let mut policy = settings.policy.clone();
+        if policy.allowed_scopes.is_empty() {
+            let config = self.config();
+            for resource in &config.resources {
+                policy.allowed_scopes = policy.allowed_scopes.union(&resource.scopes_supported);
+            }
+            if config.issue_refresh_tokens
+                && let Ok(token) = ScopeToken::parse(OFFLINE_ACCESS)
+            {
+                policy.allowed_scopes.insert(token);
+            }
+        }
+        policy
+    }
+
+    /// The client a valid registration access token was issued for, or the
+    /// `401` to send. The digest comparison runs whether or not the client
+    /// exists, and every failure looks the same.
+    async fn authenticate_registration(
+        &self,
+        client_id: &str,
+        http: &HttpContext,
+    ) -> Result<ClientRecord, EndpointResponse> {
+        let token = bearer_token(http);
+        let presented = TokenDigest::of(token.unwrap_or_default().as_bytes());
+        let record = match ClientId::parse(client_id) {
+            Ok(id) => match self.store().client(&id).await {
+                Ok(record) => record,
+                Err(error) => return Err(EngineError::Store(error).to_response()),
+            },
+            Err(_) => None,
+        };
+        let stored = record
+            .as_ref()
+            .and_then(|r| r.registration_token_digest)
+            .unwrap_or_else(|| TokenDigest::from_bytes([0; 32]));
+        let digest_matches = stored == presented;
+        match record {
+            Some(record)
+                if token.is_some()
+                    && digest_matches
+                    && record.registration_token_digest.is_some() =>
+            {
+                Ok(record)
+            }
+            Some(record) => {
+                if token.is_some() {
+                    emit(&SecurityEvent::RegistrationTokenRejected {
+                        client_id: &record.client_id,
+                    });
+                }
+                Err(unauthorized(token.is_some()))
+            }
+            None => Err(unauthorized(token.is_some())),
+        }
+    }
+
+    /// Answers a repeated registration of a public client with the existing
+    /// client and a new registration access token.
+    async fn reissue_existing(
+        &self,
+        existing: ClientRecord,
+        registration: &ValidatedRegistration,
+        endpoint: &RegistrationEndpoint,
+        rng: &mut impl CryptoRng,
+    ) -> EndpointResponse {
+        let response = ClientRegistrationResponse::reissue(
+            existing.client_id.clone(),
+            existing.issued_at,
+            registration.metadata(),
+            endpoint,
+            rng,
+        );
+        let updated = ClientRecord {
+            registration_token_digest: Some(response.registration_access_token_digest()),
+            ..existing
+        };
+        match self.store().replace_client(&updated).await {
+            Ok(true) => registration_response(201, &response),
+            // Deleted in between (purged): the client may simply register again.
+            Ok(false) => EndpointResponse::error(
+                ErrorCode::TemporarilyUnavailable,
+                "the client changed during registration; try again",
+            ),
+            Err(error) => EngineError::Store(error).to_response(),
+        }
+    }
+
+    /// Stores `updated` (new token digest, maybe new metadata) and answers `200`.
+    async fn store_and_answer(
+        &self,
+        updated: &ClientRecord,
+        response: &ClientRegistrationResponse,
+    ) -> EndpointResponse {
+        match self.store().replace_client(updated).await {
+            Ok(true) => registration_response(200, response),
+            Ok(false) => unauthorized(true),
+            Err(error) => EngineError::Store(error).to_response(),
+        }
+    }
+}
+
+/// The registration response body (RFC 7591 section 3.2.1), never cached.
+fn registration_response(status: u16, issued: &ClientRegistrationResponse) -> EndpointResponse {
+    EndpointResponse {
+        status,
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
+        body: ResponseBody::Json(issued.to_json().expose_secret().to_owned()),
+    }
+    .no_store()
+}
+
+/// `404` with no body: registration is off.
+fn not_found() -> EndpointResponse {
+    EndpointResponse {
+        status: 404,
+        headers: Vec::new(),
+        body: ResponseBody::Empty,
+    }
+}
+
+/// `401` for RFC 7592 requests (RFC 6750 section 3.1): `invalid_token` in the
+/// challenge when a token was presented, a bare `Bearer` challenge otherwise.
+fn unauthorized(token_presented: bool) -> EndpointResponse {
+    let challenge = if token_presented {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    EndpointResponse::error(
+        ErrorCode::InvalidToken,
+        "the registration access token is missing or invalid",
+    )
+    .with_header("WWW-Authenticate", challenge.to_owned())
+}
+
+/// The token of an `Authorization: Bearer <token>` header (RFC 6750 section
+/// 2.1: `"Bearer" 1*SP b64token`, the scheme case-insensitive).
+pub(crate) fn bearer_token(http: &HttpContext) -> Option<&str> {
+    let value = http.authorization.as_deref()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim_start_matches(' ');
+    let body = token.trim_end_matches('=');
+    let valid = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    valid.then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(header: &str) -> HttpContext {
+        HttpContext::new("GET", "https://as.example.com/register/x")
+            .with_authorization(header.to_owned())
+    }
+
+    #[test]
+    fn rfc_6750_section_2_1_bearer_syntax() {
+        assert_eq!(
+            bearer_token(&with("Bearer abc-._~+/==")),
+            Some("abc-._~+/==")
+        );
+        assert_eq!(bearer_token(&with("bearer  abc")), Some("abc"));
+        assert_eq!(bearer_token(&with("Basic abc")), None);
+        assert_eq!(bearer_token(&with("Bearer")), None);
+        assert_eq!(bearer_token(&with("Bearer ")), None);
+        assert_eq!(bearer_token(&with("Bearer a b")), None);
+        assert_eq!(bearer_token(&with("Bearer ===")), None);
+        assert_eq!(bearer_token(&with("Bearer a=b")), None);
+        assert_eq!(bearer_token(&HttpContext::new("GET", "https://x/")), None);
+    }
+}

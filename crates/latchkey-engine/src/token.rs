@@ -1,0 +1,748 @@
+//! The token endpoint (OAuth 2.1 sections 3.2, 4.1.3, 4.2, 4.3; RFC 8707
+//! section 2.2; RFC 9449 sections 5, 8 and 10).
+//!
+//! Order of work, so that a refused request changes nothing stored: the
+//! parameters are parsed and the DPoP proof is checked (pure), then the client
+//! authenticates (a client assertion `jti` is remembered), then the proof's
+//! single use is recorded, and only then is the grant touched (a code
+//! consumed, a refresh family rotated). The deliberate exceptions are the
+//! revocations that code replay and refresh-token reuse trigger.
+//!
+//! DPoP replay and the async store: `latchkey_dpop::ReplayCache` is
+//! synchronous while [`latchkey_store::ReplayStore::remember_once`] is async.
+//! The proof is therefore validated against a [`RecordingCache`] that accepts
+//! and records the one key it is asked about; once every other check passed,
+//! that key goes to `remember_once`, and a key seen before refuses the proof
+//! as a replay (`invalid_dpop_proof`). The atomicity is the store's.
+
+use latchkey_dpop::{
+    DpopError, Htu, ProofExpectations, ReplayCache, ReplayKey, ReplayOutcome, ValidatedProof,
+    validate_proof,
+};
+use latchkey_pkce::CodeVerifier;
+use latchkey_registration::GrantType;
+use latchkey_store::{AccessTokenRecord, Rotated, Store};
+use latchkey_token::code::{
+    AuthorizationCode, CodeRedemption, JwkThumbprint, RedemptionDecision, RedirectUriRule,
+};
+use latchkey_token::refresh::{
+    FamilyParams, RefreshDecision, RefreshFamily, RefreshPresentation, RefreshToken,
+};
+use latchkey_token::{AccessTokenClaims, Audience};
+use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
+use latchkey_uri::ResourceUri;
+use rand_core::CryptoRng;
+use serde::Serialize;
+
+use crate::client_auth::{AuthRefusal, AuthenticatedClient};
+use crate::clients::MetadataFetcher;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::events::{SecurityEvent, emit};
+use crate::request::{HttpContext, Params};
+use crate::response::EndpointResponse;
+
+/// The longest code or refresh token looked up, in bytes; longer is `invalid_grant`.
+const MAX_TOKEN_PARAM_LEN: usize = 512;
+
+impl<S: Store, F: MetadataFetcher> Engine<S, F> {
+    /// The token endpoint: a JSON token response (OAuth 2.1 section 3.2.3) or
+    /// error (section 3.2.4), always with `Cache-Control: no-store`.
+    pub async fn token(
+        &self,
+        params: &Params,
+        http: &HttpContext,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> EndpointResponse {
+        match self.token_inner(params, http, now, rng).await {
+            Ok(response) => response,
+            Err(refusal) => refusal.into_response(),
+        }
+    }
+
+    async fn token_inner(
+        &self,
+        params: &Params,
+        http: &HttpContext,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<EndpointResponse, Refusal> {
+        let request = GrantRequest::parse(params)?;
+        let proof = self.check_dpop_proof(http, now)?;
+        let client = self
+            .authenticate_client(params, http, &self.config().token_endpoint, now)
+            .await
+            .map_err(Refusal::Auth)?;
+        let proof = match proof {
+            Some(checked) => Some(self.record_dpop_proof(checked, &client, now).await?),
+            None => None,
+        };
+        let jkt = match &proof {
+            Some(proof) => Some(token_thumbprint(proof.jkt())?),
+            None => None,
+        };
+        let issued = match request {
+            GrantRequest::AuthorizationCode {
+                code,
+                verifier,
+                redirect_uri,
+                resources,
+            } => {
+                self.redeem_code(
+                    &client,
+                    &code,
+                    &verifier,
+                    redirect_uri,
+                    &resources,
+                    jkt,
+                    now,
+                    rng,
+                )
+                .await?
+            }
+            GrantRequest::RefreshToken {
+                token,
+                scope,
+                resources,
+            } => {
+                self.refresh(&client, &token, scope.as_ref(), &resources, jkt, now, rng)
+                    .await?
+            }
+            GrantRequest::ClientCredentials { scope, resources } => {
+                self.client_credentials(&client, scope, resources, jkt, now, rng)
+                    .await?
+            }
+        };
+        let mut response = EndpointResponse::json(200, &issued).no_store();
+        if let Some(nonces) = &self.dpop_config().nonces {
+            response = response.with_header("DPoP-Nonce", nonces.issue(now).as_str().to_owned());
+        }
+        Ok(response)
+    }
+
+    /// RFC 9449 section 4.3: validates the `DPoP` header, if any, recording
+    /// (not yet storing) its replay key.
+    fn check_dpop_proof(
+        &self,
+        http: &HttpContext,
+        now: UnixTime,
+    ) -> Result<Option<CheckedProof>, Refusal> {
+        if http.dpop.is_empty() {
+            return Ok(None);
+        }
+        let htu = Htu::parse(&http.uri).map_err(|error| dpop_refusal(&error, None))?;
+        let expectations = ProofExpectations::new(&http.method, &htu);
+        let mut recorder = RecordingCache::default();
+        let proof = validate_proof(
+            &http.dpop,
+            &expectations,
+            now,
+            &mut recorder,
+            self.dpop_config(),
+        )
+        .map_err(|error| dpop_refusal(&error, None))?;
+        let (key, expires_at) = recorder.recorded.ok_or_else(|| {
+            Refusal::from(EngineError::protocol(
+                ErrorCode::ServerError,
+                "internal server error",
+            ))
+        })?;
+        Ok(Some(CheckedProof {
+            proof,
+            key,
+            expires_at,
+        }))
+    }
+
+    /// Stores the proof's single use (RFC 9449 section 11.1); a replay is `invalid_dpop_proof`.
+    async fn record_dpop_proof(
+        &self,
+        checked: CheckedProof,
+        client: &AuthenticatedClient,
+        now: UnixTime,
+    ) -> Result<ValidatedProof, Refusal> {
+        let fresh = self
+            .store()
+            .remember_once(checked.key.as_bytes(), checked.expires_at, now)
+            .await
+            .map_err(EngineError::from)?;
+        if !fresh {
+            emit(&SecurityEvent::DpopReplay {
+                client_id: Some(&client.client.client_id),
+            });
+            return Err(EngineError::protocol(
+                ErrorCode::InvalidDpopProof,
+                "dpop proof was already used",
+            )
+            .into());
+        }
+        Ok(checked.proof)
+    }
+
+    /// OAuth 2.1 section 4.1.3.
+    #[allow(clippy::too_many_arguments)]
+    async fn redeem_code(
+        &self,
+        client: &AuthenticatedClient,
+        code: &str,
+        verifier: &CodeVerifier,
+        redirect_uri: Option<String>,
+        resources: &[ResourceUri],
+        jkt: Option<JwkThumbprint>,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<TokenResponse, Refusal> {
+        let client_id = &client.client.client_id;
+        if !client
+            .client
+            .metadata
+            .has_grant_type(GrantType::AuthorizationCode)
+        {
+            return Err(unauthorized_client(
+                "the client may not use this grant type",
+            ));
+        }
+        let digest = AuthorizationCode::new(code.to_owned()).digest();
+        let consumption = self
+            .store()
+            .consume_code(&digest)
+            .await
+            .map_err(EngineError::from)?;
+        let redemption = CodeRedemption {
+            client_id,
+            redirect_uri: redirect_uri.as_deref(),
+            redirect_uri_rule: RedirectUriRule::OAuth21,
+            code_verifier: Some(verifier),
+            resources,
+            dpop_jkt: jkt.as_ref(),
+        };
+        let grant = match consumption.decide(&redemption, now) {
+            RedemptionDecision::Issue(grant) => grant,
+            RedemptionDecision::Reject(error) => {
+                return Err(
+                    EngineError::protocol(ErrorCode::from(&error), error.to_string()).into(),
+                );
+            }
+            RedemptionDecision::Replay(replay) => {
+                let revoked = self
+                    .store()
+                    .revoke_code_grant(&replay.code_digest, now)
+                    .await
+                    .map_err(EngineError::from)?;
+                emit(&SecurityEvent::CodeReplay {
+                    client_id: &replay.client_id,
+                    revoked_families: revoked.families,
+                    revoked_access_tokens: revoked.access_tokens,
+                });
+                return Err(EngineError::protocol(
+                    ErrorCode::InvalidGrant,
+                    "authorization code was already used",
+                )
+                .into());
+            }
+        };
+        let refresh = if self.config().issue_refresh_tokens
+            && client
+                .client
+                .metadata
+                .has_grant_type(GrantType::RefreshToken)
+        {
+            let params = FamilyParams {
+                client_id: grant.client_id.clone(),
+                subject: grant.subject.clone(),
+                scope: grant.scope.clone(),
+                resources: grant.resources.clone(),
+                // RFC 9449 section 5: refresh tokens of public clients are bound
+                // to the proof key; a confidential client's are already
+                // sender-constrained by client authentication.
+                dpop_jkt: if client.client.metadata.is_public() {
+                    jkt.clone()
+                } else {
+                    None
+                },
+            };
+            let (token, family) =
+                RefreshFamily::start(params, now, &self.config().refresh_policy, rng).map_err(
+                    |error| EngineError::protocol(ErrorCode::from(&error), "internal server error"),
+                )?;
+            self.store()
+                .insert_family(&family, Some(&grant.code_digest))
+                .await
+                .map_err(EngineError::from)?;
+            Some((token, family.id()))
+        } else {
+            None
+        };
+        let issue = Issue {
+            client_id: grant.client_id.clone(),
+            subject: grant.subject.clone(),
+            record_subject: true,
+            audience: grant.audience.clone(),
+            scope: grant.scope.clone(),
+            auth_time: Some(grant.auth_time),
+            jkt,
+            family: refresh.as_ref().map(|(_, id)| *id),
+            from_code: Some(grant.code_digest),
+        };
+        let mut response = self.issue_access_token(issue, now, rng).await?;
+        response.refresh_token = refresh.map(|(token, _)| token.expose_secret().to_owned());
+        self.store()
+            .mark_client_used(client_id, now)
+            .await
+            .map_err(EngineError::from)?;
+        Ok(response)
+    }
+
+    /// OAuth 2.1 section 4.3 with rotation (4.3.1) and the retry rule.
+    #[allow(clippy::too_many_arguments)]
+    async fn refresh(
+        &self,
+        client: &AuthenticatedClient,
+        token: &str,
+        scope: Option<&Scope>,
+        resources: &[ResourceUri],
+        jkt: Option<JwkThumbprint>,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<TokenResponse, Refusal> {
+        let client_id = &client.client.client_id;
+        if !client
+            .client
+            .metadata
+            .has_grant_type(GrantType::RefreshToken)
+        {
+            return Err(unauthorized_client(
+                "the client may not use this grant type",
+            ));
+        }
+        let token = RefreshToken::new(token.to_owned());
+        let Some(mut family) = self
+            .store()
+            .family_by_token(&token.digest())
+            .await
+            .map_err(EngineError::from)?
+        else {
+            return Err(invalid_grant("refresh token is unknown").into());
+        };
+        let presentation = RefreshPresentation {
+            token: &token,
+            client_id,
+            dpop_jkt: jkt.as_ref(),
+            scope,
+            resources,
+        };
+        let policy = self.config().refresh_policy;
+        let rotation_key = &self.secrets().rotation_key;
+        // One presentation, plus at most one more against the family a lost
+        // rotation race left behind (usually a Retry yielding the same successor).
+        let mut attempts_left = 2u8;
+        let (successor, grant) = loop {
+            attempts_left = attempts_left.saturating_sub(1);
+            match family.present(&presentation, now, &policy, rotation_key) {
+                RefreshDecision::Rotate(rotation) => {
+                    match self
+                        .store()
+                        .rotate_family(&rotation.next)
+                        .await
+                        .map_err(EngineError::from)?
+                    {
+                        Rotated::Applied => break (rotation.successor, rotation.grant),
+                        Rotated::Lost(Some(current)) if attempts_left > 0 => family = *current,
+                        Rotated::Lost(_) => {
+                            return Err(
+                                invalid_grant("refresh token was rotated concurrently").into()
+                            );
+                        }
+                    }
+                }
+                RefreshDecision::Retry(retry) => break (retry.successor, retry.grant),
+                RefreshDecision::Reuse(reuse) => {
+                    self.store()
+                        .revoke_family(&reuse.revoked)
+                        .await
+                        .map_err(EngineError::from)?;
+                    emit(&SecurityEvent::RefreshReuse {
+                        client_id: reuse.revoked.client_id(),
+                        family_id: reuse.revoked.id(),
+                        reason: reuse.reason,
+                    });
+                    return Err(invalid_grant("refresh token was already used").into());
+                }
+                RefreshDecision::Reject(error) => {
+                    return Err(
+                        EngineError::protocol(ErrorCode::from(&error), error.to_string()).into(),
+                    );
+                }
+            }
+        };
+        let issue = Issue {
+            client_id: grant.client_id.clone(),
+            subject: grant.subject.clone(),
+            record_subject: true,
+            audience: grant.audience.clone(),
+            scope: grant.scope.clone(),
+            auth_time: None,
+            jkt,
+            family: Some(grant.family_id),
+            from_code: None,
+        };
+        let mut response = self.issue_access_token(issue, now, rng).await?;
+        response.refresh_token = Some(successor.expose_secret().to_owned());
+        Ok(response)
+    }
+
+    /// OAuth 2.1 section 4.2. The token's `sub` is the client id (RFC 9068
+    /// section 2.2: for a client-credentials grant the subject is the client);
+    /// no refresh token is issued.
+    async fn client_credentials(
+        &self,
+        client: &AuthenticatedClient,
+        scope: Option<Scope>,
+        resources: Vec<ResourceUri>,
+        jkt: Option<JwkThumbprint>,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<TokenResponse, Refusal> {
+        let metadata = &client.client.metadata;
+        if metadata.is_public() {
+            return Err(unauthorized_client(
+                "public clients may not use client_credentials",
+            ));
+        }
+        if !metadata.has_grant_type(GrantType::ClientCredentials) {
+            return Err(unauthorized_client(
+                "the client may not use this grant type",
+            ));
+        }
+        let mut audience = Vec::new();
+        for resource in resources {
+            if self.config().resource(&resource).is_none() {
+                return Err(EngineError::protocol(
+                    ErrorCode::InvalidTarget,
+                    "resource is not served by this authorization server",
+                )
+                .into());
+            }
+            if !audience.contains(&resource) {
+                audience.push(resource);
+            }
+        }
+        if audience.is_empty() {
+            audience.push(self.config().default_resource.clone());
+        }
+        let registered = metadata.scope().cloned().unwrap_or_else(Scope::empty);
+        let scope = match scope {
+            Some(requested) if requested.is_subset(&registered) => requested,
+            Some(_) => {
+                return Err(EngineError::protocol(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds the client's registered scope",
+                )
+                .into());
+            }
+            None => {
+                let defaults = audience
+                    .iter()
+                    .filter_map(|uri| self.config().resource(uri))
+                    .fold(Scope::empty(), |acc, r| acc.union(&r.default_scope));
+                defaults.intersection(&registered)
+            }
+        };
+        let client_id = client.client.client_id.clone();
+        let Ok(subject) = Subject::parse(client_id.as_str()) else {
+            return Err(unauthorized_client("client id cannot be a token subject"));
+        };
+        let issue = Issue {
+            client_id: client_id.clone(),
+            subject,
+            record_subject: false,
+            audience,
+            scope,
+            auth_time: None,
+            jkt,
+            family: None,
+            from_code: None,
+        };
+        let response = self.issue_access_token(issue, now, rng).await?;
+        self.store()
+            .mark_client_used(&client_id, now)
+            .await
+            .map_err(EngineError::from)?;
+        Ok(response)
+    }
+
+    /// Signs an access token (RFC 9068) and records it for revocation and introspection.
+    async fn issue_access_token(
+        &self,
+        issue: Issue,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<TokenResponse, Refusal> {
+        let audience = Audience::from_vec(issue.audience).ok_or_else(|| {
+            EngineError::protocol(ErrorCode::InvalidTarget, "no resource for the access token")
+        })?;
+        let lifetime = self.config().access_token_lifetime;
+        let mut claims = AccessTokenClaims::new(
+            self.config().issuer.clone(),
+            issue.subject.clone(),
+            issue.client_id.clone(),
+            audience,
+            now,
+            rng,
+        )
+        .with_lifetime(lifetime)
+        .map_err(|_| EngineError::Config("access_token_lifetime is out of range"))?
+        .with_scope(issue.scope.clone());
+        if let Some(auth_time) = issue.auth_time {
+            claims = claims.with_auth_time(auth_time);
+        }
+        let token_type = match issue.jkt {
+            Some(jkt) => {
+                claims = claims.with_cnf_jkt(jkt);
+                "DPoP"
+            }
+            None => "Bearer",
+        };
+        let access_token = self.keys().issue(&claims);
+        let record = AccessTokenRecord {
+            jti: claims.jti.as_str().to_owned(),
+            client_id: issue.client_id,
+            subject: issue.record_subject.then_some(issue.subject),
+            family: issue.family,
+            from_code: issue.from_code,
+            expires_at: claims.exp,
+            revoked: false,
+        };
+        self.store()
+            .record_access_token(&record)
+            .await
+            .map_err(EngineError::from)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type,
+            expires_in: lifetime.as_secs(),
+            scope: (!issue.scope.is_empty()).then(|| issue.scope.to_string()),
+            refresh_token: None,
+        })
+    }
+}
+
+/// Parses the grant parameters only, for the fuzz target: the refusal's HTTP status.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn parse_grant_request(params: &Params) -> Result<(), u16> {
+    GrantRequest::parse(params)
+        .map(|_| ())
+        .map_err(|refusal| refusal.into_response().status)
+}
+
+/// A grant request whose parameters parsed (before anything is looked up).
+enum GrantRequest {
+    AuthorizationCode {
+        code: String,
+        verifier: CodeVerifier,
+        redirect_uri: Option<String>,
+        resources: Vec<ResourceUri>,
+    },
+    RefreshToken {
+        token: String,
+        scope: Option<Scope>,
+        resources: Vec<ResourceUri>,
+    },
+    ClientCredentials {
+        scope: Option<Scope>,
+        resources: Vec<ResourceUri>,
+    },
+}
+
+impl GrantRequest {
+    /// OAuth 2.1 sections 4.1.3, 4.2.2 and 4.3.1: the parameters each grant
+    /// requires, in the syntax each has.
+    fn parse(params: &Params) -> Result<Self, Refusal> {
+        let grant_type = params.require("grant_type")?;
+        let resources = parse_resources(params)?;
+        match grant_type {
+            "authorization_code" => {
+                let code = params.require("code")?;
+                if code.len() > MAX_TOKEN_PARAM_LEN {
+                    return Err(invalid_grant("authorization code is unknown").into());
+                }
+                // Every code is PKCE-bound (OAuth 2.1 section 4.1.1), so the
+                // verifier is always required; checking here keeps the code unconsumed.
+                let verifier = params.require("code_verifier")?;
+                let verifier = CodeVerifier::parse(verifier.to_owned())
+                    .map_err(|_| invalid_grant("code_verifier is malformed"))?;
+                Ok(Self::AuthorizationCode {
+                    code: code.to_owned(),
+                    verifier,
+                    redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                    resources,
+                })
+            }
+            "refresh_token" => {
+                let token = params.require("refresh_token")?;
+                if token.len() > MAX_TOKEN_PARAM_LEN {
+                    return Err(invalid_grant("refresh token is unknown").into());
+                }
+                Ok(Self::RefreshToken {
+                    token: token.to_owned(),
+                    scope: parse_scope(params)?,
+                    resources,
+                })
+            }
+            "client_credentials" => Ok(Self::ClientCredentials {
+                scope: parse_scope(params)?,
+                resources,
+            }),
+            _ => Err(EngineError::protocol(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            )
+            .into()),
+        }
+    }
+}
+
+/// RFC 8707 section 2: each `resource` is an absolute URI without a fragment
+/// (`latchkey_uri::ResourceUri`); a bad one is `invalid_target`.
+fn parse_resources(params: &Params) -> Result<Vec<ResourceUri>, Refusal> {
+    params
+        .all("resource")
+        .map(|value| {
+            ResourceUri::parse(value).map_err(|_| {
+                Refusal::from(EngineError::protocol(
+                    ErrorCode::InvalidTarget,
+                    "resource is not a valid resource uri",
+                ))
+            })
+        })
+        .collect()
+}
+
+fn parse_scope(params: &Params) -> Result<Option<Scope>, Refusal> {
+    match params.get("scope") {
+        None => Ok(None),
+        Some(scope) => Scope::parse(scope).map(Some).map_err(|_| {
+            EngineError::protocol(ErrorCode::InvalidScope, "scope is malformed").into()
+        }),
+    }
+}
+
+/// What goes into one access token.
+struct Issue {
+    client_id: ClientId,
+    subject: Subject,
+    /// Whether the subject is a resource owner (recorded) or the client itself.
+    record_subject: bool,
+    audience: Vec<ResourceUri>,
+    scope: Scope,
+    auth_time: Option<UnixTime>,
+    jkt: Option<JwkThumbprint>,
+    family: Option<latchkey_token::refresh::FamilyId>,
+    from_code: Option<latchkey_types::TokenDigest>,
+}
+
+/// OAuth 2.1 section 3.2.3.
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+/// A proof that passed every check but single use, with the key to store.
+struct CheckedProof {
+    proof: ValidatedProof,
+    key: ReplayKey,
+    expires_at: UnixTime,
+}
+
+/// A [`ReplayCache`] that accepts the key it is asked about and remembers it,
+/// so the engine can store it with the async `ReplayStore` afterwards.
+#[derive(Default)]
+struct RecordingCache {
+    recorded: Option<(ReplayKey, UnixTime)>,
+}
+
+impl ReplayCache for RecordingCache {
+    fn check_and_insert(
+        &mut self,
+        key: ReplayKey,
+        expires_at: UnixTime,
+        _now: UnixTime,
+    ) -> ReplayOutcome {
+        if self.recorded.is_some() {
+            return ReplayOutcome::Full;
+        }
+        self.recorded = Some((key, expires_at));
+        ReplayOutcome::Fresh
+    }
+}
+
+/// The one conversion between the two thumbprint types (the dpop crate's
+/// base64url string and the token crate's 32 bytes); they always agree, so a
+/// failure is an internal error.
+pub(crate) fn token_thumbprint(
+    jkt: &latchkey_dpop::JwkThumbprint,
+) -> Result<JwkThumbprint, Refusal> {
+    JwkThumbprint::parse(jkt.as_str()).map_err(|_| {
+        Refusal::from(EngineError::protocol(
+            ErrorCode::ServerError,
+            "internal server error",
+        ))
+    })
+}
+
+/// Why the token endpoint refused a request.
+pub(crate) enum Refusal {
+    /// Client authentication failed (may carry a Basic challenge).
+    Auth(AuthRefusal),
+    /// Any other error.
+    Error(EngineError),
+    /// RFC 9449 section 8: a nonce is needed; the response carries `DPoP-Nonce`.
+    DpopNonce(EngineError, String),
+}
+
+impl Refusal {
+    pub(crate) fn into_response(self) -> EndpointResponse {
+        match self {
+            Refusal::Auth(auth) => auth.into_response(),
+            Refusal::Error(error) => error.to_response(),
+            Refusal::DpopNonce(error, nonce) => {
+                error.to_response().with_header("DPoP-Nonce", nonce)
+            }
+        }
+    }
+}
+
+impl From<EngineError> for Refusal {
+    fn from(error: EngineError) -> Self {
+        Refusal::Error(error)
+    }
+}
+
+fn dpop_refusal(error: &DpopError, client_id: Option<&ClientId>) -> Refusal {
+    let reason = error.to_string();
+    emit(&SecurityEvent::DpopInvalid {
+        client_id,
+        reason: &reason,
+    });
+    let code = error.token_endpoint_code();
+    let engine_error = EngineError::protocol(code, reason);
+    match error.fresh_nonce() {
+        Some(nonce) => Refusal::DpopNonce(engine_error, nonce.as_str().to_owned()),
+        None => Refusal::Error(engine_error),
+    }
+}
+
+fn invalid_grant(description: &'static str) -> EngineError {
+    EngineError::protocol(ErrorCode::InvalidGrant, description)
+}
+
+fn unauthorized_client(description: &'static str) -> Refusal {
+    EngineError::protocol(ErrorCode::UnauthorizedClient, description).into()
+}
