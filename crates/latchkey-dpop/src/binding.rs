@@ -1,61 +1,8 @@
 //! Binding tokens and codes to a DPoP key (RFC 9449 sections 6.1, 7.1 and 10).
 
-use core::fmt;
-
-use base64ct::{Base64UrlUnpadded, Encoding};
-use subtle::ConstantTimeEq;
-
 use crate::{DpopError, ValidatedProof};
 
-/// A JWK SHA-256 thumbprint (RFC 7638 section 3), base64url without padding:
-/// the `cnf.jkt` confirmation (RFC 9449 section 6.1) and the `dpop_jkt`
-/// authorization request parameter (RFC 9449 section 10).
-///
-/// Equality is constant-time.
-#[derive(Clone, Debug, Eq)]
-pub struct JwkThumbprint(String);
-
-impl JwkThumbprint {
-    /// Parses a thumbprint: exactly 43 base64url characters encoding 32 bytes.
-    pub fn parse(s: &str) -> Result<Self, DpopError> {
-        let mut digest = [0u8; 32];
-        if s.len() != 43 {
-            return Err(DpopError::ThumbprintMalformed);
-        }
-        match Base64UrlUnpadded::decode(s, &mut digest) {
-            Ok(decoded) if decoded.len() == 32 => Ok(Self(s.to_owned())),
-            _ => Err(DpopError::ThumbprintMalformed),
-        }
-    }
-
-    /// Wraps a thumbprint `PublicJwk::thumbprint` computed.
-    pub(crate) fn from_computed(thumbprint: String) -> Self {
-        Self(thumbprint)
-    }
-
-    /// The thumbprint as sent in `cnf.jkt` or `dpop_jkt`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq for JwkThumbprint {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
-    }
-}
-
-impl core::hash::Hash for JwkThumbprint {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl fmt::Display for JwkThumbprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use latchkey_jose::JwkThumbprint;
 
 /// Checks that the proof's key is the key a token or code is bound to.
 ///
@@ -83,8 +30,11 @@ mod tests {
     #[test]
     fn rfc_9449_section_6_1_figure_9_jkt_parses() {
         let jkt = JwkThumbprint::parse("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I").unwrap();
-        assert_eq!(jkt.as_str(), "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
-        assert_eq!(jkt.to_string(), jkt.as_str());
+        assert_eq!(
+            jkt.to_encoded(),
+            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+        );
+        assert_eq!(jkt.to_string(), jkt.to_encoded());
         // Section 10 Figure 25's dpop_jkt.
         assert!(JwkThumbprint::parse("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs").is_ok());
     }
@@ -100,7 +50,7 @@ mod tests {
         ] {
             assert_eq!(
                 JwkThumbprint::parse(bad),
-                Err(DpopError::ThumbprintMalformed),
+                Err(latchkey_jose::JoseError::ThumbprintMalformed),
                 "{bad:?}"
             );
         }

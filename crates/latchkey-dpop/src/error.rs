@@ -88,9 +88,6 @@ pub enum DpopError {
     /// The proof's key is not the key the token or code is bound to (RFC 9449 sections 6.1, 7.1, 10).
     #[error("dpop key does not match the bound key")]
     KeyBindingMismatch,
-    /// A JWK thumbprint is not 43 base64url characters (RFC 9449 section 6.1).
-    #[error("jwk thumbprint is malformed")]
-    ThumbprintMalformed,
     /// A nonce key is shorter than 32 bytes.
     #[error("dpop nonce key is too short")]
     NonceKeyTooShort,
@@ -153,7 +150,6 @@ impl From<&DpopError> for ErrorCode {
             // Fail closed under load: the client may retry later.
             DpopError::ReplayCacheFull => Self::TemporarilyUnavailable,
             // A `dpop_jkt` request parameter that is not a thumbprint (RFC 9449 section 10).
-            DpopError::ThumbprintMalformed => Self::InvalidRequest,
             // Server misconfiguration, never the client's fault.
             DpopError::NonceKeyTooShort => Self::ServerError,
         }

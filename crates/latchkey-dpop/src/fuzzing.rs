@@ -30,7 +30,7 @@ fn check(data: &[u8]) -> bool {
         Ok(proof) => {
             assert_eq!(proof.htu(), &uri);
             assert_eq!(proof.htm(), "POST");
-            assert_eq!(proof.jkt().as_str(), proof.public_key().thumbprint());
+            assert_eq!(proof.jkt(), &proof.public_key().thumbprint());
             let again = validate_proof(&[data], &expected, now, &mut replay, &config);
             assert_eq!(again.map(|_| ()), Err(DpopError::Replayed));
             true

@@ -57,7 +57,7 @@
 //!
 //! let proof_ok = validate_proof(&[proof], &expected, now, &mut replay, &config)?;
 //! // RFC 9449 section 6.1, Figure 9: the thumbprint the token is bound to.
-//! assert_eq!(proof_ok.jkt().as_str(), "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+//! assert_eq!(proof_ok.jkt().to_encoded(), "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
 //!
 //! // The same proof a second time is a replay.
 //! let again = validate_proof(&[proof], &expected, now, &mut replay, &config).unwrap_err();

@@ -22,6 +22,7 @@ impl ReplayKey {
     pub fn new(htu: &Htu, jkt: &JwkThumbprint, jti: &str) -> Self {
         let mut hash = Sha256::new();
         hash.update(b"latchkey-dpop-jti-v1");
+        let jkt = jkt.to_encoded();
         for part in [htu.as_str(), jkt.as_str(), jti] {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());

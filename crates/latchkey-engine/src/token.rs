@@ -78,10 +78,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             Some(checked) => Some(self.record_dpop_proof(checked, &client, now).await?),
             None => None,
         };
-        let jkt = match &proof {
-            Some(proof) => Some(token_thumbprint(proof.jkt())?),
-            None => None,
-        };
+        let jkt = proof.as_ref().map(|proof| proof.jkt().clone());
         let issued = match request {
             GrantRequest::AuthorizationCode {
                 code,
@@ -681,20 +678,6 @@ impl ReplayCache for RecordingCache {
         self.recorded = Some((key, expires_at));
         ReplayOutcome::Fresh
     }
-}
-
-/// The one conversion between the two thumbprint types (the dpop crate's
-/// base64url string and the token crate's 32 bytes); they always agree, so a
-/// failure is an internal error.
-pub(crate) fn token_thumbprint(
-    jkt: &latchkey_dpop::JwkThumbprint,
-) -> Result<JwkThumbprint, Refusal> {
-    JwkThumbprint::parse(jkt.as_str()).map_err(|_| {
-        Refusal::from(EngineError::protocol(
-            ErrorCode::ServerError,
-            "internal server error",
-        ))
-    })
 }
 
 /// Why the token endpoint refused a request.

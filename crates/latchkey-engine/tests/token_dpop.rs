@@ -24,7 +24,7 @@ async fn rfc_9449_section_5_a_valid_proof_binds_token_and_family() {
     assert_eq!(response.status, 200, "{:?}", response.body);
     let tokens = body(&response);
     assert_eq!(tokens["token_type"], "DPoP");
-    let jkt = h.dpop_key.public_jwk().thumbprint();
+    let jkt = h.dpop_key.public_jwk().thumbprint().to_encoded();
     assert_eq!(
         jwt_claims(tokens["access_token"].as_str().unwrap())["cnf"]["jkt"],
         jkt.as_str()

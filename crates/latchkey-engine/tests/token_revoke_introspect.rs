@@ -232,6 +232,6 @@ async fn rfc_7662_section_2_2_dpop_bound_tokens_report_cnf() {
     assert_eq!(answer["sub"], BASIC);
     assert_eq!(
         answer["cnf"]["jkt"],
-        h.dpop_key.public_jwk().thumbprint().as_str()
+        h.dpop_key.public_jwk().thumbprint().to_encoded()
     );
 }

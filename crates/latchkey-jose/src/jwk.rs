@@ -4,7 +4,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{Algorithm, JoseError, b64};
+use crate::{Algorithm, JoseError, JwkThumbprint, b64};
 
 /// The longest `kid` accepted in a JWK or a JWS header, in bytes.
 pub const MAX_KID_LEN: usize = 256;
@@ -111,13 +111,13 @@ impl PublicJwk {
     /// the required members in lexicographic order, without whitespace.
     /// RFC 7638 section 3.2 lists them: `crv`, `kty`, `x`, `y` for EC and `crv`,
     /// `kty`, `x` for OKP (RFC 8037 section 2).
-    pub fn thumbprint(&self) -> String {
+    pub fn thumbprint(&self) -> JwkThumbprint {
         let members = self.material.required_members();
         let pairs: Vec<(&str, &str)> = members
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
-        thumbprint_of_members(&pairs)
+        JwkThumbprint::from_sha256(thumbprint_digest(&pairs))
     }
 
     /// Verifies `signature` over `signing_input` with this key's pre-parsed form.
@@ -258,7 +258,7 @@ impl KeyMaterial {
 /// (name, string value) pairs: sorted by name (section 3.3: code-point order, which
 /// is byte order for these ASCII names), serialized without whitespace, hashed with
 /// SHA-256 and base64url-encoded.
-pub(crate) fn thumbprint_of_members(members: &[(&str, &str)]) -> String {
+pub(crate) fn thumbprint_digest(members: &[(&str, &str)]) -> [u8; 32] {
     let mut sorted = members.to_vec();
     sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut json = String::with_capacity(160);
@@ -272,7 +272,7 @@ pub(crate) fn thumbprint_of_members(members: &[(&str, &str)]) -> String {
         crate::jws::push_json_string(&mut json, value);
     }
     json.push('}');
-    b64::encode(&Sha256::digest(json.as_bytes()))
+    Sha256::digest(json.as_bytes()).into()
 }
 
 fn string_member<'a>(
@@ -319,7 +319,7 @@ mod tests {
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
         let members = [("kty", "RSA"), ("n", n), ("e", "AQAB")];
         assert_eq!(
-            thumbprint_of_members(&members),
+            JwkThumbprint::from_sha256(thumbprint_digest(&members)).to_encoded(),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
     }
@@ -329,7 +329,7 @@ mod tests {
         let jwk = PublicJwk::from_json(&rfc8037_public()).unwrap();
         assert_eq!(jwk.algorithm(), Algorithm::EdDsa);
         assert_eq!(
-            jwk.thumbprint(),
+            jwk.thumbprint().to_encoded(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
     }
@@ -341,7 +341,7 @@ mod tests {
         let canonical = r#"{"crv":"P-256","kty":"EC","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
         assert_eq!(
             jwk.thumbprint(),
-            b64::encode(&Sha256::digest(canonical.as_bytes()))
+            JwkThumbprint::from_sha256(Sha256::digest(canonical.as_bytes()).into())
         );
         // Optional members do not change the thumbprint (RFC 7638 section 3.2).
         let mut with_extras = rfc7515_es256_public();

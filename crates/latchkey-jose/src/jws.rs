@@ -487,7 +487,7 @@ mod tests {
         assert_eq!(jws.header().typ.as_deref(), Some("dpop+jwt"));
         assert_eq!(jws.header().kid.as_deref(), Some("k\"1"));
         assert_eq!(
-            jws.header().jwk.as_ref().unwrap().thumbprint(),
+            jws.header().jwk.as_ref().unwrap().thumbprint().to_encoded(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
         assert_eq!(jws.payload(), b"");

@@ -220,7 +220,7 @@ mod tests {
         let seed = b64::decode(b"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").unwrap();
         let key = SigningKey::from_ed25519_seed(String::new(), &seed);
         assert_eq!(
-            key.public_jwk().thumbprint(),
+            key.public_jwk().thumbprint().to_encoded(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
         let token = key.sign_compact(

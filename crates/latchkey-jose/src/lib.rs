@@ -67,12 +67,14 @@ mod jwk;
 mod jwks;
 mod jws;
 mod key;
+mod thumbprint;
 
 pub use alg::Algorithm;
 pub use jwk::{MAX_KID_LEN, PublicJwk};
 pub use jwks::Jwks;
 pub use jws::{CompactJws, JoseHeader, SIGNATURE_LEN};
 pub use key::SigningKey;
+pub use thumbprint::JwkThumbprint;
 
 use latchkey_types::ErrorCode;
 
@@ -80,6 +82,10 @@ use latchkey_types::ErrorCode;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoseError {
+    /// A JWK thumbprint was not 43 base64url characters encoding 32 bytes
+    /// (RFC 7638 section 3, RFC 9449 section 10).
+    #[error("jwk thumbprint is malformed")]
+    ThumbprintMalformed,
     /// The compact JWS is longer than the caller's limit.
     #[error("token is too long")]
     TokenTooLong,
@@ -169,6 +175,7 @@ impl From<&JoseError> for ErrorCode {
             | JoseError::InvalidPublicKey
             | JoseError::JwkAlgorithmMismatch
             | JoseError::KeyNotForSignature => ErrorCode::InvalidToken,
+            JoseError::ThumbprintMalformed => ErrorCode::InvalidRequest,
             // Key sets and private keys come from configuration, never from a client.
             JoseError::MalformedJwks
             | JoseError::TooManyKeys

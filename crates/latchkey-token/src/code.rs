@@ -82,7 +82,7 @@ use rand_core::CryptoRng;
 
 mod thumbprint;
 
-pub use thumbprint::JwkThumbprint;
+pub use latchkey_jose::JwkThumbprint;
 pub(crate) use thumbprint::{binding_holds, encode as thumbprint_encode};
 
 latchkey_types::secret_type! {
@@ -317,9 +317,6 @@ pub enum CodeError {
     /// A code was to be issued with no granted resource.
     #[error("code has no resource")]
     NoResource,
-    /// A `dpop_jkt` value was not 43 canonical base64url characters.
-    #[error("dpop_jkt is not a sha-256 jwk thumbprint")]
-    ThumbprintMalformed,
     /// No code has the presented digest.
     #[error("authorization code is unknown")]
     UnknownCode,
@@ -362,7 +359,6 @@ impl From<&CodeError> for ErrorCode {
                 ErrorCode::ServerError
             }
             CodeError::NoResource | CodeError::ResourceNotGranted => ErrorCode::InvalidTarget,
-            CodeError::ThumbprintMalformed => ErrorCode::InvalidRequest,
             CodeError::UnknownCode
             | CodeError::AlreadyConsumed
             | CodeError::Expired
@@ -655,7 +651,8 @@ pub(crate) fn dedup(mut resources: Vec<ResourceUri>) -> Vec<ResourceUri> {
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
-    use super::{CodeError, JwkThumbprint};
+    use super::JwkThumbprint;
+    use latchkey_jose::JoseError;
     use latchkey_types::ErrorCode;
 
     /// Fuzz target `token_jwk_thumbprint`: accepted thumbprints re-encode to
@@ -670,7 +667,7 @@ pub mod fuzzing {
                 assert_eq!(JwkThumbprint::parse(&jkt.to_encoded()), Ok(jkt));
             }
             Err(error) => {
-                assert_eq!(error, CodeError::ThumbprintMalformed);
+                assert_eq!(error, JoseError::ThumbprintMalformed);
                 assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidRequest);
             }
         }

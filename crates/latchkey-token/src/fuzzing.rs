@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn corpus_holds_a_genuinely_valid_token() {
         assert_eq!(
-            rfc8037_signing_key().public_jwk().thumbprint(),
+            rfc8037_signing_key().public_jwk().thumbprint().to_encoded(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
         let path = concat!(

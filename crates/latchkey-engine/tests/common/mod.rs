@@ -309,7 +309,7 @@ impl Harness {
 
     /// The thumbprint of the (first) DPoP key, as the token crate spells it.
     pub fn dpop_jkt(&self) -> JwkThumbprint {
-        JwkThumbprint::parse(&self.dpop_key.public_jwk().thumbprint()).unwrap()
+        self.dpop_key.public_jwk().thumbprint()
     }
 
     /// A fresh client assertion for the `private_key_jwt` client.

@@ -356,7 +356,6 @@ fn error_display_is_lowercase_without_period_and_maps_every_variant() {
         CodeError::LifetimeTooLong,
         CodeError::ExpiryOverflow,
         CodeError::NoResource,
-        CodeError::ThumbprintMalformed,
         CodeError::UnknownCode,
         CodeError::AlreadyConsumed,
         CodeError::Expired,
@@ -377,10 +376,6 @@ fn error_display_is_lowercase_without_period_and_maps_every_variant() {
     assert_eq!(
         ErrorCode::from(&CodeError::LifetimeTooLong),
         ErrorCode::ServerError
-    );
-    assert_eq!(
-        ErrorCode::from(&CodeError::ThumbprintMalformed),
-        ErrorCode::InvalidRequest
     );
 }
 

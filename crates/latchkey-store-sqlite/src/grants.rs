@@ -1,0 +1,355 @@
+//! [`GrantStore`]: codes, refresh families and access tokens.
+
+use latchkey_store::{AccessTokenRecord, GrantStore, RevokedGrant, Rotated, StoreError};
+use latchkey_token::code::{CodeRecord, Consumption};
+use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
+use latchkey_types::{ClientId, TokenDigest, UnixTime};
+
+use crate::SqliteStore;
+use crate::codec::{
+    FamilyValues, access_token_columns, access_token_from_row, backend, code_columns,
+    code_from_row, count, family_columns, family_from_row, insert_error, reason_str,
+    resources_json, rows, source_str, time,
+};
+
+impl GrantStore for SqliteStore {
+    async fn insert_code(&self, record: &CodeRecord) -> Result<(), StoreError> {
+        let resources = resources_json(record.resources())?;
+        sqlx::query(concat!(
+            "INSERT INTO codes (",
+            code_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(record.digest().as_bytes().as_slice())
+        .bind(record.client_id().as_str())
+        .bind(record.redirect_uri().as_str())
+        .bind(source_str(record.redirect_uri_source()))
+        .bind(record.code_challenge().as_str())
+        .bind(record.code_challenge().method().as_str())
+        .bind(resources)
+        .bind(record.scope().to_string())
+        .bind(record.subject().as_str())
+        .bind(time(record.auth_time())?)
+        .bind(record.dpop_jkt().map(|j| j.as_bytes().as_slice()))
+        .bind(time(record.issued_at())?)
+        .bind(time(record.expires_at())?)
+        .execute(&self.writer)
+        .await
+        .map_err(insert_error)?;
+        Ok(())
+    }
+
+    /// One conditional `UPDATE ... RETURNING`: the row changes for exactly one
+    /// caller (OAuth 2.1 section 4.1.3).
+    async fn consume_code(&self, digest: &TokenDigest) -> Result<Consumption, StoreError> {
+        let consumed = sqlx::query(concat!(
+            "UPDATE codes SET consumed = 1 WHERE digest = ? AND consumed = 0 RETURNING ",
+            code_columns!()
+        ))
+        .bind(digest.as_bytes().as_slice())
+        // `fetch_all` steps the statement to completion, so the update is
+        // finished (and committed) before the connection goes back to the pool.
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?;
+        if let Some(row) = consumed.first() {
+            return Ok(Consumption::First(code_from_row(row)?));
+        }
+        let existing = sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM codes WHERE digest = ?"
+        ))
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(match existing {
+            Some(row) => Consumption::AlreadyConsumed(code_from_row(&row)?),
+            None => Consumption::Unknown,
+        })
+    }
+
+    async fn insert_family(
+        &self,
+        family: &RefreshFamily,
+        from_code: Option<&TokenDigest>,
+    ) -> Result<(), StoreError> {
+        let values = FamilyValues::new(family)?;
+        let id = family.id();
+        let mut tx = self.write_transaction().await?;
+        let insert = sqlx::query(
+            "INSERT INTO refresh_families (id, client_id, subject, scope, resources, dpop_jkt, \
+             created_at, expires_at, current_digest, generation, previous_digest, \
+             previous_rotated_at, state, revoked_reason, revoked_at, from_code) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.as_bytes().as_slice());
+        values
+            .bind(insert)
+            .bind(from_code.map(|d| d.as_bytes().as_slice()))
+            .execute(&mut *tx)
+            .await
+            .map_err(insert_error)?;
+        index_token(&mut tx, family.current(), &id).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn family_by_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            family_columns!(),
+            " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             WHERE t.digest = ?"
+        ))
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(family_from_row).transpose()
+    }
+
+    /// Compare-and-set on the generation in one `IMMEDIATE` transaction,
+    /// indexing the new current digest in the same transaction (OAuth 2.1
+    /// section 4.3.1).
+    async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
+        let id = next.id();
+        let Some(expected) = next.generation().checked_sub(1) else {
+            // Generation 0 is never the result of a rotation.
+            let current = family_by_id(&self.reader, &id).await?;
+            return Ok(Rotated::Lost(current.map(Box::new)));
+        };
+        let expected = count(expected, "generation")?;
+        let values = FamilyValues::new(next)?;
+        let mut tx = self.write_transaction().await?;
+        let update = sqlx::query(
+            "UPDATE refresh_families SET client_id = ?, subject = ?, scope = ?, resources = ?, \
+             dpop_jkt = ?, created_at = ?, expires_at = ?, current_digest = ?, generation = ?, \
+             previous_digest = ?, previous_rotated_at = ?, state = ?, revoked_reason = ?, \
+             revoked_at = ? \
+             WHERE id = ? AND generation = ? AND state = 'active'",
+        );
+        let updated = values
+            .bind(update)
+            .bind(id.as_bytes().as_slice())
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if updated == 0 {
+            let current = family_by_id(&mut *tx, &id).await?;
+            tx.rollback().await.map_err(backend)?;
+            return Ok(Rotated::Lost(current.map(Box::new)));
+        }
+        index_token(&mut tx, next.current(), &id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Rotated::Applied)
+    }
+
+    /// Sets the state of an active family (the current token and generation
+    /// stay as stored) and revokes its access tokens, in one transaction.
+    async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
+        let id = revoked.id();
+        let mut tx = self.write_transaction().await?;
+        if let FamilyState::Revoked { reason, at } = revoked.state() {
+            revoke_families(&mut tx, Families::Id(&id), reason, at).await?;
+        }
+        sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE family_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO access_tokens (",
+            access_token_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(token.jti.as_str())
+        .bind(token.client_id.as_str())
+        .bind(token.subject.as_ref().map(|s| s.as_str()))
+        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
+        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
+        .bind(time(token.expires_at)?)
+        .bind(i64::from(token.revoked))
+        .execute(&self.writer)
+        .await
+        .map_err(insert_error)?;
+        Ok(())
+    }
+
+    async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            access_token_columns!(),
+            " FROM access_tokens WHERE jti = ?"
+        ))
+        .bind(jti)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(access_token_from_row).transpose()
+    }
+
+    async fn revoke_access_token(&self, jti: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE jti = ?")
+            .bind(jti)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Revokes the families issued from the code and every access token issued
+    /// from the code or under those families, in one transaction (OAuth 2.1
+    /// section 4.1.3, RFC 9700 section 4.5). Counts every family and token of
+    /// the grant, including ones already revoked.
+    async fn revoke_code_grant(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<RevokedGrant, StoreError> {
+        let digest = code;
+        let code = code.as_bytes().as_slice();
+        let mut tx = self.write_transaction().await?;
+        let families: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE from_code = ?")
+                .bind(code)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        revoke_families(
+            &mut tx,
+            Families::FromCode(digest),
+            RevocationReason::CodeReplay,
+            now,
+        )
+        .await?;
+        let access_tokens = sqlx::query(
+            "UPDATE access_tokens SET revoked = 1 WHERE from_code = ? \
+             OR family_id IN (SELECT id FROM refresh_families WHERE from_code = ?)",
+        )
+        .bind(code)
+        .bind(code)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(RevokedGrant {
+            families: rows(families),
+            access_tokens,
+        })
+    }
+
+    /// Deletes expired codes, families (their `refresh_tokens` rows cascade),
+    /// access-token records and replay keys in one transaction.
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let now = time(now)?;
+        let mut tx = self.write_transaction().await?;
+        let mut purged = 0u64;
+        for statement in [
+            "DELETE FROM codes WHERE expires_at < ?",
+            "DELETE FROM refresh_families WHERE expires_at < ?",
+            "DELETE FROM access_tokens WHERE expires_at < ?",
+            "DELETE FROM replay WHERE expires_at < ?",
+        ] {
+            let result = sqlx::query(statement)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            purged = purged.saturating_add(result.rows_affected());
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(purged)
+    }
+}
+
+/// Which families [`revoke_families`] revokes.
+pub(crate) enum Families<'a> {
+    /// The one family with this id.
+    Id(&'a FamilyId),
+    /// The families issued from the code with this digest.
+    FromCode(&'a TokenDigest),
+    /// The families of this client.
+    Client(&'a ClientId),
+}
+
+/// Revokes the still-active families `which` names at `at`, keeping the
+/// first reason of the ones already revoked; returns how many changed.
+pub(crate) async fn revoke_families(
+    tx: &mut sqlx::SqliteConnection,
+    which: Families<'_>,
+    reason: RevocationReason,
+    at: UnixTime,
+) -> Result<u64, StoreError> {
+    let at = time(at)?;
+    let query = match which {
+        Families::Id(id) => sqlx::query(
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
+             WHERE state = 'active' AND id = ?",
+        )
+        .bind(reason_str(reason))
+        .bind(at)
+        .bind(id.as_bytes().as_slice()),
+        Families::FromCode(code) => sqlx::query(
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
+             WHERE state = 'active' AND from_code = ?",
+        )
+        .bind(reason_str(reason))
+        .bind(at)
+        .bind(code.as_bytes().as_slice()),
+        Families::Client(client_id) => sqlx::query(
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
+             WHERE state = 'active' AND client_id = ?",
+        )
+        .bind(reason_str(reason))
+        .bind(at)
+        .bind(client_id.as_str()),
+    };
+    let result = query.execute(tx).await.map_err(backend)?;
+    Ok(result.rows_affected())
+}
+
+/// Records that `digest` is (or was) a token of family `id`.
+async fn index_token(
+    tx: &mut sqlx::SqliteConnection,
+    digest: &TokenDigest,
+    id: &FamilyId,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES (?, ?)")
+        .bind(digest.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .execute(tx)
+        .await
+        .map_err(insert_error)?;
+    Ok(())
+}
+
+/// The family with this id, read through `executor`.
+async fn family_by_id<'e, E>(
+    executor: E,
+    id: &FamilyId,
+) -> Result<Option<RefreshFamily>, StoreError>
+where
+    E: sqlx::SqliteExecutor<'e>,
+{
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        family_columns!(),
+        " FROM refresh_families f WHERE f.id = ?"
+    ))
+    .bind(id.as_bytes().as_slice())
+    .fetch_optional(executor)
+    .await
+    .map_err(backend)?;
+    row.as_ref().map(family_from_row).transpose()
+}

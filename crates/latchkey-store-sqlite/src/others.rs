@@ -1,0 +1,229 @@
+//! [`ConsentStore`], [`KeyStore`], [`UserStore`] and [`ReplayStore`].
+
+use latchkey_store::{
+    ConsentRecord, ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey,
+    UserRecord, UserStore,
+};
+use latchkey_types::{ClientId, Scope, Subject, UnixTime};
+
+use crate::SqliteStore;
+use crate::codec::{backend, consent_from_row, insert_error, key_from_row, time, user_from_row};
+
+impl ConsentStore for SqliteStore {
+    async fn consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT scope, updated_at FROM consents WHERE subject = ? AND client_id = ?",
+        )
+        .bind(subject.as_str())
+        .bind(client_id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+
+    /// Reads, unions and writes in one `IMMEDIATE` transaction, so two
+    /// concurrent approvals both end up in the stored scope.
+    async fn remember_consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let now = time(now)?;
+        let mut tx = self.write_transaction().await?;
+        let stored = sqlx::query(
+            "SELECT scope, updated_at FROM consents WHERE subject = ? AND client_id = ?",
+        )
+        .bind(subject.as_str())
+        .bind(client_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let union = match stored.as_ref().map(consent_from_row).transpose()? {
+            Some(consent) => consent.scope.union(scope),
+            None => scope.clone(),
+        };
+        sqlx::query(
+            "INSERT INTO consents (subject, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (subject, client_id) \
+             DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(subject.as_str())
+        .bind(client_id.as_str())
+        .bind(union.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn forget_consent(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM consents WHERE subject = ? AND client_id = ?")
+            .bind(subject.as_str())
+            .bind(client_id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+impl KeyStore for SqliteStore {
+    /// Oldest first: by `created_at`, then in insertion order.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let all = sqlx::query(
+            "SELECT kid, algorithm, pkcs8, status, created_at FROM signing_keys \
+             ORDER BY created_at, rowid",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        all.iter().map(key_from_row).collect()
+    }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, pkcs8, status, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.algorithm.as_str())
+        .bind(key.pkcs8.as_slice())
+        .bind(key.status.as_str())
+        .bind(time(key.created_at)?)
+        .execute(&self.writer)
+        .await
+        .map_err(insert_error)?;
+        Ok(())
+    }
+
+    /// Demotes the active key and promotes `kid` in one `IMMEDIATE`
+    /// transaction: no reader ever sees two active keys, or none after a
+    /// successful activation.
+    async fn activate_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if known.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE signing_keys SET status = ? WHERE status = ? AND kid <> ?")
+            .bind(KeyStatus::VerifyOnly.as_str())
+            .bind(KeyStatus::Active.as_str())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("UPDATE signing_keys SET status = ? WHERE kid = ?")
+            .bind(KeyStatus::Active.as_str())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn retire_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE signing_keys SET status = ? WHERE kid = ? AND status <> ?")
+                .bind(KeyStatus::Retired.as_str())
+                .bind(kid)
+                .bind(KeyStatus::Active.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+impl UserStore for SqliteStore {
+    async fn user(&self, username: &Subject) -> Result<Option<UserRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT username, password_hash, created_at FROM users WHERE username = ?")
+                .bind(username.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(time(user.created_at)?)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Removes the user and their consents in one `IMMEDIATE` transaction.
+    async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query("DELETE FROM consents WHERE subject = ?")
+            .bind(username.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let removed = sqlx::query("DELETE FROM users WHERE username = ?")
+            .bind(username.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(removed > 0)
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let all =
+            sqlx::query("SELECT username, password_hash, created_at FROM users ORDER BY username")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        all.iter().map(user_from_row).collect()
+    }
+}
+
+impl ReplayStore for SqliteStore {
+    /// One upsert that overwrites only an expired key: a row changes exactly
+    /// when the key is new at `now` (RFC 9449 section 11.1).
+    async fn remember_once(
+        &self,
+        key: &[u8; 32],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO replay (key, expires_at) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE replay.expires_at < ?",
+        )
+        .bind(key.as_slice())
+        .bind(time(expires_at)?)
+        .bind(time(now)?)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,406 @@
+//! Rows that do not read back, values SQLite cannot hold, and the file itself.
+
+use std::time::Duration;
+
+use latchkey_store::Rotated;
+use latchkey_store::conformance::{self, NOW};
+use latchkey_store::{
+    ClientStore, ConsentStore, Consumption, GrantStore, KeyStatus, KeyStore, ReplayStore,
+    StoreError, StoredKey, UserRecord, UserStore,
+};
+use latchkey_token::refresh::{
+    FamilyState, RefreshDecision, RefreshPolicy, RefreshPresentation, RevocationReason, RotationKey,
+};
+use latchkey_types::{ClientId, Scope, SecretString, Subject, TokenDigest, UnixTime};
+use zeroize::Zeroizing;
+
+use crate::SqliteStore;
+
+async fn store() -> SqliteStore {
+    SqliteStore::open_in_memory().await.expect("open in memory")
+}
+
+/// Runs raw SQL on the writer connection, bypassing the store's checks.
+async fn tamper(store: &SqliteStore, sql: &str) {
+    sqlx::query(sql)
+        .execute(&store.writer)
+        .await
+        .expect("tamper with a row");
+}
+
+fn client() -> ClientId {
+    ClientId::parse("corrupt-client").expect("valid client id")
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Corrupt { what: got }) => assert_eq!(got, what),
+        other => panic!("expected Corrupt {{ what: {what:?} }}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_code_with_an_invalid_scope_is_corrupt_not_a_panic() {
+    let store = store().await;
+    let mut rng = conformance::rng(31);
+    let record = conformance::code_record(&client(), &mut rng);
+    store.insert_code(&record).await.expect("insert");
+    tamper(&store, "UPDATE codes SET scope = 'a  b'").await;
+    assert_corrupt(store.consume_code(record.digest()).await, "code");
+    // The consumption itself committed: a corrupt code fails closed.
+    assert_corrupt(store.consume_code(record.digest()).await, "code");
+    let consumed: i64 = sqlx::query_scalar("SELECT consumed FROM codes")
+        .fetch_one(&store.writer)
+        .await
+        .expect("read back");
+    assert_eq!(consumed, 1);
+}
+
+#[tokio::test]
+async fn a_code_with_a_bad_resource_or_challenge_or_lifetime_is_corrupt() {
+    for tampering in [
+        "UPDATE codes SET resources = '[\"not a uri\"]'",
+        "UPDATE codes SET resources = '[]'",
+        "UPDATE codes SET resources = 'not json'",
+        "UPDATE codes SET code_challenge_method = 'plain'",
+        "UPDATE codes SET redirect_uri = ''",
+        "UPDATE codes SET expires_at = issued_at + 3600",
+        "UPDATE codes SET auth_time = -1",
+        "UPDATE codes SET client_id = ''",
+    ] {
+        let store = store().await;
+        let mut rng = conformance::rng(32);
+        let record = conformance::code_record(&client(), &mut rng);
+        store.insert_code(&record).await.expect("insert");
+        tamper(&store, tampering).await;
+        assert_corrupt(store.consume_code(record.digest()).await, "code");
+    }
+}
+
+#[tokio::test]
+async fn a_family_that_does_not_read_back_is_corrupt() {
+    for tampering in [
+        "UPDATE refresh_families SET resources = '[\"ftp://x\"]'",
+        "UPDATE refresh_families SET scope = ' '",
+        "UPDATE refresh_families SET state = 'revoked', revoked_reason = 'bored', revoked_at = 1",
+        "UPDATE refresh_families SET state = 'revoked', revoked_reason = NULL, revoked_at = 1",
+        "UPDATE refresh_families SET previous_rotated_at = 5",
+        "UPDATE refresh_families SET generation = 3",
+        "UPDATE refresh_families SET expires_at = created_at + 10 * 365 * 86400",
+    ] {
+        let store = store().await;
+        let mut rng = conformance::rng(33);
+        let (_, family) = conformance::family(&client(), &mut rng);
+        store.insert_family(&family, None).await.expect("insert");
+        tamper(&store, tampering).await;
+        assert_corrupt(
+            store.family_by_token(family.current()).await,
+            "refresh family",
+        );
+    }
+}
+
+/// RFC 9700 section 4.14.2: revoking from a stale read revokes the family
+/// without rolling back the rotation that happened in between.
+#[tokio::test]
+async fn revoking_a_stale_family_keeps_the_newest_generation() {
+    let store = store().await;
+    let mut rng = conformance::rng(36);
+    let (token, family) = conformance::family(&client(), &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let presentation = RefreshPresentation {
+        token: &token,
+        client_id: &client(),
+        dpop_jkt: None,
+        scope: None,
+        resources: &[],
+    };
+    let key = RotationKey::new(&SecretString::new(
+        "unit-test-rotation-key-0123456789".into(),
+    ))
+    .expect("key");
+    let RefreshDecision::Rotate(rotation) =
+        family.present(&presentation, NOW, &RefreshPolicy::default(), &key)
+    else {
+        panic!("the current token must rotate");
+    };
+    assert_eq!(
+        store.rotate_family(&rotation.next).await.expect("rotate"),
+        Rotated::Applied
+    );
+    store
+        .revoke_family(&family.revoke(RevocationReason::TokenRevocation, NOW))
+        .await
+        .expect("revoke");
+    let stored = store
+        .family_by_token(family.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(stored.generation(), 1);
+    assert_eq!(stored.current(), rotation.next.current());
+    assert_eq!(
+        stored.state(),
+        FamilyState::Revoked {
+            reason: RevocationReason::TokenRevocation,
+            at: NOW
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_client_with_metadata_that_is_not_an_object_is_corrupt() {
+    let store = store().await;
+    let mut rng = conformance::rng(34);
+    let record = conformance::client_record(&mut rng, None);
+    store
+        .register_client(&record, u64::MAX)
+        .await
+        .expect("register");
+    tamper(&store, "UPDATE clients SET metadata = '[1, 2]'").await;
+    assert_corrupt(store.client(&record.client_id).await, "client");
+    assert_corrupt(store.list_clients().await, "client");
+}
+
+#[tokio::test]
+async fn an_access_token_with_a_negative_expiry_is_corrupt() {
+    let store = store().await;
+    let token = latchkey_store::AccessTokenRecord {
+        jti: "jti-1".into(),
+        client_id: client(),
+        subject: None,
+        family: None,
+        from_code: None,
+        expires_at: NOW,
+        revoked: false,
+    };
+    store.record_access_token(&token).await.expect("record");
+    assert_eq!(
+        store.access_token("jti-1").await.expect("lookup"),
+        Some(token)
+    );
+    tamper(&store, "UPDATE access_tokens SET expires_at = -5").await;
+    assert_corrupt(store.access_token("jti-1").await, "access token");
+}
+
+#[tokio::test]
+async fn keys_users_and_consents_that_do_not_read_back_are_corrupt() {
+    let store = store().await;
+    store
+        .insert_key(&StoredKey {
+            kid: "k1".into(),
+            algorithm: "ES256".into(),
+            pkcs8: Zeroizing::new(vec![1, 2, 3]),
+            status: KeyStatus::Active,
+            created_at: NOW,
+        })
+        .await
+        .expect("insert key");
+    // The CHECK constraint refuses an unknown status; a file written by
+    // something else may not have it.
+    tamper(&store, "PRAGMA ignore_check_constraints = ON").await;
+    tamper(&store, "UPDATE signing_keys SET status = 'sleepy'").await;
+    tamper(&store, "PRAGMA ignore_check_constraints = OFF").await;
+    assert_corrupt(store.signing_keys().await, "signing key");
+
+    let alice = Subject::parse("alice").expect("valid");
+    store
+        .insert_user(&UserRecord {
+            username: alice.clone(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            created_at: NOW,
+        })
+        .await
+        .expect("insert user");
+    tamper(&store, "UPDATE users SET username = char(10)").await;
+    assert_corrupt(store.list_users().await, "user");
+
+    store
+        .remember_consent(&alice, &client(), &Scope::empty(), NOW)
+        .await
+        .expect("remember");
+    tamper(&store, "UPDATE consents SET scope = 'x\"y'").await;
+    assert_corrupt(store.consent(&alice, &client()).await, "consent");
+}
+
+#[tokio::test]
+async fn the_empty_scope_round_trips_as_the_empty_string() {
+    let store = store().await;
+    let alice = Subject::parse("alice").expect("valid");
+    store
+        .remember_consent(&alice, &client(), &Scope::empty(), NOW)
+        .await
+        .expect("remember");
+    let consent = store
+        .consent(&alice, &client())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert!(consent.scope.is_empty());
+}
+
+#[tokio::test]
+async fn an_instant_beyond_i64_is_refused_not_clamped() {
+    let store = store().await;
+    let far = UnixTime::from_secs(u64::MAX);
+    match store.remember_once(&[1; 32], far, NOW).await {
+        Err(StoreError::Backend(error)) => {
+            assert_eq!(
+                error.to_string(),
+                "instant does not fit in a sqlite integer"
+            );
+        }
+        other => panic!("expected Backend, got {other:?}"),
+    }
+    // Nothing was stored.
+    assert!(
+        store
+            .remember_once(&[1; 32], NOW.saturating_add(Duration::from_secs(1)), NOW)
+            .await
+            .expect("remember")
+    );
+}
+
+#[tokio::test]
+async fn a_digest_of_the_wrong_length_is_refused_by_the_schema() {
+    let store = store().await;
+    let result = sqlx::query("INSERT INTO replay (key, expires_at) VALUES (x'00', 1)")
+        .execute(&store.writer)
+        .await;
+    assert!(
+        matches!(&result, Err(sqlx::Error::Database(db)) if db.is_check_violation()),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn readers_cannot_write() {
+    let dir = temp_dir("readers");
+    let store = SqliteStore::open(&dir.join("store.db"))
+        .await
+        .expect("open");
+    let result = sqlx::query("INSERT INTO replay (key, expires_at) VALUES (zeroblob(32), 1)")
+        .execute(&store.reader)
+        .await;
+    assert!(
+        matches!(result, Err(sqlx::Error::Database(_))),
+        "{result:?}"
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn data_survives_close_and_reopen() {
+    let dir = temp_dir("reopen");
+    let path = dir.join("store.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let mut rng = conformance::rng(35);
+    let record = conformance::code_record(&client(), &mut rng);
+    store.insert_code(&record).await.expect("insert");
+    store.close().await;
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    assert!(matches!(
+        store.consume_code(record.digest()).await.expect("consume"),
+        Consumption::First(_)
+    ));
+    assert!(matches!(
+        store
+            .consume_code(&TokenDigest::of(b"other"))
+            .await
+            .expect("consume"),
+        Consumption::Unknown
+    ));
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn opening_in_a_missing_directory_is_a_backend_error() {
+    let path = std::env::temp_dir()
+        .join("latchkey-store-sqlite-no-such-directory")
+        .join("deeper")
+        .join("store.db");
+    assert!(matches!(
+        SqliteStore::open(&path).await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("mode");
+    let path = dir.join("store.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let wal = std::fs::metadata(dir.join("store.db-wal")).expect("the WAL exists while open");
+    assert_eq!(wal.permissions().mode() & 0o777, 0o600);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "latchkey-store-sqlite-unit-{name}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    dir
+}
+
+/// Every lookup the operations make is an index search, never a full scan.
+#[tokio::test]
+async fn every_lookup_uses_an_index() {
+    let store = store().await;
+    for statement in [
+        "UPDATE codes SET consumed = 1 WHERE digest = ? AND consumed = 0",
+        "SELECT * FROM codes WHERE digest = ?",
+        "SELECT f.* FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+         WHERE t.digest = ?",
+        "UPDATE refresh_families SET generation = 1 WHERE id = ? AND generation = ? \
+         AND state = 'active'",
+        "UPDATE refresh_families SET state = 'revoked' WHERE state = 'active' AND from_code = ?",
+        "UPDATE refresh_families SET state = 'revoked' WHERE state = 'active' AND client_id = ?",
+        "SELECT COUNT(*) FROM refresh_families WHERE from_code = ?",
+        "UPDATE access_tokens SET revoked = 1 WHERE family_id = ?",
+        "UPDATE access_tokens SET revoked = 1 WHERE from_code = ? \
+         OR family_id IN (SELECT id FROM refresh_families WHERE from_code = ?)",
+        "UPDATE access_tokens SET revoked = 1 WHERE client_id = ? \
+         OR family_id IN (SELECT id FROM refresh_families WHERE client_id = ?)",
+        "DELETE FROM codes WHERE expires_at < ?",
+        "DELETE FROM refresh_families WHERE expires_at < ?",
+        "DELETE FROM access_tokens WHERE expires_at < ?",
+        "DELETE FROM replay WHERE expires_at < ?",
+        "SELECT * FROM clients WHERE fingerprint = ?",
+        "DELETE FROM clients WHERE first_used_at IS NULL AND issued_at < ?",
+        "DELETE FROM consents WHERE client_id = ?",
+        "DELETE FROM consents WHERE subject = ?",
+        "SELECT * FROM consents WHERE subject = ? AND client_id = ?",
+        "DELETE FROM refresh_tokens WHERE family_id = ?",
+    ] {
+        let plan = explain(&store, statement).await;
+        assert!(!plan.is_empty(), "no plan for {statement}");
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN ")),
+            "{statement}: {plan:?}"
+        );
+    }
+}
+
+/// The `detail` column of `EXPLAIN QUERY PLAN`.
+async fn explain(store: &SqliteStore, statement: &str) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query(&format!("EXPLAIN QUERY PLAN {statement}"))
+        .fetch_all(&store.writer)
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| row.try_get::<String, _>("detail").expect("detail column"))
+        .collect()
+}
