@@ -1,0 +1,76 @@
+//! Fuzz-target bodies (run by the `fuzz/` workspace and replayed by the tests
+//! below): the adapter's own parsers.
+
+use latchkey_types::ErrorCode;
+
+use crate::resource::{Credentials, parse_credentials};
+
+/// `Authorization` header parsing at the resource server: never panics; an
+/// accepted token is non-empty, holds no whitespace and parses back the same.
+pub fn actix_authorization_header(data: &[u8]) {
+    let Ok(value) = core::str::from_utf8(data) else {
+        return;
+    };
+    match parse_credentials(value) {
+        Credentials::Token(presented, token) => {
+            assert!(!token.is_empty() && !token.contains([' ', '\t']));
+            let again = format!("Bearer {token}");
+            match parse_credentials(&again) {
+                Credentials::Token(_, reparsed) => assert_eq!(reparsed, token),
+                Credentials::Missing | Credentials::Malformed(_) => {
+                    panic!("an accepted token ({presented:?}) does not re-parse")
+                }
+            }
+        }
+        Credentials::Missing | Credentials::Malformed(_) => {}
+    }
+}
+
+/// Form body parsing: never panics; accepted pairs re-encode and re-parse to
+/// the same pairs, and refusals map to an `ErrorCode`.
+pub fn actix_form_body(data: &[u8]) {
+    match crate::http::form_pairs(data) {
+        Ok(pairs) => {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
+            assert_eq!(
+                crate::http::form_pairs(encoded.as_bytes()).ok(),
+                Some(pairs.clone())
+            );
+            if let Err(error) = latchkey_engine::Params::from_pairs(pairs) {
+                assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidRequest);
+            }
+        }
+        Err(error) => assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidRequest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay(target: &str, body: fn(&[u8])) {
+        for kind in ["corpus", "regressions"] {
+            let dir = format!("{}/../../fuzz/{kind}/{target}", env!("CARGO_MANIFEST_DIR"));
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                assert_eq!(kind, "regressions", "missing {dir}");
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                body(&std::fs::read(&path).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn corpus_replays_actix_authorization_header() {
+        replay("actix_authorization_header", actix_authorization_header);
+    }
+
+    #[test]
+    fn corpus_replays_actix_form_body() {
+        replay("actix_form_body", actix_form_body);
+    }
+}

@@ -1,0 +1,103 @@
+//! actix-web adapter for Latchkey: the OAuth 2.1 authorization server routes
+//! of [`latchkey_engine::Engine`] and MCP resource-server protection.
+//!
+//! The adapter only translates. It reads the clock once per request, seeds a
+//! ChaCha20 RNG from the operating system for the requests that need one,
+//! parses HTTP into the engine's types within limits (64 KiB bodies, one
+//! `Authorization` header, the right `Content-Type`), calls the engine and
+//! copies its [`EndpointResponse`](latchkey_engine::EndpointResponse) onto the
+//! wire. Every OAuth rule lives in the core crates.
+//!
+//! - [`configure_authorization_server`]: every authorization server route, at
+//!   the paths of the configured endpoint URLs, with an
+//!   [`InteractionHandler`] for login and consent.
+//! - [`ResourceServer`], [`RequireAccessToken`] (middleware), [`AccessToken`]
+//!   (extractor) and [`configure_protected_resource_metadata`]: protection of
+//!   an MCP server's routes with per-route scopes and DPoP.
+//! - [`SensitiveHeaders`]: credentials marked sensitive before logging.
+//!
+//! Sections implemented (the wire side; the rules themselves are in the cores):
+//!
+//! - OAuth 2.1 (draft-ietf-oauth-v2-1) sections 3.1 and 3.2 (endpoints, form
+//!   bodies), 4.1.2.1 (error page instead of a redirect), 5.1.2 (no tokens in
+//!   the query string), 7 (no credentials in logs).
+//! - RFC 8414 section 3.1 (path insertion) and OpenID Connect Discovery 1.0
+//!   section 4 with the MCP 2025-11-25 discovery order.
+//! - RFC 6750 sections 2.1 and 3 (Bearer credentials and challenges), RFC 9728
+//!   sections 3.1 and 5.1 (metadata locations, `resource_metadata`), RFC 9449
+//!   sections 4.3, 6.1 and 7.1 (DPoP at the resource server), RFC 9110 section
+//!   11.6.1 (`WWW-Authenticate`).
+//! - MCP requirements R1-R15 (`/work/shared/mcp-requirements.md`), R15 being
+//!   the `Origin` check.
+//!
+//! What it deliberately does not do: no login or consent page (the
+//! [`InteractionHandler`] is the server's), no TLS, no token introspection at
+//! the resource server (tokens are JWTs validated locally), no DPoP nonces at
+//! the resource server, no POST at the authorization endpoint. `getrandom`
+//! (with `sys_rng`) is a dependency because rand_core 0.10 no longer reaches
+//! the operating system's generator itself.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use actix_web::{App, HttpResponse, web};
+//! use latchkey_actix::{AccessToken, RequireAccessToken, ResourceServer};
+//! use latchkey_jose::Jwks;
+//! use latchkey_metadata::ProtectedResourceMetadata;
+//! use latchkey_token::AccessTokenValidator;
+//! use latchkey_types::Scope;
+//! use latchkey_uri::{AudienceMatch, ResourceUri};
+//!
+//! let resource = ResourceUri::parse("https://mcp.example.com/mcp")?;
+//! let validator = AccessTokenValidator::new(
+//!     Jwks::default(), // the authorization server's keys
+//!     "https://as.example.com".to_owned(),
+//!     resource.clone(),
+//!     AudienceMatch::Exact,
+//! );
+//! let metadata = ProtectedResourceMetadata::new(resource.as_str());
+//! let rs = Arc::new(
+//!     ResourceServer::new(resource, &metadata, validator)?
+//!         .with_required_scope(Scope::parse("mcp:read")?)
+//!         .with_allowed_origins(["http://localhost:6274".to_owned()]),
+//! );
+//! assert_eq!(
+//!     rs.resource_metadata_url(),
+//!     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+//! );
+//! let _app = App::new()
+//!     .wrap(latchkey_actix::SensitiveHeaders)
+//!     .configure(latchkey_actix::configure_protected_resource_metadata(Arc::clone(&rs)))
+//!     .service(
+//!         web::resource("/mcp")
+//!             .wrap(RequireAccessToken::new(Arc::clone(&rs)))
+//!             .route(web::post().to(|token: AccessToken| async move {
+//!                 HttpResponse::Ok().body(token.claims().sub.as_str().to_owned())
+//!             })),
+//!     );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod http;
+mod resource;
+mod sensitive;
+mod server;
+
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use error::ActixError;
+pub use http::{MAX_BODY_LEN, into_http_response, now, request_rng};
+pub use resource::{
+    AccessToken, Presented, Refusal, RequireAccessToken, RequireAccessTokenMiddleware,
+    ResourceServer, configure_protected_resource_metadata,
+};
+pub use sensitive::{
+    SENSITIVE_HEADERS, SensitiveHeaders, SensitiveHeadersMiddleware, mark_sensitive,
+};
+pub use server::{
+    FORM_CONTENT_TYPE, InteractionHandler, JSON_CONTENT_TYPE, complete_authorization,
+    configure_authorization_server,
+};

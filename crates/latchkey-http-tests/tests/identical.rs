@@ -1,0 +1,467 @@
+//! Both adapters answer identically: the axum and the actix fixture servers,
+//! built from the same engine configuration and store seed, get the same
+//! requests; status, the relevant headers, parsed challenges and JSON bodies
+//! (random values such as tokens, codes, `jti` and client ids masked, the
+//! base URL replaced) must be equal.
+
+#[path = "../../latchkey-axum/tests/fixture/mod.rs"]
+#[allow(dead_code)]
+mod axum_fixture;
+
+use std::collections::BTreeMap;
+
+use latchkey_http_tests::cases::{
+    CHALLENGE, REDIRECT_URI, VERIFIER, authorize_code, challenges, register_public,
+};
+use latchkey_http_tests::client::{Request, Response, percent_encode, send};
+use latchkey_http_tests::dpop::DpopKey;
+use latchkey_http_tests::{
+    ADMIN_PATH, ALLOWED_ORIGIN, BACKEND_CLIENT, BACKEND_SECRET, DEFAULT_SCOPE, RESOURCE_PATH,
+    TestTarget,
+};
+use serde_json::Value;
+
+/// The actix fixture server, as `crates/latchkey-actix/tests/http_suite.rs` builds it.
+mod actix_fixture {
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    use latchkey_actix::{
+        AccessToken, InteractionHandler, RequireAccessToken, ResourceServer, SensitiveHeaders,
+        complete_authorization, configure_authorization_server,
+        configure_protected_resource_metadata,
+    };
+    use latchkey_engine::Engine;
+    use latchkey_engine::authorize::PendingAuthorization;
+    use latchkey_http_tests::{
+        ADMIN_PATH, ADMIN_SCOPES, ALLOWED_ORIGIN, RESOURCE_PATH, TestTarget, fixture_engine,
+        fixture_resource_uri,
+    };
+    use latchkey_store::MemoryStore;
+    use latchkey_types::Scope;
+
+    struct AutoApprove;
+
+    impl InteractionHandler<MemoryStore, latchkey_engine::NoMetadataFetcher> for AutoApprove {
+        async fn interact(
+            &self,
+            engine: Arc<Engine<MemoryStore>>,
+            pending: PendingAuthorization,
+            _request: HttpRequest,
+        ) -> HttpResponse {
+            let decision = latchkey_http_tests::test_decision(latchkey_actix::now());
+            complete_authorization(&engine, pending, decision).await
+        }
+    }
+
+    async fn resource_handler(token: AccessToken) -> HttpResponse {
+        let claims = token.claims();
+        HttpResponse::Ok().json(serde_json::json!({
+            "sub": claims.sub.as_str(),
+            "client_id": claims.client_id.as_str(),
+            "scope": claims.scope.to_string(),
+        }))
+    }
+
+    pub(crate) async fn start() -> TestTarget {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let engine = fixture_engine(&base).await;
+        let rs = Arc::new(
+            ResourceServer::from_engine(&engine, &fixture_resource_uri(&base))
+                .expect("resource server")
+                .with_allowed_origins([ALLOWED_ORIGIN.to_owned()]),
+        );
+        let admin = Scope::parse(ADMIN_SCOPES).expect("scope");
+        let server = HttpServer::new(move || {
+            let as_routes = configure_authorization_server(Arc::clone(&engine), AutoApprove)
+                .expect("configured urls are absolute");
+            App::new()
+                .wrap(SensitiveHeaders)
+                .configure(as_routes)
+                .configure(configure_protected_resource_metadata(Arc::clone(&rs)))
+                .service(
+                    web::resource(ADMIN_PATH)
+                        .wrap(RequireAccessToken::new(Arc::clone(&rs)).with_scope(admin.clone()))
+                        .route(web::get().to(resource_handler)),
+                )
+                .service(
+                    web::resource(RESOURCE_PATH)
+                        .wrap(RequireAccessToken::new(Arc::clone(&rs)))
+                        .route(web::get().to(resource_handler))
+                        .route(web::post().to(resource_handler)),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        TestTarget::new(base)
+    }
+}
+
+/// JSON members whose values are random per server (or per run).
+const MASKED: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "client_id",
+    "client_secret",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+    "registration_access_token",
+    "registration_client_uri",
+    "jti",
+    "exp",
+    "iat",
+    "nbf",
+    "auth_time",
+    "x",
+    "y",
+    "kid",
+];
+
+/// What is compared of one response.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    label: &'static str,
+    status: u16,
+    headers: BTreeMap<String, String>,
+    challenges: Vec<(String, BTreeMap<String, String>)>,
+    location: Option<BTreeMap<String, String>>,
+    json: Option<Value>,
+}
+
+fn observe(label: &'static str, t: &TestTarget, response: &Response) -> Observed {
+    let mut headers = BTreeMap::new();
+    for name in ["content-type", "cache-control", "pragma"] {
+        if let Some(value) = response.header(name) {
+            headers.insert(name.to_owned(), value.to_ascii_lowercase());
+        }
+    }
+    if response.header("dpop-nonce").is_some() {
+        headers.insert("dpop-nonce".to_owned(), "<present>".to_owned());
+    }
+    let challenges = if response.header("www-authenticate").is_some() {
+        let mut list: Vec<(String, BTreeMap<String, String>)> = challenges(response)
+            .iter()
+            .map(|c| {
+                let params = c
+                    .params()
+                    .filter(|(name, _)| *name != "error_description")
+                    .map(|(n, v)| (n.to_owned(), v.replace(&t.base, "{base}")))
+                    .collect();
+                (c.scheme().as_str().to_ascii_lowercase(), params)
+            })
+            .collect();
+        list.sort();
+        list
+    } else {
+        Vec::new()
+    };
+    let location = response.header("location").map(|location| {
+        let url = url::Url::parse(location).expect("absolute location");
+        let mut map: BTreeMap<String, String> = url
+            .query_pairs()
+            .map(|(n, v)| {
+                let v = if n == "code" { "<masked>".into() } else { v };
+                (n.into_owned(), v.replace(&t.base, "{base}"))
+            })
+            .collect();
+        map.insert(
+            "<target>".to_owned(),
+            url[..url::Position::AfterPath].to_owned(),
+        );
+        map
+    });
+    let json = response
+        .header("content-type")
+        .filter(|ct| ct.starts_with("application/json"))
+        .and_then(|_| serde_json::from_slice::<Value>(&response.body).ok())
+        .map(|mut value| {
+            mask(&mut value, &t.base);
+            value
+        });
+    Observed {
+        label,
+        status: response.status,
+        headers,
+        challenges,
+        location,
+        json,
+    }
+}
+
+fn mask(value: &mut Value, base: &str) {
+    match value {
+        Value::Object(map) => {
+            for (name, member) in map.iter_mut() {
+                // `error_description` texts are the adapters' own words.
+                if MASKED.contains(&name.as_str()) || name == "error_description" {
+                    *member = Value::String("<masked>".to_owned());
+                } else {
+                    mask(member, base);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| mask(item, base)),
+        Value::String(s) => *s = s.replace(base, "{base}"),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn backend_form(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs = vec![
+        ("client_id".to_owned(), BACKEND_CLIENT.to_owned()),
+        ("client_secret".to_owned(), BACKEND_SECRET.to_owned()),
+    ];
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    pairs
+}
+
+fn form(pairs: &[(String, String)]) -> Request {
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    Request::new("POST", "/token").form(&borrowed)
+}
+
+/// Sends the script to `t` and records what it observed.
+async fn run(t: &TestTarget) -> Vec<Observed> {
+    let mut seen = Vec::new();
+    for (label, path) in [
+        ("as metadata", "/.well-known/oauth-authorization-server"),
+        ("openid configuration", "/.well-known/openid-configuration"),
+        ("jwks", "/jwks"),
+        (
+            "prm path-inserted",
+            "/.well-known/oauth-protected-resource/mcp",
+        ),
+        ("prm root", "/.well-known/oauth-protected-resource"),
+    ] {
+        seen.push(observe(
+            label,
+            t,
+            &send(&t.base, &Request::new("GET", path)).await,
+        ));
+    }
+    seen.push(observe("register", t, &register_public(t).await));
+
+    let unsupported = form(&backend_form(&[("grant_type", "password")]));
+    seen.push(observe(
+        "unsupported grant",
+        t,
+        &send(&t.base, &unsupported).await,
+    ));
+    let wrong_type = Request::new("POST", "/token")
+        .header("Content-Type", "text/plain")
+        .body(b"grant_type=client_credentials".to_vec());
+    seen.push(observe(
+        "wrong content type",
+        t,
+        &send(&t.base, &wrong_type).await,
+    ));
+    let repeated = form(&backend_form(&[("grant_type", "client_credentials")]))
+        .header("Authorization", "Basic YTpi")
+        .header("Authorization", "Basic YTpj");
+    seen.push(observe(
+        "repeated authorization",
+        t,
+        &send(&t.base, &repeated).await,
+    ));
+    let big = "a".repeat(70 * 1024);
+    let oversized = form(&backend_form(&[
+        ("grant_type", "client_credentials"),
+        ("x", &big),
+    ]));
+    seen.push(observe(
+        "oversized body",
+        t,
+        &send(&t.base, &oversized).await,
+    ));
+    let bad_client = form(&[
+        ("grant_type".to_owned(), "client_credentials".to_owned()),
+        ("client_id".to_owned(), BACKEND_CLIENT.to_owned()),
+        ("client_secret".to_owned(), "wrong".to_owned()),
+    ]);
+    seen.push(observe(
+        "invalid client",
+        t,
+        &send(&t.base, &bad_client).await,
+    ));
+    let page = format!(
+        "/authorize?response_type=code&client_id=nobody&redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        percent_encode(REDIRECT_URI)
+    );
+    seen.push(observe(
+        "error page",
+        t,
+        &send(&t.base, &Request::new("GET", &page)).await,
+    ));
+
+    let tokens = send(
+        &t.base,
+        &form(&backend_form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", DEFAULT_SCOPE),
+        ])),
+    )
+    .await;
+    seen.push(observe("client credentials", t, &tokens));
+    let access = tokens.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let bearer = format!("Bearer {access}");
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = Request::new("GET", path);
+        for (n, v) in headers {
+            request = request.header(n, v);
+        }
+        request
+    };
+    for (label, request) in [
+        ("rs no token", get(RESOURCE_PATH, &[])),
+        (
+            "rs bad token",
+            get(RESOURCE_PATH, &[("Authorization", "Bearer nope")]),
+        ),
+        ("rs ok", get(RESOURCE_PATH, &[("Authorization", &bearer)])),
+        ("rs step-up", get(ADMIN_PATH, &[("Authorization", &bearer)])),
+        (
+            "rs query token",
+            get(&format!("{RESOURCE_PATH}?access_token={access}"), &[]),
+        ),
+        (
+            "rs foreign origin",
+            get(
+                RESOURCE_PATH,
+                &[
+                    ("Authorization", &bearer),
+                    ("Origin", "http://evil.example"),
+                ],
+            ),
+        ),
+        (
+            "rs allowed origin",
+            get(
+                RESOURCE_PATH,
+                &[("Authorization", &bearer), ("Origin", ALLOWED_ORIGIN)],
+            ),
+        ),
+    ] {
+        seen.push(observe(label, t, &send(&t.base, &request).await));
+    }
+
+    let mut key = DpopKey::new(21);
+    let proof = key.proof("POST", &t.url("/token"), None);
+    let dpop_tokens = send(
+        &t.base,
+        &form(&backend_form(&[("grant_type", "client_credentials")])).header("DPoP", &proof),
+    )
+    .await;
+    seen.push(observe("dpop token", t, &dpop_tokens));
+    let dpop_access = dpop_tokens.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let scheme = format!("DPoP {dpop_access}");
+    let proof = key.proof("GET", &t.url(RESOURCE_PATH), Some(&dpop_access));
+    let dpop_ok = get(
+        RESOURCE_PATH,
+        &[("Authorization", &scheme), ("DPoP", &proof)],
+    );
+    seen.push(observe("rs dpop ok", t, &send(&t.base, &dpop_ok).await));
+    seen.push(observe("rs dpop replay", t, &send(&t.base, &dpop_ok).await));
+    let as_bearer = get(
+        RESOURCE_PATH,
+        &[("Authorization", &format!("Bearer {dpop_access}"))],
+    );
+    seen.push(observe(
+        "rs dpop as bearer",
+        t,
+        &send(&t.base, &as_bearer).await,
+    ));
+
+    let registered = register_public(t).await;
+    let client_id = registered.json()["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_owned();
+    let code = authorize_code(t, &client_id).await;
+    let redeem = Request::new("POST", "/token").form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT_URI),
+        ("client_id", &client_id),
+        ("code_verifier", VERIFIER),
+    ]);
+    let tokens = send(&t.base, &redeem).await;
+    seen.push(observe("code redeemed", t, &tokens));
+    let refresh = tokens.json()["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    let refreshed = send(
+        &t.base,
+        &Request::new("POST", "/token").form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+        ]),
+    )
+    .await;
+    seen.push(observe("refreshed", t, &refreshed));
+    let new_refresh = refreshed.json()["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    let introspect = |token: &str| {
+        Request::new("POST", "/introspect").form(&[
+            ("token", token),
+            ("client_id", BACKEND_CLIENT),
+            ("client_secret", BACKEND_SECRET),
+        ])
+    };
+    seen.push(observe(
+        "introspect active",
+        t,
+        &send(&t.base, &introspect(&new_refresh)).await,
+    ));
+    let revoke = Request::new("POST", "/revoke").form(&[
+        ("token", new_refresh.as_str()),
+        ("client_id", client_id.as_str()),
+    ]);
+    seen.push(observe("revoke", t, &send(&t.base, &revoke).await));
+    seen.push(observe(
+        "introspect revoked",
+        t,
+        &send(&t.base, &introspect(&new_refresh)).await,
+    ));
+    seen.push(observe("code replay", t, &send(&t.base, &redeem).await));
+    seen
+}
+
+#[tokio::test]
+async fn axum_and_actix_answer_identically() {
+    let axum = axum_fixture::start().await;
+    let actix = actix_fixture::start().await;
+    let from_axum = run(&axum).await;
+    let from_actix = run(&actix).await;
+    assert_eq!(from_axum.len(), from_actix.len());
+    let mut differences = Vec::new();
+    for (a, b) in from_axum.iter().zip(&from_actix) {
+        if a != b {
+            differences.push(format!("axum:  {a:?}\nactix: {b:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+}
