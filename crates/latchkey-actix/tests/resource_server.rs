@@ -553,7 +553,11 @@ async fn sensitive_values_never_reach_the_log() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A global subscriber, not a thread-scoped one: other tests of this binary
+    // run in parallel without one, and tracing caches each call site's interest
+    // globally, so a scoped subscriber can miss the events it is here to catch.
+    // No other test in this binary installs a subscriber.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
 
     let mut f = fixture();
     let mut client = DpopClient::new(4);

@@ -153,12 +153,36 @@ pub struct EngineConfig {
     pub dpop_nonce_required: bool,
     /// Confidential clients (resource servers) allowed to introspect (RFC 7662 section 2.1). Default none.
     pub introspection_clients: Vec<ClientId>,
+    /// Whether the issuer and endpoints may be plain `http` on a non-loopback
+    /// host. MCP requires HTTPS for every authorization server endpoint (A12);
+    /// this exists only for deployments behind a TLS-terminating proxy on a
+    /// private network, and is set only through
+    /// [`EngineConfig::danger_new_allowing_insecure_http`]. Default false.
+    danger_allow_insecure_http: bool,
 }
 
 impl EngineConfig {
     /// A configuration for `issuer` with one resource, `default_resource`, and
     /// the defaults documented on each field; validated.
     pub fn new(issuer: &str, default_resource: ResourceUri) -> Result<Self, EngineError> {
+        Self::build(issuer, default_resource, false)
+    }
+
+    /// Like [`EngineConfig::new`], but the issuer and endpoints may be plain
+    /// `http` on any host. MCP requires HTTPS (A12): use this only where TLS is
+    /// terminated in front of the server on a network you trust.
+    pub fn danger_new_allowing_insecure_http(
+        issuer: &str,
+        default_resource: ResourceUri,
+    ) -> Result<Self, EngineError> {
+        Self::build(issuer, default_resource, true)
+    }
+
+    fn build(
+        issuer: &str,
+        default_resource: ResourceUri,
+        danger_allow_insecure_http: bool,
+    ) -> Result<Self, EngineError> {
         let base = issuer.trim_end_matches('/');
         let profile = McpProfile::default();
         let config = Self {
@@ -184,6 +208,7 @@ impl EngineConfig {
             dpop: DpopConfig::default(),
             dpop_nonce_required: false,
             introspection_clients: Vec::new(),
+            danger_allow_insecure_http,
         };
         config.validate()?;
         Ok(config)
@@ -195,7 +220,7 @@ impl EngineConfig {
     pub fn validate(&self) -> Result<(), EngineError> {
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|_| EngineError::Config("issuer is not an absolute url"))?;
-        if !is_secure_or_loopback(&issuer) {
+        if !self.acceptable_scheme(&issuer) {
             return Err(EngineError::Config(
                 "issuer must be https, or http on a loopback host",
             ));
@@ -218,7 +243,7 @@ impl EngineConfig {
         {
             let url = url::Url::parse(endpoint)
                 .map_err(|_| EngineError::Config("an endpoint is not an absolute url"))?;
-            if !is_secure_or_loopback(&url) {
+            if !self.acceptable_scheme(&url) {
                 return Err(EngineError::Config(
                     "endpoints must be https, or http on a loopback host",
                 ));
@@ -265,6 +290,13 @@ impl EngineConfig {
     }
 }
 
+impl EngineConfig {
+    fn acceptable_scheme(&self, url: &url::Url) -> bool {
+        is_secure_or_loopback(url)
+            || (self.danger_allow_insecure_http && url.scheme() == "http" && url.host().is_some())
+    }
+}
+
 fn is_secure_or_loopback(url: &url::Url) -> bool {
     match url.scheme() {
         "https" => url.host().is_some(),
@@ -306,6 +338,21 @@ mod tests {
             EngineConfig::new("as.example.com", resource()),
             Err(EngineError::Config(_))
         ));
+    }
+
+    #[test]
+    fn a12_insecure_http_only_through_the_danger_constructor() {
+        let config =
+            EngineConfig::danger_new_allowing_insecure_http("http://as.internal", resource())
+                .unwrap();
+        assert_eq!(config.token_endpoint, "http://as.internal/token");
+        // Only http is loosened: other schemes and a query stay refused.
+        for issuer in ["ftp://as.internal", "http://as.internal?x=1"] {
+            assert!(matches!(
+                EngineConfig::danger_new_allowing_insecure_http(issuer, resource()),
+                Err(EngineError::Config(_))
+            ));
+        }
     }
 
     #[test]

@@ -1,0 +1,774 @@
+//! The server configuration: explicit defaults that work with no file at all,
+//! a TOML file over them, and `LATCHKEY_*` environment variables over both.
+//!
+//! ```toml
+//! issuer = "https://auth.example.com"     # default http://127.0.0.1:8080
+//! bind = "0.0.0.0:8443"                   # default 127.0.0.1:8080
+//! database = "/var/lib/latchkey/latchkey.db"  # default ./latchkey.db
+//! profile = "2026-07-28"                  # or 2025-11-25, 2025-06-18
+//! access_token_lifetime_secs = 300
+//! allow_insecure_http_issuer = false      # plain http on a public host: refused unless true
+//!
+//! [[resources]]                           # default: {issuer}/mcp
+//! uri = "https://mcp.example.com/mcp"
+//! scopes = ["mcp:tools", "mcp:read"]
+//! default_scope = ["mcp:tools"]
+//! name = "Example MCP server"
+//!
+//! [registration]
+//! enabled = true                          # dynamic client registration (RFC 7591)
+//!
+//! [cimd]
+//! enabled = true                          # client ID metadata documents over https
+//! danger_allow_loopback_http_documents = false
+//!
+//! [tls]
+//! cert = "/etc/latchkey/cert.pem"
+//! key = "/etc/latchkey/key.pem"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use latchkey_engine::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig};
+use latchkey_registration::CimdPolicy;
+use latchkey_types::{Scope, SecretString};
+use latchkey_uri::ResourceUri;
+use serde::Deserialize;
+
+use crate::error::ServerError;
+
+/// The issuer used when none is configured.
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+/// The listen address used when none is configured.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// The database file used when none is configured.
+pub const DEFAULT_DATABASE: &str = "./latchkey.db";
+/// The scopes of the default resource.
+pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
+/// The scope granted by default on the default resource.
+pub const DEFAULT_SCOPE: &str = "mcp:tools";
+
+/// The environment variables read, in the order they are applied.
+pub const ENVIRONMENT_VARIABLES: [&str; 9] = [
+    "LATCHKEY_ISSUER",
+    "LATCHKEY_BIND",
+    "LATCHKEY_DATABASE",
+    "LATCHKEY_PROFILE",
+    "LATCHKEY_RESOURCE",
+    "LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER",
+    "LATCHKEY_TLS_CERT",
+    "LATCHKEY_TLS_KEY",
+    "LATCHKEY_DEMO_PASSWORD",
+];
+
+/// One protected resource as configured.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSettings {
+    /// The resource URL, exactly as clients are given it.
+    pub uri: String,
+    /// The scopes the resource understands.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The scopes granted when a request names none.
+    #[serde(default)]
+    pub default_scope: Vec<String>,
+    /// A human-readable name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Where the TLS certificate chain and private key are (PEM files).
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain.
+    pub cert: Option<PathBuf>,
+    /// The private key.
+    pub key: Option<PathBuf>,
+}
+
+/// The resolved server configuration.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// The issuer identifier (RFC 8414 section 2), exactly as clients see it.
+    pub issuer: String,
+    /// The address and port to listen on.
+    pub bind: String,
+    /// The SQLite database file.
+    pub database: PathBuf,
+    /// The MCP authorization revision followed, as written (`2026-07-28`).
+    pub profile: String,
+    /// The protected resources.
+    pub resources: Vec<ResourceSettings>,
+    /// The resource a request without `resource` gets; default the first one.
+    pub default_resource: Option<String>,
+    /// Access-token lifetime in seconds (MCP A9).
+    pub access_token_lifetime_secs: u64,
+    /// Whether plain http is allowed on a non-loopback issuer (MCP A12: refused
+    /// by default). This lifts only this server's check: the engine's own issuer
+    /// rule (RFC 8414 section 2 as `EngineConfig::validate` applies it) still
+    /// refuses such an issuer today.
+    pub allow_insecure_http_issuer: bool,
+    /// Whether dynamic client registration is on.
+    pub registration: bool,
+    /// Whether client ID metadata documents are on.
+    pub cimd: bool,
+    /// Whether http metadata-document URLs on loopback hosts are accepted (tests only).
+    pub danger_allow_loopback_http_documents: bool,
+    /// TLS files; serving is plain http when both are absent.
+    pub tls: TlsSettings,
+    /// Whether the `demo` user is created on first start.
+    pub demo_user: bool,
+    /// The demo user's password, from `LATCHKEY_DEMO_PASSWORD`; never printed.
+    pub demo_password: Option<SecretString>,
+}
+
+impl Default for ServerConfig {
+    /// Works with no configuration at all: see the `DEFAULT_*` constants.
+    fn default() -> Self {
+        Self {
+            issuer: DEFAULT_ISSUER.to_owned(),
+            bind: DEFAULT_BIND.to_owned(),
+            database: PathBuf::from(DEFAULT_DATABASE),
+            profile: "2026-07-28".to_owned(),
+            resources: Vec::new(),
+            default_resource: None,
+            access_token_lifetime_secs: 300,
+            allow_insecure_http_issuer: false,
+            registration: true,
+            cimd: true,
+            danger_allow_loopback_http_documents: false,
+            tls: TlsSettings::default(),
+            demo_user: true,
+            demo_password: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The defaults, then the file at `path` (if any), then the environment
+    /// as `env` reports it (pass `|name| std::env::var(name).ok()`).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServerError> {
+        let mut config = Self::default();
+        if let Some(path) = path {
+            let text =
+                std::fs::read_to_string(path).map_err(|error| ServerError::ConfigUnreadable {
+                    path: path.display().to_string(),
+                    reason: error.kind().to_string(),
+                })?;
+            config.apply_toml(&text)?;
+        }
+        config.apply_env(env);
+        Ok(config)
+    }
+
+    /// Applies the settings of a TOML document; unknown settings are errors.
+    pub fn apply_toml(&mut self, text: &str) -> Result<(), ServerError> {
+        let file: FileConfig = toml::from_str(text).map_err(|error| ServerError::ConfigSyntax {
+            reason: error.message().to_owned(),
+        })?;
+        set(&mut self.issuer, file.issuer);
+        set(&mut self.bind, file.bind);
+        set(&mut self.database, file.database);
+        set(&mut self.profile, file.profile);
+        set(&mut self.resources, file.resources);
+        if file.default_resource.is_some() {
+            self.default_resource = file.default_resource;
+        }
+        set(
+            &mut self.access_token_lifetime_secs,
+            file.access_token_lifetime_secs,
+        );
+        set(
+            &mut self.allow_insecure_http_issuer,
+            file.allow_insecure_http_issuer,
+        );
+        set(&mut self.demo_user, file.demo_user);
+        if let Some(registration) = file.registration {
+            set(&mut self.registration, registration.enabled);
+        }
+        if let Some(cimd) = file.cimd {
+            set(&mut self.cimd, cimd.enabled);
+            set(
+                &mut self.danger_allow_loopback_http_documents,
+                cimd.danger_allow_loopback_http_documents,
+            );
+        }
+        if let Some(tls) = file.tls {
+            self.tls = tls;
+        }
+        Ok(())
+    }
+
+    /// Applies the `LATCHKEY_*` variables (see [`ENVIRONMENT_VARIABLES`]).
+    /// `LATCHKEY_RESOURCE` replaces the resources with one, keeping the default scopes.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        set(&mut self.issuer, env("LATCHKEY_ISSUER"));
+        set(&mut self.bind, env("LATCHKEY_BIND"));
+        set(
+            &mut self.database,
+            env("LATCHKEY_DATABASE").map(PathBuf::from),
+        );
+        set(&mut self.profile, env("LATCHKEY_PROFILE"));
+        if let Some(uri) = env("LATCHKEY_RESOURCE") {
+            self.resources = vec![default_resource_settings(uri)];
+            self.default_resource = None;
+        }
+        if let Some(value) = env("LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER") {
+            self.allow_insecure_http_issuer = matches!(value.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(cert) = env("LATCHKEY_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(cert));
+        }
+        if let Some(key) = env("LATCHKEY_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(key));
+        }
+        if let Some(password) = env("LATCHKEY_DEMO_PASSWORD") {
+            self.demo_password = Some(SecretString::new(password));
+        }
+    }
+
+    /// The resources in effect: the configured ones, or `{issuer}/mcp` with
+    /// the default scopes.
+    pub fn effective_resources(&self) -> Vec<ResourceSettings> {
+        if !self.resources.is_empty() {
+            return self.resources.clone();
+        }
+        let base = self.issuer.trim_end_matches('/');
+        vec![default_resource_settings(format!("{base}/mcp"))]
+    }
+
+    /// Every problem with the configuration, in plain words, in a stable
+    /// order; empty when the server can start.
+    pub fn problems(&self) -> Vec<ServerError> {
+        let mut problems = self.issuer_problems();
+        if self.bind.parse::<SocketAddr>().is_err() {
+            problems.push(ServerError::BindInvalid {
+                bind: self.bind.clone(),
+            });
+        }
+        if parse_profile(&self.profile).is_none() {
+            problems.push(ServerError::UnknownProfile {
+                profile: self.profile.clone(),
+            });
+        }
+        // The default resource derives from the issuer: a bad issuer is one problem, not two.
+        if problems.is_empty() || !self.resources.is_empty() {
+            problems.extend(self.resource_problems());
+        }
+        if !(1..=3600).contains(&self.access_token_lifetime_secs) {
+            problems.push(ServerError::LifetimeOutOfRange);
+        }
+        problems.extend(self.tls_problems());
+        if self
+            .demo_password
+            .as_ref()
+            .is_some_and(|password| password.expose_secret().chars().count() < 12)
+        {
+            problems.push(ServerError::DemoPasswordTooShort);
+        }
+        if problems.is_empty()
+            && let Err(error) = self.engine_config()
+        {
+            problems.push(error);
+        }
+        problems
+    }
+
+    /// The engine configuration this server configuration describes.
+    pub fn engine_config(&self) -> Result<EngineConfig, ServerError> {
+        let resources = self.resource_configs()?;
+        let default_uri = match &self.default_resource {
+            Some(uri) => parse_resource(uri)?,
+            None => resources
+                .first()
+                .map(|resource| resource.uri.clone())
+                .ok_or(ServerError::NoResources)?,
+        };
+        let mut config = if self.allow_insecure_http_issuer {
+            EngineConfig::danger_new_allowing_insecure_http(&self.issuer, default_uri.clone())
+        } else {
+            EngineConfig::new(&self.issuer, default_uri.clone())
+        }
+        .map_err(ServerError::Engine)?;
+        config.profile =
+            parse_profile(&self.profile).ok_or_else(|| ServerError::UnknownProfile {
+                profile: self.profile.clone(),
+            })?;
+        config.resources = resources;
+        config.access_token_lifetime = Duration::from_secs(self.access_token_lifetime_secs);
+        config.registration = self.registration.then(RegistrationSettings::default);
+        config.cimd = self.cimd.then(|| {
+            let policy = CimdPolicy::strict_default();
+            if self.danger_allow_loopback_http_documents {
+                policy.danger_allow_loopback_http_urls()
+            } else {
+                policy
+            }
+        });
+        if !self.registration {
+            config.registration_endpoint = None;
+        }
+        config.validate().map_err(ServerError::Engine)?;
+        Ok(config)
+    }
+
+    /// The parsed listen address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ServerError> {
+        self.bind.parse().map_err(|_| ServerError::BindInvalid {
+            bind: self.bind.clone(),
+        })
+    }
+
+    /// Whether the issuer is https (cookies get `Secure` and the `__Host-` prefix).
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The secrets file next to the database: `<database>.secrets`.
+    pub fn secrets_path(&self) -> PathBuf {
+        let mut name = self.database.clone().into_os_string();
+        name.push(".secrets");
+        PathBuf::from(name)
+    }
+
+    fn issuer_problems(&self) -> Vec<ServerError> {
+        let issuer = self.issuer.clone();
+        let Ok(url) = url::Url::parse(&self.issuer) else {
+            return vec![ServerError::IssuerNotUrl { issuer }];
+        };
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return vec![ServerError::IssuerNotUrl { issuer }];
+        }
+        let mut problems = Vec::new();
+        if url.scheme() == "http" && !is_loopback(&url) && !self.allow_insecure_http_issuer {
+            problems.push(ServerError::InsecureHttpIssuer {
+                issuer: issuer.clone(),
+            });
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            problems.push(ServerError::IssuerHasQueryOrFragment { issuer });
+        }
+        problems
+    }
+
+    fn resource_problems(&self) -> Vec<ServerError> {
+        let resources = self.effective_resources();
+        let mut problems = Vec::new();
+        let mut seen: Vec<ResourceUri> = Vec::new();
+        for settings in &resources {
+            match resource_config(settings) {
+                Ok(config) => {
+                    if seen.contains(&config.uri) {
+                        problems.push(ServerError::ResourceDuplicate {
+                            uri: settings.uri.clone(),
+                        });
+                    }
+                    seen.push(config.uri);
+                }
+                Err(error) => problems.push(error),
+            }
+        }
+        if let Some(default) = &self.default_resource {
+            let known = ResourceUri::parse(default).is_ok_and(|uri| seen.contains(&uri));
+            if !known {
+                problems.push(ServerError::DefaultResourceUnknown {
+                    uri: default.clone(),
+                });
+            }
+        }
+        problems
+    }
+
+    fn tls_problems(&self) -> Vec<ServerError> {
+        let mut problems = Vec::new();
+        match (&self.tls.cert, &self.tls.key) {
+            (None, None) => return problems,
+            (Some(cert), Some(key)) => {
+                for path in [cert, key] {
+                    if !path.exists() {
+                        problems.push(ServerError::TlsFileMissing {
+                            path: path.display().to_string(),
+                        });
+                    }
+                }
+            }
+            _ => problems.push(ServerError::TlsIncomplete),
+        }
+        if !self.issuer_is_https() {
+            problems.push(ServerError::TlsWithHttpIssuer);
+        }
+        problems
+    }
+
+    fn resource_configs(&self) -> Result<Vec<ResourceConfig>, ServerError> {
+        self.effective_resources()
+            .iter()
+            .map(resource_config)
+            .collect()
+    }
+}
+
+/// Parses a profile name (`2025-06-18`, `2025-11-25`, `2026-07-28`).
+pub fn parse_profile(name: &str) -> Option<McpProfile> {
+    match name {
+        "2025-06-18" => Some(McpProfile::V2025_06_18),
+        "2025-11-25" => Some(McpProfile::V2025_11_25),
+        "2026-07-28" => Some(McpProfile::V2026_07_28),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    issuer: Option<String>,
+    bind: Option<String>,
+    database: Option<PathBuf>,
+    profile: Option<String>,
+    resources: Option<Vec<ResourceSettings>>,
+    default_resource: Option<String>,
+    access_token_lifetime_secs: Option<u64>,
+    allow_insecure_http_issuer: Option<bool>,
+    demo_user: Option<bool>,
+    registration: Option<FileSwitch>,
+    cimd: Option<FileCimd>,
+    tls: Option<TlsSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSwitch {
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCimd {
+    enabled: Option<bool>,
+    danger_allow_loopback_http_documents: Option<bool>,
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+fn default_resource_settings(uri: String) -> ResourceSettings {
+    ResourceSettings {
+        uri,
+        scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        default_scope: vec![DEFAULT_SCOPE.to_owned()],
+        name: Some("Demo MCP server".to_owned()),
+    }
+}
+
+fn parse_resource(uri: &str) -> Result<ResourceUri, ServerError> {
+    ResourceUri::parse(uri).map_err(|_| ServerError::ResourceInvalid {
+        uri: uri.to_owned(),
+    })
+}
+
+fn resource_config(settings: &ResourceSettings) -> Result<ResourceConfig, ServerError> {
+    let uri = parse_resource(&settings.uri)?;
+    let scope = |values: &[String]| -> Result<Scope, ServerError> {
+        if values.is_empty() {
+            return Ok(Scope::empty());
+        }
+        for value in values {
+            if value.is_empty() || Scope::parse(value).map(|s| s.len()) != Ok(1) {
+                return Err(ServerError::ScopeInvalid {
+                    uri: settings.uri.clone(),
+                    scope: value.clone(),
+                });
+            }
+        }
+        Scope::parse(&values.join(" ")).map_err(|_| ServerError::ScopeInvalid {
+            uri: settings.uri.clone(),
+            scope: values.join(" "),
+        })
+    };
+    let scopes_supported = scope(&settings.scopes)?;
+    let default_scope = scope(&settings.default_scope)?;
+    if !default_scope.is_subset(&scopes_supported) {
+        return Err(ServerError::DefaultScopeNotInScopes {
+            uri: settings.uri.clone(),
+        });
+    }
+    let mut config = ResourceConfig::new(uri);
+    config.scopes_supported = scopes_supported;
+    config.default_scope = default_scope;
+    config.name = settings.name.clone();
+    Ok(config)
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn with_toml(text: &str) -> ServerConfig {
+        let mut config = ServerConfig::default();
+        config.apply_toml(text).unwrap();
+        config
+    }
+
+    #[test]
+    fn defaults_work_with_no_configuration() {
+        let config = ServerConfig::load(None, no_env).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.bind, "127.0.0.1:8080");
+        assert_eq!(config.database, PathBuf::from("./latchkey.db"));
+        assert_eq!(
+            config.secrets_path(),
+            PathBuf::from("./latchkey.db.secrets")
+        );
+        assert!(config.problems().is_empty());
+        let engine = config.engine_config().unwrap();
+        assert_eq!(engine.profile, McpProfile::V2026_07_28);
+        assert_eq!(
+            engine.default_resource.as_str(),
+            "http://127.0.0.1:8080/mcp"
+        );
+        let resource = engine.resource(&engine.default_resource).unwrap();
+        assert_eq!(resource.scopes_supported.to_string(), "mcp:read mcp:tools");
+        assert_eq!(resource.default_scope.to_string(), "mcp:tools");
+        assert!(engine.registration.is_some());
+        let cimd = engine.cimd.unwrap();
+        assert!(!cimd.allows_loopback_http_urls());
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let path =
+            std::env::temp_dir().join(format!("latchkey-config-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "issuer = \"https://file.example\"\nbind = \"0.0.0.0:9000\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "LATCHKEY_ISSUER" => Some("https://env.example".to_owned()),
+            "LATCHKEY_DATABASE" => Some("/tmp/x.db".to_owned()),
+            "LATCHKEY_DEMO_PASSWORD" => Some("correct horse battery".to_owned()),
+            _ => None,
+        };
+        let config = ServerConfig::load(Some(&path), env).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(config.issuer, "https://env.example");
+        assert_eq!(config.bind, "0.0.0.0:9000");
+        assert_eq!(config.database, PathBuf::from("/tmp/x.db"));
+        assert_eq!(
+            config
+                .demo_password
+                .as_ref()
+                .map(SecretString::expose_secret),
+            Some("correct horse battery")
+        );
+        assert_eq!(
+            config.effective_resources()[0].uri,
+            "https://env.example/mcp"
+        );
+        assert!(config.problems().is_empty());
+    }
+
+    #[test]
+    fn missing_file_is_reported() {
+        let error =
+            ServerConfig::load(Some(Path::new("/nonexistent/latchkey.toml")), no_env).unwrap_err();
+        assert!(matches!(error, ServerError::ConfigUnreadable { .. }));
+    }
+
+    #[test]
+    fn unknown_setting_is_a_syntax_error() {
+        let mut config = ServerConfig::default();
+        let error = config.apply_toml("isuer = \"https://typo\"").unwrap_err();
+        assert!(matches!(error, ServerError::ConfigSyntax { .. }));
+        assert!(error.to_string().contains("isuer"));
+    }
+
+    #[test]
+    fn file_sets_resources_registration_and_cimd() {
+        let config = with_toml(
+            r#"
+            issuer = "https://as.example"
+            profile = "2025-11-25"
+            [[resources]]
+            uri = "https://mcp.example/mcp"
+            scopes = ["a", "b"]
+            default_scope = ["a"]
+            [registration]
+            enabled = false
+            [cimd]
+            enabled = true
+            danger_allow_loopback_http_documents = true
+            "#,
+        );
+        let engine = config.engine_config().unwrap();
+        assert_eq!(engine.profile, McpProfile::V2025_11_25);
+        assert_eq!(engine.default_resource.as_str(), "https://mcp.example/mcp");
+        assert!(engine.registration.is_none());
+        assert!(engine.registration_endpoint.is_none());
+        assert!(engine.cimd.unwrap().allows_loopback_http_urls());
+    }
+
+    #[test]
+    fn mcp_a12_public_http_issuer_is_refused() {
+        let config = with_toml("issuer = \"http://auth.example.com\"");
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(matches!(
+            problems[0],
+            ServerError::InsecureHttpIssuer { .. }
+        ));
+        assert!(problems[0].to_string().contains("MCP requires https"));
+    }
+
+    #[test]
+    fn mcp_a12_allowing_http_issuer_silences_the_server_check() {
+        let config =
+            with_toml("issuer = \"http://auth.example.com\"\nallow_insecure_http_issuer = true");
+        // Explicitly allowed: neither the server check nor the engine refuses it.
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert!(config.engine_config().is_ok());
+    }
+
+    #[test]
+    fn loopback_http_issuer_is_fine() {
+        for issuer in [
+            "http://localhost:8080",
+            "http://[::1]:8080",
+            "http://127.0.0.1",
+        ] {
+            let config = with_toml(&format!("issuer = \"{issuer}\""));
+            assert!(config.problems().is_empty(), "{issuer}");
+        }
+    }
+
+    #[test]
+    fn issuer_problems() {
+        let config = with_toml("issuer = \"auth.example.com\"");
+        assert!(matches!(
+            config.problems()[..],
+            [ServerError::IssuerNotUrl { .. }]
+        ));
+        let config = with_toml("issuer = \"https://as.example/?x=1\"");
+        assert!(matches!(
+            config.problems()[..],
+            [ServerError::IssuerHasQueryOrFragment { .. }]
+        ));
+    }
+
+    #[test]
+    fn bind_profile_and_lifetime_problems() {
+        let config = with_toml(
+            "bind = \"localhost\"\nprofile = \"2024-01-01\"\naccess_token_lifetime_secs = 7200",
+        );
+        assert!(matches!(
+            config.problems()[..],
+            [
+                ServerError::BindInvalid { .. },
+                ServerError::UnknownProfile { .. },
+                ServerError::LifetimeOutOfRange
+            ]
+        ));
+    }
+
+    #[test]
+    fn resource_problems() {
+        let config = with_toml(
+            r#"
+            [[resources]]
+            uri = "not a url"
+            [[resources]]
+            uri = "https://mcp.example/mcp"
+            scopes = ["ok", "bad\"quote"]
+            [[resources]]
+            uri = "https://mcp.example/other"
+            scopes = ["a"]
+            default_scope = ["b"]
+            [[resources]]
+            uri = "https://mcp.example/x"
+            [[resources]]
+            uri = "https://MCP.example/x"
+            "#,
+        );
+        assert!(matches!(
+            config.problems()[..],
+            [
+                ServerError::ResourceInvalid { .. },
+                ServerError::ScopeInvalid { .. },
+                ServerError::DefaultScopeNotInScopes { .. },
+                ServerError::ResourceDuplicate { .. },
+            ]
+        ));
+    }
+
+    #[test]
+    fn default_resource_must_be_configured() {
+        let config = with_toml("default_resource = \"https://elsewhere.example/mcp\"");
+        assert!(matches!(
+            config.problems()[..],
+            [ServerError::DefaultResourceUnknown { .. }]
+        ));
+    }
+
+    #[test]
+    fn tls_problems() {
+        let config = with_toml("[tls]\ncert = \"/nonexistent/cert.pem\"");
+        assert!(matches!(
+            config.problems()[..],
+            [ServerError::TlsIncomplete, ServerError::TlsWithHttpIssuer]
+        ));
+        let config = with_toml(
+            "issuer = \"https://as.example\"\n[tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"",
+        );
+        assert!(matches!(
+            config.problems()[..],
+            [
+                ServerError::TlsFileMissing { .. },
+                ServerError::TlsFileMissing { .. }
+            ]
+        ));
+    }
+
+    #[test]
+    fn short_demo_password_is_refused() {
+        let mut config = ServerConfig::default();
+        config.apply_env(|name| (name == "LATCHKEY_DEMO_PASSWORD").then(|| "short".to_owned()));
+        assert!(matches!(
+            config.problems()[..],
+            [ServerError::DemoPasswordTooShort]
+        ));
+    }
+
+    #[test]
+    fn latchkey_resource_replaces_resources() {
+        let mut config = with_toml("[[resources]]\nuri = \"https://a.example/mcp\"");
+        config.apply_env(|name| {
+            (name == "LATCHKEY_RESOURCE").then(|| "https://b.example/mcp".to_owned())
+        });
+        let engine = config.engine_config().unwrap();
+        assert_eq!(engine.resources.len(), 1);
+        assert_eq!(engine.default_resource.as_str(), "https://b.example/mcp");
+    }
+}

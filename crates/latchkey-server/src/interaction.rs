@@ -1,0 +1,428 @@
+//! Login and consent: the [`InteractionHandler`] the axum adapter calls for a
+//! verified authorization request, and the routes its forms post to.
+//!
+//! Flow (OAuth 2.1 section 4.1.1 leaves authentication and consent to the
+//! server): `GET /authorize` -> the engine verifies the request -> this
+//! handler keeps the `PendingAuthorization` in a server-side session and shows
+//! the login page (or, when already signed in, the consent page, or nothing
+//! when consent is remembered) -> `POST /latchkey/login` -> `GET
+//! /latchkey/consent` -> `POST /latchkey/consent` -> the engine completes the
+//! authorization and the browser goes back to the client with `code`, `state`
+//! and `iss` (or `error=access_denied`).
+//!
+//! Every form carries the session's CSRF token; a wrong one is a `403` page.
+//! A wrong password shows the login page again without saying whether the
+//! user exists, after an argon2 verification of the same cost either way.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use latchkey_axum::{Interaction, InteractionHandler};
+use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
+use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher, ResponseBody};
+use latchkey_store::Store;
+use latchkey_types::{Subject, UnixTime};
+
+use crate::pages::{self, CONSENT_PATH, LOGIN_PATH, STYLESHEET_PATH};
+use crate::password;
+use crate::session::{Session, Sessions, looks_like_session_id};
+use crate::{now, os_rng};
+
+/// The largest form body the pages accept.
+pub const MAX_FORM_LEN: usize = 8 * 1024;
+
+/// The login and consent pages of one engine.
+pub struct Pages<S: Store, F: MetadataFetcher> {
+    engine: Arc<Engine<S, F>>,
+    sessions: Sessions,
+    cookie_name: &'static str,
+    secure_cookie: bool,
+}
+
+impl<S, F> Pages<S, F>
+where
+    S: Store + Send + Sync + 'static,
+    F: MetadataFetcher + Send + Sync + 'static,
+{
+    /// Pages for `engine`. With an https issuer the session cookie is
+    /// `__Host-latchkey` with `Secure`; otherwise `latchkey` (the browser
+    /// would drop a `Secure` cookie over http).
+    pub fn new(engine: Arc<Engine<S, F>>) -> Arc<Self> {
+        let secure = engine.config().issuer.starts_with("https://");
+        Arc::new(Self {
+            engine,
+            sessions: Sessions::new(),
+            cookie_name: if secure {
+                "__Host-latchkey"
+            } else {
+                "latchkey"
+            },
+            secure_cookie: secure,
+        })
+    }
+
+    /// The routes of the pages: the stylesheet, the login form's target and
+    /// the consent page and form target.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let (login, consent_get, consent_post) =
+            (Arc::clone(self), Arc::clone(self), Arc::clone(self));
+        Router::new()
+            .route(STYLESHEET_PATH, get(|| async { pages::stylesheet() }))
+            .route(
+                LOGIN_PATH,
+                axum::routing::post(move |request: Request| {
+                    let pages = Arc::clone(&login);
+                    async move { pages.post_login(request).await }
+                }),
+            )
+            .route(
+                CONSENT_PATH,
+                get(move |request: Request| {
+                    let pages = Arc::clone(&consent_get);
+                    async move { pages.get_consent(request) }
+                })
+                .post(move |request: Request| {
+                    let pages = Arc::clone(&consent_post);
+                    async move { pages.post_consent(request).await }
+                }),
+            )
+    }
+
+    /// The sessions (for tests and metrics).
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    async fn begin(
+        &self,
+        pending: PendingAuthorization,
+        request: &Parts,
+        now: UnixTime,
+    ) -> Interaction {
+        let mut rng = os_rng();
+        let existing = self
+            .session_id(&request.headers)
+            .and_then(|id| self.sessions.get(&id, now).map(|session| (id, session)));
+        // Signed in already: skip the consent page when consent is remembered
+        // (the engine never remembers it when the loopback warning applies).
+        if let Some((
+            _,
+            Session {
+                user: Some((subject, auth_time)),
+                ..
+            },
+        )) = &existing
+        {
+            match self.engine.consent_is_remembered(&pending, subject).await {
+                Ok(true) => {
+                    return Interaction::Decide(AuthorizationDecision::Approve {
+                        subject: subject.clone(),
+                        auth_time: *auth_time,
+                        remember_consent: true,
+                    });
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(error = %error, "consent lookup failed");
+                    return Interaction::Respond(self.failure_page());
+                }
+            }
+        }
+        let origin = pages::redirect_origin(&pending);
+        match existing {
+            Some((id, mut session)) if session.user.is_some() => {
+                session.pending = Some(pending);
+                self.sessions.put(&id, session);
+                Interaction::Respond(see_other(CONSENT_PATH, None))
+            }
+            _ => {
+                let body_pending = pending.clone();
+                let (id, session) = self.sessions.create(Some(pending), None, now, &mut rng);
+                let page = pages::login(&body_pending, session.csrf(), None);
+                let mut response = pages::html(StatusCode::OK, page, origin.as_deref());
+                self.set_cookie(response.headers_mut(), id.expose_secret());
+                Interaction::Respond(response)
+            }
+        }
+    }
+
+    async fn post_login(&self, request: Request) -> Response {
+        let now = now();
+        let mut rng = os_rng();
+        let (parts, body) = request.into_parts();
+        let Some((id, session)) = self.current(&parts.headers, now) else {
+            return expired_page();
+        };
+        let Some(form) = read_form(body).await else {
+            return pages::html(
+                StatusCode::BAD_REQUEST,
+                pages::message("Something went wrong", "The form could not be read."),
+                None,
+            );
+        };
+        if !session.csrf_matches(form.get("csrf")) {
+            return forged_page();
+        }
+        let Some(pending) = session.pending.clone() else {
+            return expired_page();
+        };
+        let origin = pages::redirect_origin(&pending);
+        let username = form.get("username");
+        let password = form.get("password");
+        let user = match Subject::parse(username) {
+            Ok(subject) => match self.engine.store().user(&subject).await {
+                Ok(user) => user,
+                Err(error) => {
+                    tracing::error!(error = %error, "user lookup failed");
+                    return self.failure_page();
+                }
+            },
+            Err(_) => None,
+        };
+        let verified = match &user {
+            Some(user) => password::verify(password, &user.password_hash),
+            None => {
+                password::verify_dummy(password);
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| verified) else {
+            tracing::info!("sign-in failed");
+            let page = pages::login(
+                &pending,
+                session.csrf(),
+                Some("The user name or the password is not right."),
+            );
+            return pages::html(StatusCode::OK, page, origin.as_deref());
+        };
+        tracing::info!(user = user.username.as_str(), "signed in");
+        // A new session id after sign-in: a planted cookie gains nothing.
+        self.sessions.remove(&id);
+        let (new_id, _) = self.sessions.create(
+            Some(pending),
+            Some((user.username.clone(), now)),
+            now,
+            &mut rng,
+        );
+        let mut response = see_other(CONSENT_PATH, origin.as_deref());
+        self.set_cookie(response.headers_mut(), new_id.expose_secret());
+        response
+    }
+
+    fn get_consent(&self, request: Request) -> Response {
+        let now = now();
+        let Some((_, session)) = self.current(request.headers(), now) else {
+            return expired_page();
+        };
+        let (Some(pending), Some((subject, _))) = (&session.pending, &session.user) else {
+            return expired_page();
+        };
+        let page = pages::consent(pending, subject.as_str(), session.csrf());
+        let origin = pages::redirect_origin(pending);
+        pages::html(StatusCode::OK, page, origin.as_deref())
+    }
+
+    async fn post_consent(&self, request: Request) -> Response {
+        let now = now();
+        let mut rng = os_rng();
+        let (parts, body) = request.into_parts();
+        let Some((id, mut session)) = self.current(&parts.headers, now) else {
+            return expired_page();
+        };
+        let Some(form) = read_form(body).await else {
+            return forged_page();
+        };
+        if !session.csrf_matches(form.get("csrf")) {
+            return forged_page();
+        }
+        let Some((subject, auth_time)) = session.user.clone() else {
+            return expired_page();
+        };
+        // The pending authorization is used once.
+        let Some(pending) = session.pending.take() else {
+            return expired_page();
+        };
+        self.sessions.put(&id, session);
+        let decision = match form.get("decision") {
+            "allow" => AuthorizationDecision::Approve {
+                subject,
+                auth_time,
+                remember_consent: true,
+            },
+            "deny" => AuthorizationDecision::Deny,
+            _ => {
+                return pages::html(
+                    StatusCode::BAD_REQUEST,
+                    pages::message("Something went wrong", "Choose Allow or Deny."),
+                    None,
+                );
+            }
+        };
+        let response = self
+            .engine
+            .complete_authorization(pending, decision, now, &mut rng)
+            .await;
+        endpoint_response(response)
+    }
+
+    fn current(&self, headers: &HeaderMap, now: UnixTime) -> Option<(String, Session)> {
+        let id = self.session_id(headers)?;
+        let session = self.sessions.get(&id, now)?;
+        Some((id, session))
+    }
+
+    fn session_id(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.cookie_name)
+            .map(|(_, value)| value.to_owned())
+            .filter(|value| looks_like_session_id(value))
+    }
+
+    fn set_cookie(&self, headers: &mut HeaderMap, id: &str) {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={id}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            self.cookie_name
+        );
+        if let Ok(mut value) = HeaderValue::from_str(&cookie) {
+            value.set_sensitive(true);
+            headers.append(SET_COOKIE, value);
+        }
+    }
+
+    fn failure_page(&self) -> Response {
+        pages::html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::message(
+                "Something went wrong",
+                "The server could not finish this step. Try again in a moment.",
+            ),
+            None,
+        )
+    }
+}
+
+impl<S, F> InteractionHandler for Pages<S, F>
+where
+    S: Store + Send + Sync + 'static,
+    F: MetadataFetcher + Send + Sync + 'static,
+{
+    fn interact<'a>(
+        &'a self,
+        pending: PendingAuthorization,
+        request: &'a Parts,
+        now: UnixTime,
+    ) -> Pin<Box<dyn Future<Output = Interaction> + Send + 'a>> {
+        Box::pin(self.begin(pending, request, now))
+    }
+}
+
+/// Copies an engine response (the redirect back to the client) onto HTTP.
+/// The redirect target is never logged.
+pub fn endpoint_response(response: EndpointResponse) -> Response {
+    let body = match response.body {
+        ResponseBody::Empty => Body::empty(),
+        ResponseBody::Json(json) => Body::from(json),
+        ResponseBody::Html(html) => Body::from(html),
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in response.headers {
+        let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            tracing::error!("an engine response header could not be copied");
+            return pages::html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::message(
+                    "Something went wrong",
+                    "The server could not finish this step.",
+                ),
+                None,
+            );
+        };
+        out.headers_mut().append(name, value);
+    }
+    out.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    out.headers_mut().insert(
+        axum::http::HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("no-referrer"),
+    );
+    out
+}
+
+/// The fields of a posted form; repeated fields make the form unreadable.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+async fn read_form(body: Body) -> Option<Form> {
+    let bytes = axum::body::to_bytes(body, MAX_FORM_LEN).await.ok()?;
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        if pairs
+            .iter()
+            .skip(i.saturating_add(1))
+            .any(|(other, _)| other == name)
+        {
+            return None;
+        }
+    }
+    Some(Form(pairs))
+}
+
+fn see_other(location: &'static str, form_target: Option<&str>) -> Response {
+    let mut response = pages::html(StatusCode::SEE_OTHER, String::new(), form_target);
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static(location));
+    response
+}
+
+fn expired_page() -> Response {
+    pages::html(
+        StatusCode::BAD_REQUEST,
+        pages::message(
+            "This sign-in has expired",
+            "The page was open too long, or the server restarted.",
+        ),
+        None,
+    )
+}
+
+fn forged_page() -> Response {
+    pages::html(
+        StatusCode::FORBIDDEN,
+        pages::message(
+            "This form was not sent from this site",
+            "For your safety nothing was changed.",
+        ),
+        None,
+    )
+}

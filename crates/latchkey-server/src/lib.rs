@@ -1,0 +1,113 @@
+//! `latchkey`: a ready OAuth 2.1 authorization server for MCP servers, in one
+//! binary.
+//!
+//! This crate assembles the pieces: it reads the configuration
+//! ([`config`]), opens the SQLite store, loads the engine secrets
+//! ([`secrets`]), builds the `latchkey_engine::Engine`, and serves it through
+//! the axum adapter together with the login and consent pages
+//! ([`interaction`], [`pages`], [`session`]) and the demo MCP server
+//! ([`mcp_demo`]). It also holds the administration commands ([`admin`]). It
+//! holds no protocol rule: every OAuth decision is the engine's.
+//!
+//! # Using it
+//!
+//! - `latchkey serve` with no configuration listens on `127.0.0.1:8080` with
+//!   issuer `http://127.0.0.1:8080`, keeps its data in `./latchkey.db`, and
+//!   creates the user `demo` on first start, printing its password once
+//!   (or taking it from `LATCHKEY_DEMO_PASSWORD`). Stop it with Ctrl-C or
+//!   SIGTERM: requests in flight finish first.
+//! - `latchkey check [--config FILE]` prints each configuration problem on
+//!   one line and exits with 1 when there is any.
+//! - `latchkey users add NAME [--password-stdin] | list | remove NAME`,
+//!   `latchkey clients list | add ... | remove ID`, `latchkey keys list | rotate`.
+//! - Settings: defaults, then the TOML file, then `LATCHKEY_*` variables (see
+//!   [`config`] for every setting).
+//!
+//! # TLS
+//!
+//! With `[tls] cert = "chain.pem"` and `key = "key.pem"` (or `LATCHKEY_TLS_CERT`
+//! and `LATCHKEY_TLS_KEY`) and an https issuer, the server speaks TLS itself
+//! through rustls ([`tls`]); otherwise plain http, for loopback or behind a
+//! TLS-terminating proxy.
+//!
+//! # Files
+//!
+//! - `<database>` (default `./latchkey.db`, with `-wal` and `-shm` files):
+//!   clients, users (argon2id hashes), signing keys, grants, consents.
+//! - `<database>.secrets`: the refresh-token rotation key and the DPoP nonce
+//!   key, created with mode 0600 on first start and refused if others can read
+//!   it (see [`secrets`]). Back it up with the database.
+//!
+//! # Logs
+//!
+//! Structured logs through `tracing` on standard error (`RUST_LOG` filters,
+//! default `info`): one span per request with a random id (also sent back as
+//! `x-request-id`), the method and the path, never the query, a body, a
+//! cookie, a token or a redirect target. `Authorization`, `DPoP`, `Cookie`
+//! and `Set-Cookie` are marked sensitive before any layer sees them.
+//!
+//! Specifications it touches (the rules themselves live in the engine):
+//!
+//! - RFC 8414 section 2 and MCP A12: the issuer must be https, or http on a
+//!   loopback host ([`config::ServerConfig::problems`]).
+//! - OAuth 2.1 section 4.1.2 and MCP A8: the resource owner authenticates and
+//!   consents on pages that name the client, its redirect host, the resources
+//!   and the scopes.
+//! - RFC 9700 section 4.4 (clickjacking): `frame-ancestors 'none'` and
+//!   `X-Frame-Options: DENY` on every page; CSRF tokens on every form.
+//! - RFC 9106: user passwords hashed with argon2id.
+//!
+//! What it deliberately does not do: it holds no OAuth rule (an OAuth rule
+//! here would be a layering bug), stores no password or client secret in
+//! clear, and never logs a secret, token, cookie or redirect target.
+//!
+//! Dependencies beyond the workspace's usual ones: `getrandom` (the OS RNG,
+//! with its `sys_rng` feature for a `rand_core` 0.10 `CryptoRng`), `argon2`
+//! (password hashes), `clap` (the command line) and `toml` (the config file).
+//!
+//! ```
+//! use latchkey_server::config::ServerConfig;
+//!
+//! // No file, no environment: the defaults start a working server.
+//! let config = ServerConfig::load(None, |_| None)?;
+//! assert!(config.problems().is_empty());
+//! assert_eq!(config.issuer, "http://127.0.0.1:8080");
+//! # Ok::<(), latchkey_server::ServerError>(())
+//! ```
+
+pub mod admin;
+pub mod config;
+pub mod fetcher;
+pub mod interaction;
+pub mod mcp_demo;
+pub mod pages;
+pub mod password;
+pub mod secrets;
+pub mod serve;
+pub mod session;
+pub mod tls;
+
+mod error;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::ServerError;
+
+use latchkey_types::UnixTime;
+
+/// The OS random number generator as a `rand_core` 0.10 `CryptoRng`.
+///
+/// Fails only if the operating system cannot supply randomness, in which case
+/// nothing secure can be done and the process aborts with that message.
+pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+/// The current time, read once per request or command.
+pub fn now() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    UnixTime::from_secs(secs)
+}

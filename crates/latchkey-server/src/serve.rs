@@ -1,0 +1,248 @@
+//! `latchkey serve`: wiring the store, the engine, the axum adapter and the
+//! pages into one router, and serving it until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use latchkey_axum::{
+    ResourceServer, authorization_server_router, protected_resource_metadata_router,
+};
+use latchkey_engine::{Engine, MetadataFetcher};
+use latchkey_store::Store;
+use latchkey_store_sqlite::SqliteStore;
+use latchkey_token::AccessTokenValidator;
+use latchkey_types::{SecretString, Subject, UnixTime};
+use rand_core::CryptoRng;
+use tracing::Instrument;
+
+use crate::admin;
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::fetcher::{FetcherConfig, HttpMetadataFetcher};
+use crate::interaction::Pages;
+use crate::mcp_demo;
+use crate::{now, os_rng, secrets, tls};
+
+/// The name of the user created on first start.
+pub const DEMO_USER: &str = "demo";
+
+/// Runs the server with `config` until SIGINT or SIGTERM.
+pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
+    init_logging();
+    let addr = config.bind_addr()?;
+    let store = Arc::new(SqliteStore::open(&config.database).await?);
+    let mut out = std::io::stdout();
+    let app = build(&config, Arc::clone(&store), now(), &mut os_rng(), &mut out).await?;
+    let acceptor = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(issuer = %config.issuer, %addr, tls = acceptor.is_some(), "latchkey is listening");
+    match acceptor {
+        Some(acceptor) => tls::serve(listener, acceptor, app, shutdown_signal()).await,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+    }
+    tracing::info!("shutting down");
+    store.close().await;
+    Ok(())
+}
+
+/// Builds the whole application: loads or creates the engine secrets and the
+/// signing key, makes sure the demo user exists (printing its password once
+/// to `out` when generated), and assembles the routes.
+pub async fn build(
+    config: &ServerConfig,
+    store: Arc<SqliteStore>,
+    now: UnixTime,
+    rng: &mut impl CryptoRng,
+    out: &mut impl Write,
+) -> Result<Router, ServerError> {
+    let secrets = secrets::load_or_create(&config.secrets_path(), rng)?;
+    let engine_config = config.engine_config()?;
+    let fetcher_config = if config.danger_allow_loopback_http_documents {
+        FetcherConfig::default().danger_allow_loopback_http()
+    } else {
+        FetcherConfig::default()
+    };
+    let fetcher = HttpMetadataFetcher::new(fetcher_config);
+    let engine = Arc::new(
+        Engine::new(store, engine_config, secrets, fetcher, now, rng)
+            .await
+            .map_err(ServerError::Engine)?,
+    );
+    if config.demo_user {
+        ensure_demo_user(
+            engine.store().as_ref(),
+            config.demo_password.as_ref(),
+            now,
+            rng,
+            out,
+        )
+        .await?;
+    }
+    Ok(router(engine))
+}
+
+/// The routes of a running engine: the authorization server, the pages, the
+/// protected-resource metadata of each resource this server hosts, the demo
+/// MCP server at `/mcp` when the default resource is `{issuer origin}/mcp`,
+/// request ids and logging, and sensitive-header marking outermost.
+pub fn router<S, F>(engine: Arc<Engine<S, F>>) -> Router
+where
+    S: Store + Send + Sync + 'static,
+    F: MetadataFetcher + Send + Sync + 'static,
+{
+    let pages = Pages::new(Arc::clone(&engine));
+    let mut app =
+        authorization_server_router(Arc::clone(&engine), pages.clone()).merge(pages.router());
+    let issuer_origin = origin_of(&engine.config().issuer);
+    for resource in &engine.config().resources {
+        if origin_of(resource.uri.as_str()) != issuer_origin {
+            continue;
+        }
+        if let Some(document) = engine.protected_resource_metadata_document(&resource.uri) {
+            app = app.merge(protected_resource_metadata_router(&document));
+        }
+    }
+    let default = &engine.config().default_resource;
+    let hosts_demo = origin_of(default.as_str()) == issuer_origin
+        && url::Url::parse(default.as_str()).is_ok_and(|url| url.path() == mcp_demo::MCP_PATH);
+    if hosts_demo {
+        app = app.merge(mcp_demo::router(resource_server(&engine)));
+    }
+    let app = app.layer(axum::middleware::from_fn(request_span));
+    latchkey_axum::with_sensitive_headers(app)
+}
+
+/// The resource-server guard for `engine`'s default resource (tokens checked
+/// locally against the engine's keys), for mounting a protected MCP endpoint.
+pub fn resource_server<S, F>(engine: &Engine<S, F>) -> Arc<ResourceServer>
+where
+    S: Store,
+    F: MetadataFetcher,
+{
+    let config = engine.config();
+    let resource = config.default_resource.clone();
+    let validator = AccessTokenValidator::new(
+        engine.keys().jwks(),
+        config.issuer.clone(),
+        resource.clone(),
+        config.audience_match,
+    );
+    let mut server = ResourceServer::new(resource.clone(), validator);
+    if let Some(settings) = config.resource(&resource) {
+        server = server.with_default_scopes(settings.default_scope.clone());
+    }
+    Arc::new(server)
+}
+
+/// Creates the `demo` user if it does not exist, with `password` or a
+/// generated one printed once to `out`.
+pub async fn ensure_demo_user<S: Store>(
+    store: &S,
+    password: Option<&SecretString>,
+    now: UnixTime,
+    rng: &mut impl CryptoRng,
+    out: &mut impl Write,
+) -> Result<(), ServerError> {
+    let subject = Subject::parse(DEMO_USER)
+        .map_err(|_| ServerError::UsernameInvalid(DEMO_USER.to_owned()))?;
+    if store.user(&subject).await?.is_some() {
+        return Ok(());
+    }
+    match password {
+        Some(password) => {
+            admin::add_user(store, DEMO_USER, password.expose_secret(), now, rng).await?;
+            writeln!(
+                out,
+                "created user {DEMO_USER} with the password from LATCHKEY_DEMO_PASSWORD"
+            )?;
+        }
+        None => {
+            let password = crate::password::generate(rng);
+            admin::add_user(store, DEMO_USER, password.expose_secret(), now, rng).await?;
+            writeln!(
+                out,
+                "created user {DEMO_USER} with password {} (shown once; `latchkey users` manages users)",
+                password.expose_secret()
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn origin_of(uri: &str) -> Option<String> {
+    url::Url::parse(uri)
+        .ok()
+        .map(|url| url.origin().ascii_serialization())
+}
+
+/// One span per request with a random id (also sent back as `x-request-id`),
+/// the method and the path (never the query: it can hold a `state` or a
+/// redirect target), and one line with the status and the time taken.
+async fn request_span(request: Request, next: Next) -> Response {
+    let mut bytes = [0u8; 8];
+    rand_core::Rng::fill_bytes(&mut os_rng(), &mut bytes);
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,379 @@
+//! `HttpMetadataFetcher` against local document servers on 127.0.0.1 (with
+//! the danger option that allows loopback), and its refusals without it
+//! (CIMD draft sections 6.5 and 6.6, RFC 9111 section 5.2.2).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use latchkey_engine::{FetchError, MetadataFetcher};
+use latchkey_registration::{CimdPolicy, ClientIdMetadataUrl};
+use latchkey_server::fetcher::{FetcherConfig, HttpMetadataFetcher};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const DOCUMENT: &str =
+    r#"{"client_id":"x","client_name":"Test","redirect_uris":["http://127.0.0.1/cb"]}"#;
+
+/// A one-response-per-connection HTTP server: every request gets `response`
+/// after `delay`. It counts requests and keeps their heads.
+struct DocumentServer {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve(response: Vec<u8>, delay: Duration) -> DocumentServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    serve_on(listener, response, delay)
+}
+
+fn serve_on(listener: TcpListener, response: Vec<u8>, delay: Duration) -> DocumentServer {
+    let port = listener.local_addr().expect("addr").port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let (h, r) = (Arc::clone(&hits), Arc::clone(&requests));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (response, hits, requests) = (response.clone(), Arc::clone(&h), Arc::clone(&r));
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                    }
+                }
+                hits.fetch_add(1, Ordering::SeqCst);
+                requests
+                    .lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                tokio::time::sleep(delay).await;
+                let _ = stream.write_all(&response).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    DocumentServer {
+        port,
+        hits,
+        requests,
+    }
+}
+
+fn response(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for header in headers {
+        out.push_str(header);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+fn loopback_config() -> FetcherConfig {
+    FetcherConfig::default().danger_allow_loopback_http()
+}
+
+fn url(s: &str) -> ClientIdMetadataUrl {
+    let policy = CimdPolicy::strict_default().danger_allow_loopback_http_urls();
+    ClientIdMetadataUrl::parse_with(s, &policy).expect("metadata url")
+}
+
+impl DocumentServer {
+    fn url(&self) -> ClientIdMetadataUrl {
+        url(&format!("http://127.0.0.1:{}/client.json", self.port))
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_200_document_is_returned_and_asked_for_as_json() {
+    let server = serve(
+        response("200 OK", &["Content-Type: application/json"], DOCUMENT),
+        Duration::ZERO,
+    )
+    .await;
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    let body = fetcher.fetch(&server.url()).await;
+    assert_eq!(body, Ok(DOCUMENT.as_bytes().to_vec()));
+    let requests = server.requests.lock().expect("lock").clone();
+    let head = requests.first().expect("one request").to_ascii_lowercase();
+    assert!(head.starts_with("get /client.json http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\naccept: application/json\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("\r\nhost: 127.0.0.1:{}\r\n", server.port)),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn cimd_6_5_a_redirect_is_refused_and_not_followed() {
+    let server = serve(
+        response(
+            "302 Found",
+            &["Location: http://127.0.0.1:1/elsewhere.json"],
+            "",
+        ),
+        Duration::ZERO,
+    )
+    .await;
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    assert_eq!(
+        fetcher.fetch(&server.url()).await,
+        Err(FetchError::Refused("redirect"))
+    );
+    assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test]
+async fn cimd_6_6_a_6_kb_body_is_too_large() {
+    let big = format!(r#"{{"pad":"{}"}}"#, "a".repeat(6 * 1024));
+    let server = serve(response("200 OK", &[], &big), Duration::ZERO).await;
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    assert_eq!(
+        fetcher.fetch(&server.url()).await,
+        Err(FetchError::TooLarge)
+    );
+}
+
+#[tokio::test]
+async fn cimd_6_6_a_6_kb_body_without_content_length_is_too_large() {
+    // Close-delimited body: the bound is enforced while reading.
+    let big = "a".repeat(6 * 1024);
+    let raw = format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{big}").into_bytes();
+    let server = serve(raw, Duration::ZERO).await;
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    assert_eq!(
+        fetcher.fetch(&server.url()).await,
+        Err(FetchError::TooLarge)
+    );
+    // Exactly 5 KiB is accepted.
+    let exact = "b".repeat(5 * 1024);
+    let raw = format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{exact}").into_bytes();
+    let server = serve(raw, Duration::ZERO).await;
+    assert_eq!(fetcher.fetch(&server.url()).await, Ok(exact.into_bytes()));
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out() {
+    let server = serve(response("200 OK", &[], DOCUMENT), Duration::from_secs(3)).await;
+    let mut config = loopback_config();
+    config.timeout = Duration::from_millis(300);
+    let fetcher = HttpMetadataFetcher::new(config);
+    let started = std::time::Instant::now();
+    assert_eq!(fetcher.fetch(&server.url()).await, Err(FetchError::Timeout));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn only_200_is_accepted() {
+    for (status, code) in [
+        ("404 Not Found", 404),
+        ("500 Internal Server Error", 500),
+        ("204 No Content", 204),
+    ] {
+        let server = serve(response(status, &[], ""), Duration::ZERO).await;
+        let fetcher = HttpMetadataFetcher::new(loopback_config());
+        assert_eq!(
+            fetcher.fetch(&server.url()).await,
+            Err(FetchError::Status(code)),
+            "{status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rfc_9111_max_age_is_honoured_and_the_second_fetch_is_cached() {
+    for headers in [&["Cache-Control: max-age=60"][..], &[][..]] {
+        let server = serve(response("200 OK", headers, DOCUMENT), Duration::ZERO).await;
+        let fetcher = HttpMetadataFetcher::new(loopback_config());
+        let first = fetcher.fetch(&server.url()).await;
+        let second = fetcher.fetch(&server.url()).await;
+        assert_eq!(first, Ok(DOCUMENT.as_bytes().to_vec()));
+        assert_eq!(second, first);
+        assert_eq!(server.hits(), 1, "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn rfc_9111_no_store_and_no_cache_are_not_cached() {
+    for header in [
+        "Cache-Control: no-store",
+        "Cache-Control: no-cache",
+        "Cache-Control: max-age=0",
+    ] {
+        let server = serve(response("200 OK", &[header], DOCUMENT), Duration::ZERO).await;
+        let fetcher = HttpMetadataFetcher::new(loopback_config());
+        assert!(fetcher.fetch(&server.url()).await.is_ok());
+        assert!(fetcher.fetch(&server.url()).await.is_ok());
+        assert_eq!(server.hits(), 2, "{header}");
+    }
+}
+
+#[tokio::test]
+async fn cimd_6_5_without_the_danger_option_loopback_is_refused_after_resolution() {
+    let server = serve(response("200 OK", &[], DOCUMENT), Duration::ZERO).await;
+    let fetcher = HttpMetadataFetcher::new(FetcherConfig::default());
+    // Plain http is refused outright.
+    assert_eq!(
+        fetcher.fetch(&server.url()).await,
+        Err(FetchError::Refused("not https"))
+    );
+    // https to a loopback literal, and to a name that resolves to loopback.
+    let literal = format!("https://127.0.0.1:{}/client.json", server.port);
+    assert_eq!(
+        fetcher.fetch_url(&literal).await,
+        Err(FetchError::Refused("loopback address"))
+    );
+    let name = format!("https://localhost:{}/client.json", server.port);
+    assert_eq!(
+        fetcher.fetch_url(&name).await,
+        Err(FetchError::Refused("loopback address"))
+    );
+    // Decimal and hex IPv4 spellings are the same address (WHATWG URL parsing).
+    for spelled in ["https://2130706433/c.json", "https://0x7f.1/c.json"] {
+        assert_eq!(
+            fetcher.fetch_url(spelled).await,
+            Err(FetchError::Refused("loopback address")),
+            "{spelled}"
+        );
+    }
+    let mapped = format!("https://[::ffff:127.0.0.1]:{}/client.json", server.port);
+    assert_eq!(
+        fetcher.fetch_url(&mapped).await,
+        Err(FetchError::Refused("loopback address"))
+    );
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn cimd_6_5_private_and_link_local_addresses_are_refused_even_with_the_danger_option() {
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    for (target, reason) in [
+        ("https://10.0.0.1/c.json", "private address"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "link-local address",
+        ),
+        ("https://[fd00::1]/c.json", "unique local address"),
+        ("https://[fe80::1]/c.json", "link-local address"),
+        (
+            "https://0.0.0.0/c.json",
+            "unspecified or this-network address",
+        ),
+        ("https://224.0.0.1/c.json", "multicast address"),
+        ("http://10.0.0.1/c.json", "private address"),
+    ] {
+        assert_eq!(
+            fetcher.fetch_url(target).await,
+            Err(FetchError::Refused(reason)),
+            "{target}"
+        );
+    }
+    // The danger option allows http to loopback only, never to a public host.
+    assert_eq!(
+        fetcher.fetch_url("http://8.8.8.8/c.json").await,
+        Err(FetchError::Refused("http to a non-loopback address"))
+    );
+    // Other schemes never.
+    assert_eq!(
+        fetcher.fetch_url("ftp://example.com/c.json").await,
+        Err(FetchError::Refused("not https"))
+    );
+}
+
+#[tokio::test]
+async fn the_engine_resolves_a_client_through_the_fetcher_and_refuses_a_redirect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let client_id = format!("http://127.0.0.1:{port}/client.json");
+    let document = serde_json::json!({
+        "client_id": client_id,
+        "client_name": "Loopback test client",
+        "redirect_uris": ["http://127.0.0.1:9999/callback"],
+    })
+    .to_string();
+    let server = serve_on(
+        listener,
+        response("200 OK", &["Content-Type: application/json"], &document),
+        Duration::ZERO,
+    );
+    let engine = engine(HttpMetadataFetcher::new(loopback_config())).await;
+    let now = latchkey_server::now();
+    let id = latchkey_types::ClientId::parse(&client_id).expect("client id");
+    let client = engine
+        .resolve_client(&id, now)
+        .await
+        .expect("resolved")
+        .expect("a client");
+    assert_eq!(client.client_id, id);
+    assert_eq!(
+        client.source,
+        latchkey_engine::ClientSource::MetadataDocument {
+            redirect_uris_all_loopback: true
+        }
+    );
+    assert_eq!(server.hits(), 1);
+
+    let redirect = serve(
+        response("302 Found", &["Location: http://127.0.0.1:1/c.json"], ""),
+        Duration::ZERO,
+    )
+    .await;
+    let id = latchkey_types::ClientId::parse(redirect.url().as_str()).expect("client id");
+    let error = engine.resolve_client(&id, now).await.expect_err("refused");
+    assert_eq!(
+        latchkey_types::ErrorCode::from(&error),
+        latchkey_types::ErrorCode::InvalidClient
+    );
+}
+
+async fn engine(
+    fetcher: HttpMetadataFetcher,
+) -> latchkey_engine::Engine<latchkey_store::MemoryStore, HttpMetadataFetcher> {
+    use rand_core::SeedableRng;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let base = "http://127.0.0.1:8080";
+    let resource = latchkey_uri::ResourceUri::parse("http://127.0.0.1:8080/mcp").expect("uri");
+    let mut config = latchkey_engine::EngineConfig::new(base, resource).expect("config");
+    config.cimd = Some(CimdPolicy::strict_default().danger_allow_loopback_http_urls());
+    let secrets = latchkey_engine::EngineSecrets {
+        rotation_key: latchkey_token::refresh::RotationKey::generate(&mut rng),
+        nonce_key: latchkey_dpop::NonceKey::generate(&mut rng),
+    };
+    latchkey_engine::Engine::new(
+        Arc::new(latchkey_store::MemoryStore::new()),
+        config,
+        secrets,
+        fetcher,
+        latchkey_server::now(),
+        &mut rng,
+    )
+    .await
+    .expect("engine")
+}
+
+#[tokio::test]
+async fn https_fails_closed_when_the_server_does_not_speak_tls() {
+    // The TLS branch runs (loopback allowed by the danger option) and a
+    // failed handshake is a network failure, never a plain-text fallback.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        // Answers in plain text at once, without waiting for a request.
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(&response("200 OK", &[], DOCUMENT)).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    let target = format!("https://127.0.0.1:{port}/client.json");
+    assert_eq!(fetcher.fetch_url(&target).await, Err(FetchError::Network));
+}

@@ -1,0 +1,459 @@
+//! End-to-end tests of the login and consent pages through the real router
+//! on 127.0.0.1:0, with a temporary SQLite database and a minimal HTTP/1.1
+//! client (redirects are never followed).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use latchkey_server::admin::{self, NewClient};
+use latchkey_server::config::ServerConfig;
+use latchkey_server::serve;
+use latchkey_store_sqlite::SqliteStore;
+use latchkey_types::{Scope, SecretString, UnixTime};
+use rand_core::SeedableRng;
+use sha2::Digest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PASSWORD: &str = "correct horse battery staple";
+const REDIRECT: &str = "http://127.0.0.1:9999/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Server {
+    base: String,
+    issuer: String,
+    client_id: String,
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `name=value` of the Set-Cookie header.
+    fn cookie(&self) -> String {
+        let set = self.header("set-cookie").expect("set-cookie");
+        set.split(';').next().expect("cookie pair").to_owned()
+    }
+
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("csrf field") + marker.len();
+        let end = self.body[start..].find('"').expect("end of csrf") + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+fn temp_db() -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("latchkey-pages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!("{}.db", COUNTER.fetch_add(1, Ordering::Relaxed)))
+}
+
+async fn start(https_issuer: bool) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let scheme = if https_issuer { "https" } else { "http" };
+    let issuer = format!("{scheme}://127.0.0.1:{port}");
+    let database = temp_db();
+    let mut config = ServerConfig::default();
+    config.apply_env(|name| match name {
+        "LATCHKEY_ISSUER" => Some(issuer.clone()),
+        "LATCHKEY_DATABASE" => Some(database.display().to_string()),
+        "LATCHKEY_DEMO_PASSWORD" => Some(PASSWORD.to_owned()),
+        _ => None,
+    });
+    assert!(config.problems().is_empty());
+    let store = Arc::new(SqliteStore::open(&config.database).await.expect("store"));
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let now = latchkey_server::now();
+    let mut out = Vec::new();
+    let app = serve::build(&config, Arc::clone(&store), now, &mut rng, &mut out)
+        .await
+        .expect("build");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "created user demo with the password from LATCHKEY_DEMO_PASSWORD\n"
+    );
+    let new = NewClient {
+        name: Some("Test <App>".to_owned()),
+        redirect_uris: vec![REDIRECT.to_owned()],
+        auth_method: "none".to_owned(),
+        ..NewClient::default()
+    };
+    let scopes = Scope::parse("mcp:tools mcp:read").expect("scopes");
+    let client_id = admin::clients_add(
+        store.as_ref(),
+        &new,
+        &scopes,
+        now,
+        &mut rng,
+        &mut Vec::new(),
+    )
+    .await
+    .expect("client");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    Server {
+        base: format!("http://127.0.0.1:{port}"),
+        issuer,
+        client_id: client_id.as_str().to_owned(),
+    }
+}
+
+async fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+) -> Reply {
+    let host = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let body = form
+        .map(|pairs| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish()
+        })
+        .unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(cookie) = cookie {
+        head.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    if form.is_some() {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(": "))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    assert!(
+        !headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
+        "the test client does not decode chunked bodies"
+    );
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn authorize_path(server: &Server, state: &str) -> String {
+    let challenge = Base64UrlUnpadded::encode_string(&sha2::Sha256::digest(VERIFIER.as_bytes()));
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &server.client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", state)
+        .finish();
+    format!("/authorize?{query}")
+}
+
+fn query_of(location: &str) -> HashMap<String, String> {
+    let url = url::Url::parse(location).expect("absolute location");
+    url.query_pairs().into_owned().collect()
+}
+
+/// Authorize, then sign in; returns the signed-in cookie.
+async fn sign_in(server: &Server, state: &str) -> String {
+    let login = request(server, "GET", &authorize_path(server, state), None, None).await;
+    assert_eq!(login.status, 200);
+    let cookie = login.cookie();
+    let csrf = login.csrf();
+    let signed_in = request(
+        server,
+        "POST",
+        "/latchkey/login",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &csrf),
+            ("username", "demo"),
+            ("password", PASSWORD),
+        ]),
+    )
+    .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.header("location"), Some("/latchkey/consent"));
+    let new_cookie = signed_in.cookie();
+    assert_ne!(new_cookie, cookie, "signing in replaces the session id");
+    new_cookie
+}
+
+async fn consent(server: &Server, cookie: &str, decision: &str) -> Reply {
+    let page = request(server, "GET", "/latchkey/consent", Some(cookie), None).await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    request(
+        server,
+        "POST",
+        "/latchkey/consent",
+        Some(cookie),
+        Some(&[("csrf", &csrf), ("decision", decision)]),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss() {
+    let server = start(false).await;
+    let cookie = sign_in(&server, "st-1").await;
+    let page = request(&server, "GET", "/latchkey/consent", Some(&cookie), None).await;
+    // MCP A8: the client's name and id, the redirect host, the resource and the scope.
+    assert!(page.body.contains("Test &lt;App&gt;"));
+    assert!(page.body.contains(&server.client_id));
+    assert!(page.body.contains("<code>127.0.0.1</code>"));
+    assert!(page.body.contains(&format!("{}/mcp", server.issuer)));
+    assert!(page.body.contains("mcp:tools"));
+    assert!(page.body.contains(">Allow</button>"));
+    assert!(page.body.contains(">Deny</button>"));
+    assert!(!page.body.contains("class=\"warning\""));
+
+    let done = consent(&server, &cookie, "allow").await;
+    assert_eq!(done.status, 302);
+    let location = done.header("location").expect("location");
+    assert!(location.starts_with(REDIRECT));
+    let query = query_of(location);
+    assert_eq!(query.get("state").map(String::as_str), Some("st-1"));
+    // RFC 9207: the issuer identifies who answered.
+    assert_eq!(query.get("iss"), Some(&server.issuer));
+    let code = query.get("code").expect("code").clone();
+
+    // The code redeems at the token endpoint with the PKCE verifier.
+    let token = request(
+        &server,
+        "POST",
+        "/token",
+        None,
+        Some(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &server.client_id),
+            ("code_verifier", VERIFIER),
+        ]),
+    )
+    .await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    assert!(token.body.contains("\"access_token\""));
+
+    // Consent is remembered: the next authorization skips both pages.
+    let again = request(
+        &server,
+        "GET",
+        &authorize_path(&server, "st-2"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 302);
+    let query = query_of(again.header("location").expect("location"));
+    assert!(query.contains_key("code"));
+    assert_eq!(query.get("state").map(String::as_str), Some("st-2"));
+}
+
+#[tokio::test]
+async fn oauth_2_1_section_4_1_2_1_deny_redirects_with_access_denied() {
+    let server = start(false).await;
+    let cookie = sign_in(&server, "st-deny").await;
+    let done = consent(&server, &cookie, "deny").await;
+    assert_eq!(done.status, 302);
+    let query = query_of(done.header("location").expect("location"));
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some("access_denied")
+    );
+    assert_eq!(query.get("state").map(String::as_str), Some("st-deny"));
+    assert_eq!(query.get("iss"), Some(&server.issuer));
+    assert!(!query.contains_key("code"));
+}
+
+#[tokio::test]
+async fn wrong_password_shows_the_login_page_again_without_a_hint() {
+    let server = start(false).await;
+    let login = request(&server, "GET", &authorize_path(&server, "s"), None, None).await;
+    let cookie = login.cookie();
+    let csrf = login.csrf();
+    let mut bodies = Vec::new();
+    for (username, password) in [("demo", "not the password at all"), ("nobody", PASSWORD)] {
+        let again = request(
+            &server,
+            "POST",
+            "/latchkey/login",
+            Some(&cookie),
+            Some(&[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ]),
+        )
+        .await;
+        assert_eq!(again.status, 200);
+        assert!(again.header("set-cookie").is_none());
+        assert!(
+            again
+                .body
+                .contains("The user name or the password is not right.")
+        );
+        assert!(again.body.contains("type=\"password\""));
+        bodies.push(again.body);
+    }
+    // Unknown user and wrong password look the same.
+    assert_eq!(bodies[0], bodies[1]);
+    // Not signed in: the consent page is not shown.
+    let consent = request(&server, "GET", "/latchkey/consent", Some(&cookie), None).await;
+    assert_eq!(consent.status, 400);
+}
+
+#[tokio::test]
+async fn forged_csrf_token_is_refused_with_403() {
+    let server = start(false).await;
+    let login = request(&server, "GET", &authorize_path(&server, "s"), None, None).await;
+    let cookie = login.cookie();
+    let forged = request(
+        &server,
+        "POST",
+        "/latchkey/login",
+        Some(&cookie),
+        Some(&[
+            ("csrf", "forged"),
+            ("username", "demo"),
+            ("password", PASSWORD),
+        ]),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.header("set-cookie").is_none());
+    let missing = request(
+        &server,
+        "POST",
+        "/latchkey/login",
+        Some(&cookie),
+        Some(&[("username", "demo"), ("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(missing.status, 403);
+
+    let cookie = sign_in(&server, "s2").await;
+    let forged = request(
+        &server,
+        "POST",
+        "/latchkey/consent",
+        Some(&cookie),
+        Some(&[("csrf", "forged"), ("decision", "allow")]),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.header("location").is_none());
+    // The pending authorization survives a forged post; the real form still works.
+    let done = consent(&server, &cookie, "allow").await;
+    assert_eq!(done.status, 302);
+}
+
+#[tokio::test]
+async fn rfc_9700_section_4_4_pages_carry_security_headers_and_cookie_flags() {
+    let server = start(false).await;
+    let login = request(&server, "GET", &authorize_path(&server, "s"), None, None).await;
+    let csp = login.header("content-security-policy").expect("csp");
+    assert!(csp.contains("default-src 'none'"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert!(csp.contains("form-action 'self' http://127.0.0.1:9999"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(login.header("x-frame-options"), Some("DENY"));
+    assert_eq!(login.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        login.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(login.header("x-request-id").is_some());
+    let set_cookie = login.header("set-cookie").expect("cookie");
+    assert!(set_cookie.starts_with("latchkey="));
+    assert!(set_cookie.contains("; HttpOnly"));
+    assert!(set_cookie.contains("; SameSite=Lax"));
+    assert!(set_cookie.contains("; Path=/"));
+    assert!(
+        !set_cookie.contains("Secure"),
+        "a Secure cookie would be dropped over http"
+    );
+    assert!(login.body.contains("<label for=\"username\">"));
+    assert!(!login.body.contains("<script"));
+
+    let forged = request(
+        &server,
+        "POST",
+        "/latchkey/login",
+        Some(&login.cookie()),
+        Some(&[("csrf", "x")]),
+    )
+    .await;
+    assert_eq!(forged.header("x-frame-options"), Some("DENY"));
+    assert!(forged.header("content-security-policy").is_some());
+
+    let css = request(&server, "GET", "/latchkey/style.css", None, None).await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+}
+
+#[tokio::test]
+async fn https_issuer_uses_a_host_prefixed_secure_cookie() {
+    let server = start(true).await;
+    let login = request(&server, "GET", &authorize_path(&server, "s"), None, None).await;
+    assert_eq!(login.status, 200);
+    let set_cookie = login.header("set-cookie").expect("cookie");
+    assert!(set_cookie.starts_with("__Host-latchkey="));
+    assert!(set_cookie.contains("; Secure"));
+    assert!(set_cookie.contains("; Path=/"));
+    assert!(!set_cookie.contains("Domain="));
+}
+
+#[tokio::test]
+async fn demo_user_password_is_generated_and_printed_once() {
+    let store = SqliteStore::open(&temp_db()).await.expect("store");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+    let now = UnixTime::from_secs(1_800_000_000);
+    let mut out = Vec::new();
+    serve::ensure_demo_user(&store, None, now, &mut rng, &mut out)
+        .await
+        .expect("created");
+    let printed = String::from_utf8(out).expect("utf-8");
+    assert!(printed.starts_with("created user demo with password "));
+    let mut out = Vec::new();
+    let password = SecretString::new(PASSWORD.to_owned());
+    serve::ensure_demo_user(&store, Some(&password), now, &mut rng, &mut out)
+        .await
+        .expect("exists");
+    assert!(out.is_empty(), "printed only on creation");
+}
