@@ -1,8 +1,8 @@
 //! Codes, refresh families and access tokens ([`GrantStore`]).
 
 use latchkey_store::{
-    AccessTokenRecord, CodeRecord, Consumption, GrantStore, RefreshFamily, RevokedGrant, Rotated,
-    StoreError,
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, CodeRecord, Consumption, GrantStore, RefreshFamily,
+    RevokedGrant, Rotated, StoreError,
 };
 use latchkey_token::code::JwkThumbprint;
 use latchkey_token::refresh::FamilyState;
@@ -75,6 +75,16 @@ impl GrantStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let row = FamilyRow::new(family)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let Some(code) = from_code {
+            // Share-locks the code row: a concurrent `revoke_code_grant` (which
+            // updates that row first) either committed its tombstone before
+            // this read, or waits for this transaction and then sees the family.
+            sqlx::query("SELECT 1 FROM codes WHERE digest = $1 FOR SHARE")
+                .bind(code.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         row.bind(sqlx::query(&format!(
             "INSERT INTO refresh_families ({FAMILY_COLUMNS}, from_code) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
@@ -89,6 +99,23 @@ impl GrantStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        if let Some(code) = from_code {
+            // The code carries a tombstone: the family lands revoked.
+            sqlx::query(
+                "UPDATE refresh_families f SET state = 'revoked', revoked_reason = $2, \
+                 revoked_at = c.revoked_at FROM codes c \
+                 WHERE f.id = $1 AND f.state = 'active' AND c.digest = $3 \
+                 AND c.revoked_at IS NOT NULL",
+            )
+            .bind(&row.id)
+            .bind(codec::reason_to_db(
+                latchkey_token::refresh::RevocationReason::CodeReplay,
+            ))
+            .bind(code.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)
     }
 
@@ -158,6 +185,17 @@ impl GrantStore for PostgresStore {
         let family_id = revoked.id();
         let id = family_id.as_bytes().as_slice();
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Every revocation of this family queues on its row lock first, also
+        // when it is already revoked: two concurrent revocations otherwise
+        // update the same access-token rows in different orders and deadlock
+        // (found by 64 concurrent reuses). `record_access_token` share-locks
+        // the same row, so a token issued meanwhile is either seen here or
+        // lands revoked.
+        sqlx::query("SELECT 1 FROM refresh_families WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         if let FamilyState::Revoked { reason, at } = revoked.state() {
             // Only the state columns, and only of an active family: the first
             // reason stays, and a concurrent rotation is not rolled back.
@@ -173,7 +211,7 @@ impl GrantStore for PostgresStore {
             .await
             .map_err(backend)?;
         }
-        sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE family_id = $1")
+        sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE family_id = $1 AND NOT revoked")
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -181,21 +219,46 @@ impl GrantStore for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
+    /// One statement that share-locks the row a revocation of this token's
+    /// grant updates first (the code's when it has one, else the family's), so
+    /// the revocation either committed before (the token lands revoked) or
+    /// waits and then revokes the token too. Only one row is locked, so the
+    /// statement cannot deadlock with `revoke_code_grant` (code, then families).
     async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&token.jti)
-        .bind(token.client_id.as_str())
-        .bind(token.subject.as_ref().map(|s| s.as_str()))
-        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
-        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
-        .bind(time_to_db(token.expires_at)?)
-        .bind(token.revoked)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        let sql = if token.from_code.is_some() {
+            format!(
+                "WITH grant_row AS (SELECT revoked_at IS NOT NULL AS revoked FROM codes \
+                 WHERE digest = $5 FOR SHARE) \
+                 INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7 \
+                 OR EXISTS (SELECT 1 FROM grant_row WHERE revoked) \
+                 OR EXISTS (SELECT 1 FROM refresh_families WHERE id = $4 AND state <> 'active'))"
+            )
+        } else if token.family.is_some() {
+            format!(
+                "WITH grant_row AS (SELECT state <> 'active' AS revoked FROM refresh_families \
+                 WHERE id = $4 FOR SHARE) \
+                 INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7 \
+                 OR EXISTS (SELECT 1 FROM grant_row WHERE revoked))"
+            )
+        } else {
+            format!(
+                "INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )
+        };
+        sqlx::query(&sql)
+            .bind(&token.jti)
+            .bind(token.client_id.as_str())
+            .bind(token.subject.as_ref().map(|s| s.as_str()))
+            .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
+            .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
+            .bind(time_to_db(token.expires_at)?)
+            .bind(token.revoked)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -228,6 +291,14 @@ impl GrantStore for PostgresStore {
     ) -> Result<RevokedGrant, StoreError> {
         let code = code.as_bytes().as_slice();
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The tombstone, written first: it row-locks the code, which is what
+        // `insert_family` and `record_access_token` share-lock.
+        sqlx::query("UPDATE codes SET revoked_at = COALESCE(revoked_at, $2) WHERE digest = $1")
+            .bind(code)
+            .bind(time_to_db(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         // Every family from the code counts; only active ones change, so an
         // earlier revocation keeps its reason.
         let families = sqlx::query(
@@ -264,11 +335,22 @@ impl GrantStore for PostgresStore {
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let tombstones_until = time_to_db(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time_to_db(now)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut purged: u64 = 0;
+        // A revoked code stays as a tombstone for the margin past its expiry.
+        let mut purged: u64 = sqlx::query(
+            "DELETE FROM codes WHERE expires_at < $1 \
+             AND (revoked_at IS NULL OR expires_at < $2)",
+        )
+        .bind(now)
+        .bind(tombstones_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
         // `refresh_tokens` rows go with their family (ON DELETE CASCADE).
-        for table in ["codes", "refresh_families", "access_tokens", "replay"] {
+        for table in ["refresh_families", "access_tokens", "replay"] {
             let deleted = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
                 .bind(now)
                 .execute(&mut *tx)

@@ -47,6 +47,24 @@
 //!   and their access tokens in one transaction. Revocation writes only the
 //!   state columns, and only of an active family, so the first reason stays
 //!   and a concurrent rotation's data is never overwritten with a stale copy.
+//! - A code replay revokes what the first redemption stores later
+//!   (OAuth 2.1 section 4.1.3): [`GrantStore::revoke_code_grant`] first sets
+//!   the code's tombstone (`codes.revoked_at`, migration
+//!   `0002_code_tombstones.sql`), which row-locks the code;
+//!   [`GrantStore::insert_family`] with that code share-locks the code row
+//!   (`FOR SHARE`) and revokes the new family in the same transaction if the
+//!   tombstone is there; [`GrantStore::record_access_token`] is one statement
+//!   that share-locks the code row (or, for a token without code, the family
+//!   row) and stores the token revoked if the tombstone is set or the family
+//!   revoked. Either the revocation committed first (the waiter re-reads the
+//!   locked row and sees it) or the insert did (the revocation waits on the
+//!   lock, and its later statements see the insert). Each statement locks one
+//!   row only, so it cannot deadlock with a revocation. `purge_expired` keeps
+//!   a tombstoned code until `CODE_TOMBSTONE_MARGIN` after its expiry.
+//! - [`GrantStore::revoke_family`] first locks the family row (`FOR UPDATE`),
+//!   also when it is already revoked, so concurrent revocations of one family
+//!   queue instead of updating its access tokens in different orders (which
+//!   deadlocked under 64 concurrent reuses).
 //! - [`ClientStore::register_client`] (RFC 7591 section 3) takes a
 //!   transaction-scoped advisory lock (`pg_advisory_xact_lock`, keyed by the
 //!   schema) before it looks up the fingerprint, counts clients and inserts.

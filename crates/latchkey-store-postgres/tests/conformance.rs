@@ -27,6 +27,7 @@ cases!(
     rotated_tokens_still_find_their_family,
     revoking_a_family_revokes_its_access_tokens_and_stays_revoked,
     code_replay_revokes_everything_the_code_issued,
+    code_grant_revoked_before_its_tokens_land_still_revokes_them,
     registration_is_idempotent_by_fingerprint_and_capped,
     deleting_a_client_revokes_its_grants,
     unused_clients_are_purged_used_ones_kept,

@@ -1,6 +1,8 @@
 //! [`GrantStore`]: codes, refresh families and access tokens.
 
-use latchkey_store::{AccessTokenRecord, GrantStore, RevokedGrant, Rotated, StoreError};
+use latchkey_store::{
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, GrantStore, RevokedGrant, Rotated, StoreError,
+};
 use latchkey_token::code::{CodeRecord, Consumption};
 use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
 use latchkey_types::{ClientId, TokenDigest, UnixTime};
@@ -92,6 +94,23 @@ impl GrantStore for SqliteStore {
             .await
             .map_err(insert_error)?;
         index_token(&mut tx, family.current(), &id).await?;
+        if let Some(code) = from_code {
+            // A replay revoked the code before we got here: the family lands
+            // revoked, with the tombstone's time (same transaction).
+            sqlx::query(
+                "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, \
+                 revoked_at = (SELECT revoked_at FROM codes WHERE digest = ?) \
+                 WHERE id = ? AND state = 'active' AND EXISTS \
+                 (SELECT 1 FROM codes WHERE digest = ? AND revoked_at IS NOT NULL)",
+            )
+            .bind(reason_str(RevocationReason::CodeReplay))
+            .bind(code.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .bind(code.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)
     }
 
@@ -166,11 +185,16 @@ impl GrantStore for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
+    /// One statement on the writer, so atomic with respect to every
+    /// revocation: the token lands revoked if its code carries a tombstone or
+    /// its family is revoked.
     async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
         sqlx::query(concat!(
             "INSERT INTO access_tokens (",
             access_token_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             OR EXISTS (SELECT 1 FROM codes WHERE digest = ?5 AND revoked_at IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM refresh_families WHERE id = ?4 AND state <> 'active'))"
         ))
         .bind(token.jti.as_str())
         .bind(token.client_id.as_str())
@@ -219,6 +243,14 @@ impl GrantStore for SqliteStore {
         let digest = code;
         let code = code.as_bytes().as_slice();
         let mut tx = self.write_transaction().await?;
+        // The tombstone: what the first redemption stores after this
+        // transaction lands revoked (see `insert_family`, `record_access_token`).
+        sqlx::query("UPDATE codes SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL")
+            .bind(time(now)?)
+            .bind(code)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let families: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE from_code = ?")
                 .bind(code)
@@ -252,11 +284,21 @@ impl GrantStore for SqliteStore {
     /// Deletes expired codes, families (their `refresh_tokens` rows cascade),
     /// access-token records and replay keys in one transaction.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let tombstones_until = time(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time(now)?;
         let mut tx = self.write_transaction().await?;
-        let mut purged = 0u64;
+        // A revoked code stays as a tombstone for the margin past its expiry.
+        let mut purged = sqlx::query(
+            "DELETE FROM codes WHERE expires_at < ? \
+             AND (revoked_at IS NULL OR expires_at < ?)",
+        )
+        .bind(now)
+        .bind(tombstones_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
         for statement in [
-            "DELETE FROM codes WHERE expires_at < ?",
             "DELETE FROM refresh_families WHERE expires_at < ?",
             "DELETE FROM access_tokens WHERE expires_at < ?",
             "DELETE FROM replay WHERE expires_at < ?",

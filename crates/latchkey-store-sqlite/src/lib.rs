@@ -76,6 +76,15 @@
 //!   `INSERT ... ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
 //!   WHERE replay.expires_at < ?now`; the key is new exactly when a row changed.
 //! - Every other operation is a single statement.
+//! - The code-replay tombstone: [`GrantStore::revoke_code_grant`] first sets
+//!   `codes.revoked_at` (migration `0002_code_tombstones.sql`);
+//!   [`GrantStore::insert_family`] with that code revokes the new family in
+//!   its own transaction when the tombstone exists, and
+//!   [`GrantStore::record_access_token`] is one `INSERT` whose `revoked` value
+//!   checks the code's tombstone and the family's state. All writes are
+//!   serialized on the one writer connection, so either the revocation sees
+//!   the insert or the insert sees the tombstone. `purge_expired` keeps a
+//!   tombstoned code until `CODE_TOMBSTONE_MARGIN` after its expiry.
 //!
 //! [`GrantStore::revoke_family`] changes only the state of the stored family,
 //! never its current token or generation, so a revocation computed from a stale
@@ -83,7 +92,7 @@
 //!
 //! # Schema and migrations
 //!
-//! `migrations/0001_initial.sql`, embedded with `sqlx::migrate!` and applied on
+//! `migrations/0001_initial.sql` (and `0002_code_tombstones.sql`), embedded with `sqlx::migrate!` and applied on
 //! open (`sqlx` records applied versions in `_sqlx_migrations`): `clients`,
 //! `codes`, `refresh_families`, `refresh_tokens` (every digest a family ever
 //! had), `access_tokens`, `consents`, `signing_keys`, `users`, `replay`, with an

@@ -28,8 +28,8 @@ use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroizing;
 
 use crate::{
-    AccessTokenRecord, ClientRecord, KeyStatus, Registered, RevokedGrant, Rotated, Store,
-    StoredKey, UserRecord,
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, KeyStatus, Registered, RevokedGrant,
+    Rotated, Store, StoredKey, UserRecord,
 };
 
 /// The instant every case starts at.
@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             rotated_tokens_still_find_their_family,
             revoking_a_family_revokes_its_access_tokens_and_stays_revoked,
             code_replay_revokes_everything_the_code_issued,
+            code_grant_revoked_before_its_tokens_land_still_revokes_them,
             registration_is_idempotent_by_fingerprint_and_capped,
             deleting_a_client_revokes_its_grants,
             unused_clients_are_purged_used_ones_kept,
@@ -539,6 +540,188 @@ pub async fn code_replay_revokes_everything_the_code_issued<S: Store + 'static>(
             .expect("found")
             .revoked
     );
+}
+
+/// A replay's `revoke_code_grant` that runs before the first redemption has
+/// stored its family and access token still revokes them: they land revoked
+/// (OAuth 2.1 section 4.1.3, RFC 9700 section 4.5). First in sequence, then
+/// racing the revocation against the inserts over many trials (either order
+/// must end revoked), then the tombstone's lifetime under `purge_expired`.
+pub async fn code_grant_revoked_before_its_tokens_land_still_revokes_them<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(15);
+    let client = client_id(&mut rng);
+    let code = code_record(&client, &mut rng);
+    store.insert_code(&code).await.expect("insert");
+    assert!(matches!(
+        store.consume_code(code.digest()).await.expect("consume"),
+        Consumption::First(_)
+    ));
+    // The replay comes first and finds nothing to revoke yet.
+    let revoked = store
+        .revoke_code_grant(code.digest(), NOW)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked, RevokedGrant::default());
+    // The first redemption's inserts land afterwards, a little later.
+    let later = NOW.saturating_add(Duration::from_secs(1));
+    let (_, issued) = family(&client, &mut rng);
+    store
+        .insert_family(&issued, Some(code.digest()))
+        .await
+        .expect("insert");
+    let stored = store
+        .family_by_token(issued.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(
+        stored.state(),
+        FamilyState::Revoked {
+            reason: RevocationReason::CodeReplay,
+            at: NOW
+        }
+    );
+    let first = access_token(&client, Some(&issued), Some(&code), &mut rng);
+    store.record_access_token(&first).await.expect("record");
+    assert!(
+        store
+            .access_token(&first.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+    // Another code's grant is untouched.
+    let other_code = code_record(&client, &mut rng);
+    store.insert_code(&other_code).await.expect("insert");
+    let (_, bystander) = family(&client, &mut rng);
+    store
+        .insert_family(&bystander, Some(other_code.digest()))
+        .await
+        .expect("insert");
+    let bystander_token = access_token(&client, Some(&bystander), Some(&other_code), &mut rng);
+    store
+        .record_access_token(&bystander_token)
+        .await
+        .expect("record");
+    assert_eq!(
+        store
+            .family_by_token(bystander.current())
+            .await
+            .expect("lookup")
+            .expect("found")
+            .state(),
+        FamilyState::Active
+    );
+    assert!(
+        !store
+            .access_token(&bystander_token.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+
+    // The race itself: the redemption's inserts against the replay's
+    // revocation, started together; whichever wins, everything ends revoked.
+    for _ in 0..trials().min(50) {
+        let code = code_record(&client, &mut rng);
+        store.insert_code(&code).await.expect("insert");
+        let (_, issued) = family(&client, &mut rng);
+        let token = access_token(&client, Some(&issued), Some(&code), &mut rng);
+        let code_only = access_token(&client, None, Some(&code), &mut rng);
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let redemption = {
+            let (store, barrier, digest) =
+                (Arc::clone(&store), Arc::clone(&barrier), *code.digest());
+            let (issued, token, code_only) = (issued.clone(), token.clone(), code_only.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .insert_family(&issued, Some(&digest))
+                    .await
+                    .expect("insert");
+                store.record_access_token(&token).await.expect("record");
+                store.record_access_token(&code_only).await.expect("record");
+            })
+        };
+        let replay = {
+            let (store, barrier, digest) =
+                (Arc::clone(&store), Arc::clone(&barrier), *code.digest());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .revoke_code_grant(&digest, later)
+                    .await
+                    .expect("revoke")
+            })
+        };
+        redemption.await.expect("redemption task");
+        replay.await.expect("replay task");
+        let stored = store
+            .family_by_token(issued.current())
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert!(
+            matches!(
+                stored.state(),
+                FamilyState::Revoked {
+                    reason: RevocationReason::CodeReplay,
+                    ..
+                }
+            ),
+            "family escaped the code's revocation: {:?}",
+            stored.state()
+        );
+        for jti in [&token.jti, &code_only.jti] {
+            assert!(
+                store
+                    .access_token(jti)
+                    .await
+                    .expect("lookup")
+                    .expect("found")
+                    .revoked,
+                "an access token escaped the code's revocation"
+            );
+        }
+    }
+
+    // The tombstone outlives the code's expiry by the margin, then goes.
+    let after_expiry = code.expires_at().saturating_add(Duration::from_secs(1));
+    store.purge_expired(after_expiry).await.expect("purge");
+    let (_, late) = family(&client, &mut rng);
+    store
+        .insert_family(&late, Some(code.digest()))
+        .await
+        .expect("insert");
+    assert!(matches!(
+        store
+            .family_by_token(late.current())
+            .await
+            .expect("lookup")
+            .expect("found")
+            .state(),
+        FamilyState::Revoked { .. }
+    ));
+    let after_margin = code
+        .expires_at()
+        .saturating_add(CODE_TOMBSTONE_MARGIN)
+        .saturating_add(Duration::from_secs(1));
+    store.purge_expired(after_margin).await.expect("purge");
+    assert!(matches!(
+        store.consume_code(code.digest()).await.expect("consume"),
+        Consumption::Unknown
+    ));
+    assert!(matches!(
+        store
+            .consume_code(other_code.digest())
+            .await
+            .expect("consume"),
+        Consumption::Unknown
+    ));
 }
 
 /// The same fingerprint yields the existing client; the cap is enforced in the

@@ -7,7 +7,8 @@
 //! - [`GrantStore::consume_code`]: a code is consumed exactly once; a second
 //!   consumer learns the code was already used (OAuth 2.1 section 4.1.3, RFC 9700
 //!   section 4.5), and [`GrantStore::revoke_code_grant`] then revokes everything
-//!   the first redemption issued.
+//!   the first redemption issued, including what it has not stored yet (the
+//!   code keeps a revocation tombstone, see [`CODE_TOMBSTONE_MARGIN`]).
 //! - [`GrantStore::rotate_family`]: a refresh family advances by compare-and-set
 //!   on its generation; the losing side of a race learns it lost (OAuth 2.1
 //!   section 4.3.1, RFC 9700 section 4.14.2).
@@ -49,6 +50,7 @@ mod records;
 pub mod conformance;
 
 use std::future::Future;
+use std::time::Duration;
 
 pub use latchkey_token::code::{CodeRecord, Consumption};
 pub use latchkey_token::refresh::{FamilyId, RefreshFamily};
@@ -58,6 +60,17 @@ pub use records::{
     AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, Registered, RevokedGrant, Rotated,
     StoredKey, UserRecord,
 };
+
+/// How long after its expiry a code revoked by
+/// [`GrantStore::revoke_code_grant`] is kept (as a tombstone) before
+/// [`GrantStore::purge_expired`] deletes it.
+///
+/// A redemption stores its family and access token after it consumed the
+/// code, so a replay's revocation can land between the two. The tombstone makes
+/// those late inserts arrive revoked; it must outlive every redemption still in
+/// flight, and a redemption that consumed the code before expiry and takes
+/// longer than this margin to store its tokens is not covered.
+pub const CODE_TOMBSTONE_MARGIN: Duration = Duration::from_secs(600);
 
 /// Registered clients (RFC 7591, RFC 7592).
 pub trait ClientStore: Send + Sync {
@@ -130,6 +143,12 @@ pub trait GrantStore: Send + Sync {
 
     /// Stores a new refresh family, indexed by its current token digest, and
     /// remembers the code it came from (if any) for [`Self::revoke_code_grant`].
+    ///
+    /// If that code was already revoked by [`Self::revoke_code_grant`] (its
+    /// tombstone exists), the family is stored revoked, reason
+    /// `CodeReplay` at the tombstone's time, atomically with respect to
+    /// `revoke_code_grant`: a replay racing the first redemption never leaves
+    /// an active family behind (OAuth 2.1 section 4.1.3).
     fn insert_family(
         &self,
         family: &RefreshFamily,
@@ -157,6 +176,11 @@ pub trait GrantStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records an issued access token so it can be revoked and introspected.
+    ///
+    /// The token is stored revoked if its `from_code` was revoked by
+    /// [`Self::revoke_code_grant`] or its `family` is revoked, atomically with
+    /// respect to those revocations: a token whose grant was revoked while it
+    /// was being issued never lands active.
     fn record_access_token(
         &self,
         token: &AccessTokenRecord,
@@ -176,6 +200,12 @@ pub trait GrantStore: Send + Sync {
 
     /// Revokes everything issued from the code with this digest: its refresh
     /// families and access tokens (OAuth 2.1 section 4.1.3), in one step.
+    ///
+    /// It also leaves a tombstone on the code (kept until
+    /// [`CODE_TOMBSTONE_MARGIN`] after the code's expiry), so that a family or
+    /// access token of this code stored afterwards, by a redemption that
+    /// consumed the code before this call, is stored already revoked (see
+    /// [`Self::insert_family`] and [`Self::record_access_token`]).
     fn revoke_code_grant(
         &self,
         code: &TokenDigest,
@@ -183,7 +213,9 @@ pub trait GrantStore: Send + Sync {
     ) -> impl Future<Output = Result<RevokedGrant, StoreError>> + Send;
 
     /// Deletes codes, families and access-token records that expired before
-    /// `now`; returns how many rows went.
+    /// `now`; returns how many rows went. A code revoked by
+    /// [`Self::revoke_code_grant`] stays until [`CODE_TOMBSTONE_MARGIN`] after
+    /// its expiry.
     fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 

@@ -9,9 +9,9 @@ use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationRe
 use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
 
 use crate::{
-    AccessTokenRecord, ClientRecord, ClientStore, ConsentRecord, ConsentStore, GrantStore,
-    KeyStatus, KeyStore, Registered, ReplayStore, RevokedGrant, Rotated, StoreError, StoredKey,
-    UserRecord, UserStore,
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, ClientStore, ConsentRecord,
+    ConsentStore, GrantStore, KeyStatus, KeyStore, Registered, ReplayStore, RevokedGrant, Rotated,
+    StoreError, StoredKey, UserRecord, UserStore,
 };
 
 /// A store that keeps everything in process memory.
@@ -37,6 +37,8 @@ struct Inner {
 struct StoredCode {
     record: CodeRecord,
     consumed: bool,
+    /// When [`GrantStore::revoke_code_grant`] revoked it: the tombstone.
+    revoked_at: Option<UnixTime>,
 }
 
 #[derive(Debug)]
@@ -61,6 +63,11 @@ impl MemoryStore {
 }
 
 impl Inner {
+    /// When the code with this digest was revoked, if it was (its tombstone).
+    fn code_revoked_at(&self, code: &TokenDigest) -> Option<UnixTime> {
+        self.codes.get(code).and_then(|c| c.revoked_at)
+    }
+
     fn revoke_family_and_tokens(&mut self, revoked: &RefreshFamily) {
         let id = revoked.id();
         if let Some(stored) = self.families.get_mut(&id)
@@ -177,6 +184,7 @@ impl GrantStore for MemoryStore {
             StoredCode {
                 record: record.clone(),
                 consumed: false,
+                revoked_at: None,
             },
         );
         Ok(())
@@ -205,11 +213,16 @@ impl GrantStore for MemoryStore {
         {
             return Err(StoreError::Duplicate);
         }
+        // A replay revoked the code first: the family lands revoked.
+        let family = match from_code.and_then(|code| inner.code_revoked_at(code)) {
+            Some(at) => family.revoke(RevocationReason::CodeReplay, at),
+            None => family.clone(),
+        };
         inner.family_by_token.insert(*family.current(), family.id());
         inner.families.insert(
             family.id(),
             StoredFamily {
-                family: family.clone(),
+                family,
                 from_code: from_code.copied(),
             },
         );
@@ -254,7 +267,19 @@ impl GrantStore for MemoryStore {
         if inner.access_tokens.contains_key(&token.jti) {
             return Err(StoreError::Duplicate);
         }
-        inner.access_tokens.insert(token.jti.clone(), token.clone());
+        let code_revoked = token
+            .from_code
+            .as_ref()
+            .is_some_and(|code| inner.code_revoked_at(code).is_some());
+        let family_revoked = token.family.is_some_and(|id| {
+            inner
+                .families
+                .get(&id)
+                .is_some_and(|f| f.family.state() != FamilyState::Active)
+        });
+        let mut token = token.clone();
+        token.revoked |= code_revoked || family_revoked;
+        inner.access_tokens.insert(token.jti.clone(), token);
         Ok(())
     }
 
@@ -278,6 +303,9 @@ impl GrantStore for MemoryStore {
         now: UnixTime,
     ) -> Result<RevokedGrant, StoreError> {
         let mut inner = self.lock();
+        if let Some(stored) = inner.codes.get_mut(code) {
+            stored.revoked_at.get_or_insert(now);
+        }
         let revoked: Vec<RefreshFamily> = inner
             .families
             .values()
@@ -307,7 +335,11 @@ impl GrantStore for MemoryStore {
             + inner.families.len()
             + inner.access_tokens.len()
             + inner.replay.len();
-        inner.codes.retain(|_, c| c.record.expires_at() >= now);
+        let tombstones_until = now.saturating_sub(CODE_TOMBSTONE_MARGIN);
+        inner.codes.retain(|_, c| {
+            let expires_at = c.record.expires_at();
+            expires_at >= now || (c.revoked_at.is_some() && expires_at >= tombstones_until)
+        });
         inner.families.retain(|_, f| f.family.expires_at() >= now);
         let Inner {
             families,
