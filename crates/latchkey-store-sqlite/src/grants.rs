@@ -79,39 +79,30 @@ impl GrantStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let values = FamilyValues::new(family)?;
         let id = family.id();
-        let mut tx = self.write_transaction().await?;
+        // One statement, so one transaction: the trigger of migration 0003
+        // indexes the current digest, and a replay that revoked the code
+        // before we got here (its tombstone) makes the family land revoked,
+        // with the tombstone's time.
         let insert = sqlx::query(
             "INSERT INTO refresh_families (id, client_id, subject, scope, resources, dpop_jkt, \
              created_at, expires_at, current_digest, generation, previous_digest, \
              previous_rotated_at, state, revoked_reason, revoked_at, from_code) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+             CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?13 ELSE 'revoked' END, \
+             CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?14 ELSE ?17 END, \
+             CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?15 ELSE t.at END, \
+             ?16 \
+             FROM (SELECT (SELECT revoked_at FROM codes WHERE digest = ?16) AS at) t",
         )
         .bind(id.as_bytes().as_slice());
         values
             .bind(insert)
             .bind(from_code.map(|d| d.as_bytes().as_slice()))
-            .execute(&mut *tx)
+            .bind(reason_str(RevocationReason::CodeReplay))
+            .execute(&self.writer)
             .await
             .map_err(insert_error)?;
-        index_token(&mut tx, family.current(), &id).await?;
-        if let Some(code) = from_code {
-            // A replay revoked the code before we got here: the family lands
-            // revoked, with the tombstone's time (same transaction).
-            sqlx::query(
-                "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, \
-                 revoked_at = (SELECT revoked_at FROM codes WHERE digest = ?) \
-                 WHERE id = ? AND state = 'active' AND EXISTS \
-                 (SELECT 1 FROM codes WHERE digest = ? AND revoked_at IS NOT NULL)",
-            )
-            .bind(reason_str(RevocationReason::CodeReplay))
-            .bind(code.as_bytes().as_slice())
-            .bind(id.as_bytes().as_slice())
-            .bind(code.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
+        Ok(())
     }
 
     async fn family_by_token(
@@ -131,9 +122,9 @@ impl GrantStore for SqliteStore {
         row.as_ref().map(family_from_row).transpose()
     }
 
-    /// Compare-and-set on the generation in one `IMMEDIATE` transaction,
-    /// indexing the new current digest in the same transaction (OAuth 2.1
-    /// section 4.3.1).
+    /// Compare-and-set on the generation in one conditional `UPDATE`, whose
+    /// trigger indexes the new current digest in the same statement (OAuth
+    /// 2.1 section 4.3.1).
     async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
         let id = next.id();
         let Some(expected) = next.generation().checked_sub(1) else {
@@ -143,7 +134,8 @@ impl GrantStore for SqliteStore {
         };
         let expected = count(expected, "generation")?;
         let values = FamilyValues::new(next)?;
-        let mut tx = self.write_transaction().await?;
+        // One statement, so one transaction: the trigger of migration 0003
+        // indexes the new current digest only if the compare-and-set applied.
         let update = sqlx::query(
             "UPDATE refresh_families SET client_id = ?, subject = ?, scope = ?, resources = ?, \
              dpop_jkt = ?, created_at = ?, expires_at = ?, current_digest = ?, generation = ?, \
@@ -155,17 +147,16 @@ impl GrantStore for SqliteStore {
             .bind(update)
             .bind(id.as_bytes().as_slice())
             .bind(expected)
-            .execute(&mut *tx)
+            .execute(&self.writer)
             .await
-            .map_err(backend)?
+            .map_err(insert_error)?
             .rows_affected();
         if updated == 0 {
-            let current = family_by_id(&mut *tx, &id).await?;
-            tx.rollback().await.map_err(backend)?;
+            // The family as it stands after the rotation that won (or the
+            // revocation); never the one this caller tried to write.
+            let current = family_by_id(&self.reader, &id).await?;
             return Ok(Rotated::Lost(current.map(Box::new)));
         }
-        index_token(&mut tx, next.current(), &id).await?;
-        tx.commit().await.map_err(backend)?;
         Ok(Rotated::Applied)
     }
 
@@ -359,21 +350,6 @@ pub(crate) async fn revoke_families(
     };
     let result = query.execute(tx).await.map_err(backend)?;
     Ok(result.rows_affected())
-}
-
-/// Records that `digest` is (or was) a token of family `id`.
-async fn index_token(
-    tx: &mut sqlx::SqliteConnection,
-    digest: &TokenDigest,
-    id: &FamilyId,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES (?, ?)")
-        .bind(digest.as_bytes().as_slice())
-        .bind(id.as_bytes().as_slice())
-        .execute(tx)
-        .await
-        .map_err(insert_error)?;
-    Ok(())
 }
 
 /// The family with this id, read through `executor`.

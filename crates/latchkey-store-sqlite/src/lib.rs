@@ -92,10 +92,12 @@
 //!
 //! # Schema and migrations
 //!
-//! `migrations/0001_initial.sql` (and `0002_code_tombstones.sql`), embedded with `sqlx::migrate!` and applied on
+//! `migrations/0001_initial.sql` (then `0002_code_tombstones.sql` and
+//! `0003_refresh_token_triggers.sql`), embedded with `sqlx::migrate!` and applied on
 //! open (`sqlx` records applied versions in `_sqlx_migrations`): `clients`,
 //! `codes`, `refresh_families`, `refresh_tokens` (every digest a family ever
-//! had), `access_tokens`, `consents`, `signing_keys`, `users`, `replay`, with an
+//! had, indexed by triggers in the statement that stores the family or
+//! rotates it), `access_tokens`, `consents`, `signing_keys`, `users`, `replay`, with an
 //! index for each lookup the operations make. Tables are `STRICT`, with
 //! `CHECK`s on digest lengths and closed sets. Tokens, codes and secrets are
 //! stored only as SHA-256 digests. A row that does not read back into its

@@ -148,6 +148,70 @@ async fn revoking_a_stale_family_keeps_the_newest_generation() {
     );
 }
 
+/// The family row and its `refresh_tokens` entry land in one statement (the
+/// triggers of migration 0003): when the digest is already indexed, neither
+/// the insert nor the rotation leaves anything behind (OAuth 2.1 section
+/// 4.3.1).
+#[tokio::test]
+async fn a_family_write_whose_digest_is_taken_leaves_nothing_behind() {
+    let store = store().await;
+    let mut rng = conformance::rng(37);
+    let (token, family) = conformance::family(&client(), &mut rng);
+    let (_, other) = conformance::family(&client(), &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let index = |digest: &TokenDigest| {
+        format!(
+            "INSERT INTO refresh_tokens (digest, family_id) VALUES (x'{}', x'{}')",
+            hex(digest.as_bytes()),
+            hex(family.id().as_bytes())
+        )
+    };
+    tamper(&store, &index(other.current())).await;
+    assert!(matches!(
+        store.insert_family(&other, None).await,
+        Err(StoreError::Duplicate)
+    ));
+    let families: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families")
+        .fetch_one(&store.writer)
+        .await
+        .expect("count");
+    assert_eq!(families, 1);
+
+    let presentation = RefreshPresentation {
+        token: &token,
+        client_id: &client(),
+        dpop_jkt: None,
+        scope: None,
+        resources: &[],
+    };
+    let key = RotationKey::new(&SecretString::new(
+        "unit-test-rotation-key-0123456789".into(),
+    ))
+    .expect("key");
+    let RefreshDecision::Rotate(rotation) =
+        family.present(&presentation, NOW, &RefreshPolicy::default(), &key)
+    else {
+        panic!("the current token must rotate");
+    };
+    tamper(&store, &index(rotation.next.current())).await;
+    assert!(matches!(
+        store.rotate_family(&rotation.next).await,
+        Err(StoreError::Duplicate)
+    ));
+    let stored = store
+        .family_by_token(family.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(stored.generation(), 0);
+    assert_eq!(stored.current(), family.current());
+}
+
+/// Lowercase hex, for a blob literal in raw SQL.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[tokio::test]
 async fn a_client_with_metadata_that_is_not_an_object_is_corrupt() {
     let store = store().await;
