@@ -8,6 +8,7 @@
 //! profile = "2026-07-28"                  # or 2025-11-25, 2025-06-18
 //! access_token_lifetime_secs = 300
 //! allow_insecure_http_issuer = false      # plain http on a public host: refused unless true
+//! allowed_origins = ["http://localhost:6274"]  # browser origins that may call /mcp (R15)
 //!
 //! [[resources]]                           # default: {issuer}/mcp
 //! uri = "https://mcp.example.com/mcp"
@@ -51,7 +52,7 @@ pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
 pub const DEFAULT_SCOPE: &str = "mcp:tools";
 
 /// The environment variables read, in the order they are applied.
-pub const ENVIRONMENT_VARIABLES: [&str; 9] = [
+pub const ENVIRONMENT_VARIABLES: [&str; 10] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
@@ -61,6 +62,7 @@ pub const ENVIRONMENT_VARIABLES: [&str; 9] = [
     "LATCHKEY_TLS_CERT",
     "LATCHKEY_TLS_KEY",
     "LATCHKEY_DEMO_PASSWORD",
+    "LATCHKEY_ALLOWED_ORIGINS",
 ];
 
 /// One protected resource as configured.
@@ -118,6 +120,11 @@ pub struct ServerConfig {
     pub cimd: bool,
     /// Whether http metadata-document URLs on loopback hosts are accepted (tests only).
     pub danger_allow_loopback_http_documents: bool,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the protected
+    /// MCP endpoint. A request with any other `Origin` header gets 403 (MCP
+    /// transports, DNS rebinding; R15); requests without `Origin` (non-browser
+    /// clients) are unaffected. Default: none.
+    pub allowed_origins: Vec<String>,
     /// TLS files; serving is plain http when both are absent.
     pub tls: TlsSettings,
     /// Whether the `demo` user is created on first start.
@@ -141,6 +148,7 @@ impl Default for ServerConfig {
             registration: true,
             cimd: true,
             danger_allow_loopback_http_documents: false,
+            allowed_origins: Vec::new(),
             tls: TlsSettings::default(),
             demo_user: true,
             demo_password: None,
@@ -190,6 +198,7 @@ impl ServerConfig {
             file.allow_insecure_http_issuer,
         );
         set(&mut self.demo_user, file.demo_user);
+        set(&mut self.allowed_origins, file.allowed_origins);
         if let Some(registration) = file.registration {
             set(&mut self.registration, registration.enabled);
         }
@@ -229,6 +238,14 @@ impl ServerConfig {
         if let Some(key) = env("LATCHKEY_TLS_KEY") {
             self.tls.key = Some(PathBuf::from(key));
         }
+        if let Some(origins) = env("LATCHKEY_ALLOWED_ORIGINS") {
+            self.allowed_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         if let Some(password) = env("LATCHKEY_DEMO_PASSWORD") {
             self.demo_password = Some(SecretString::new(password));
         }
@@ -252,6 +269,13 @@ impl ServerConfig {
             problems.push(ServerError::BindInvalid {
                 bind: self.bind.clone(),
             });
+        }
+        for origin in &self.allowed_origins {
+            if !is_canonical_origin(origin) {
+                problems.push(ServerError::OriginInvalid {
+                    origin: origin.clone(),
+                });
+            }
         }
         if parse_profile(&self.profile).is_none() {
             problems.push(ServerError::UnknownProfile {
@@ -437,6 +461,7 @@ struct FileConfig {
     access_token_lifetime_secs: Option<u64>,
     allow_insecure_http_issuer: Option<bool>,
     demo_user: Option<bool>,
+    allowed_origins: Option<Vec<String>>,
     registration: Option<FileSwitch>,
     cimd: Option<FileCimd>,
     tls: Option<TlsSettings>,
@@ -453,6 +478,18 @@ struct FileSwitch {
 struct FileCimd {
     enabled: Option<bool>,
     danger_allow_loopback_http_documents: Option<bool>,
+}
+
+/// Whether `origin` is an http(s) origin written exactly as browsers send it
+/// in the `Origin` header (RFC 6454 section 6.1): lowercase scheme and host,
+/// default port omitted, no path.
+fn is_canonical_origin(origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.origin().ascii_serialization() == origin
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -530,6 +567,53 @@ mod tests {
         let mut config = ServerConfig::default();
         config.apply_toml(text).unwrap();
         config
+    }
+
+    #[test]
+    fn r15_allowed_origins_come_from_toml_or_env_and_must_be_canonical() {
+        let config = with_toml("allowed_origins = [\"http://localhost:6274\"]");
+        assert_eq!(
+            config.allowed_origins,
+            vec!["http://localhost:6274".to_owned()]
+        );
+        assert!(config.problems().is_empty());
+
+        let mut config = ServerConfig::default();
+        config.apply_env(|name| {
+            (name == "LATCHKEY_ALLOWED_ORIGINS")
+                .then(|| " https://app.example.com , http://127.0.0.1:6274 ,".to_owned())
+        });
+        assert_eq!(
+            config.allowed_origins,
+            vec![
+                "https://app.example.com".to_owned(),
+                "http://127.0.0.1:6274".to_owned()
+            ]
+        );
+
+        for bad in [
+            "https://app.example.com/",
+            "https://App.example.com",
+            "https://app.example.com:443",
+            "https://app.example.com/path",
+            "app.example.com",
+            "ftp://app.example.com",
+            "null",
+        ] {
+            let config = ServerConfig {
+                allowed_origins: vec![bad.to_owned()],
+                ..ServerConfig::default()
+            };
+            let problems = config.problems();
+            assert!(
+                matches!(problems.as_slice(), [ServerError::OriginInvalid { origin }] if origin == bad),
+                "{bad}: {problems:?}"
+            );
+        }
+        assert_eq!(
+            ServerConfig::default().allowed_origins,
+            Vec::<String>::new()
+        );
     }
 
     #[test]

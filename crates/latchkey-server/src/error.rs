@@ -47,6 +47,14 @@ pub enum ServerError {
         /// The configured bind address.
         bind: String,
     },
+    /// An allowed origin is not `scheme://host[:port]` in its canonical form.
+    #[error(
+        "allowed origin {origin:?} is not an origin such as https://app.example.com (scheme, host and port only, lowercase, no path)"
+    )]
+    OriginInvalid {
+        /// The configured origin.
+        origin: String,
+    },
     /// The MCP profile is not one of the known revisions.
     #[error("profile {profile:?} is unknown; use 2025-06-18, 2025-11-25 or 2026-07-28")]
     UnknownProfile {
@@ -174,6 +182,7 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::InsecureHttpIssuer { .. }
             | ServerError::IssuerHasQueryOrFragment { .. }
             | ServerError::BindInvalid { .. }
+            | ServerError::OriginInvalid { .. }
             | ServerError::UnknownProfile { .. }
             | ServerError::NoResources
             | ServerError::ResourceInvalid { .. }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use latchkey_axum::{
@@ -90,14 +90,14 @@ pub async fn build(
         )
         .await?;
     }
-    Ok(router(engine))
+    Ok(router(engine, &config.allowed_origins))
 }
 
 /// The routes of a running engine: the authorization server, the pages, the
 /// protected-resource metadata of each resource this server hosts, the demo
 /// MCP server at `/mcp` when the default resource is `{issuer origin}/mcp`,
 /// request ids and logging, and sensitive-header marking outermost.
-pub fn router<S, F>(engine: Arc<Engine<S, F>>) -> Router
+pub fn router<S, F>(engine: Arc<Engine<S, F>>, allowed_origins: &[String]) -> Router
 where
     S: Store + Send + Sync + 'static,
     F: MetadataFetcher + Send + Sync + 'static,
@@ -118,15 +118,24 @@ where
     let hosts_demo = origin_of(default.as_str()) == issuer_origin
         && url::Url::parse(default.as_str()).is_ok_and(|url| url.path() == mcp_demo::MCP_PATH);
     if hosts_demo {
-        app = app.merge(mcp_demo::router(resource_server(&engine)));
+        app = app.merge(mcp_demo::router(resource_server(&engine, allowed_origins)));
     }
+    // Browsers ask for a favicon on every page; answer it here instead of
+    // letting it reach a protected route and log a 401.
+    app = app.route(
+        "/favicon.ico",
+        axum::routing::get(|| async { StatusCode::NO_CONTENT }),
+    );
     let app = app.layer(axum::middleware::from_fn(request_span));
     latchkey_axum::with_sensitive_headers(app)
 }
 
 /// The resource-server guard for `engine`'s default resource (tokens checked
 /// locally against the engine's keys), for mounting a protected MCP endpoint.
-pub fn resource_server<S, F>(engine: &Engine<S, F>) -> Arc<ResourceServer>
+pub fn resource_server<S, F>(
+    engine: &Engine<S, F>,
+    allowed_origins: &[String],
+) -> Arc<ResourceServer>
 where
     S: Store,
     F: MetadataFetcher,
@@ -139,7 +148,8 @@ where
         resource.clone(),
         config.audience_match,
     );
-    let mut server = ResourceServer::new(resource.clone(), validator);
+    let mut server = ResourceServer::new(resource.clone(), validator)
+        .with_allowed_origins(allowed_origins.to_vec());
     if let Some(settings) = config.resource(&resource) {
         server = server.with_default_scopes(settings.default_scope.clone());
     }
