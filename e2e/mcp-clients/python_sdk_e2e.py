@@ -1,11 +1,17 @@
 """The official MCP Python SDK (`mcp` on PyPI) against `latchkey serve`.
 
 401 -> protected resource metadata -> authorization server metadata -> dynamic
-client registration -> authorization (PKCE S256, login + consent by HTTP, a
-stand-in for the browser) -> token -> tools/list and tools/call whoami on the
-demo MCP server at /mcp; then a second connection with a fresh OAuthClientProvider
-over the same storage, which must reuse the stored tokens without authorizing
-again.
+client registration -> authorization (PKCE S256; the person signs in and allows
+in headless Chromium, and the browser is redirected to this client's own
+loopback listener, which takes code, state and iss) -> token -> tools/list and
+tools/call whoami on the demo MCP server at /mcp; then a second connection with
+a fresh OAuthClientProvider over the same storage, which must reuse the stored
+tokens without authorizing again.
+
+The browser is Debian's /usr/bin/chromium (or CHROMIUM_PATH), driven by
+lib/authorize-in-chromium.js (playwright-core from this directory's
+node_modules: run `npm ci` first), which the redirect handler starts with the
+authorization URL, as a desktop client would start the user's browser.
 
 Usage: LATCHKEY_BIN=/path/to/latchkey .venv/bin/python python_sdk_e2e.py
 Exits non-zero on failure, printing the request trail and the server log.
@@ -26,9 +32,8 @@ import sys
 import tempfile
 import time
 import traceback
-from html import unescape
 from importlib.metadata import version
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx2
 from mcp import Client
@@ -38,9 +43,10 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 
 SDK_VERSION = version("mcp")
 PASSWORD = f"e2e-{secrets.token_hex(12)}"
-# Nothing listens here: the stand-in browser stops at the redirect to it.
-REDIRECT_URL = "http://127.0.0.1:9/callback"
 CLIENT_NAME = f"Latchkey e2e (Python SDK {SDK_VERSION})"
+HERE = os.path.dirname(os.path.abspath(__file__))
+BROWSER_SCRIPT = os.path.join(HERE, "lib", "authorize-in-chromium.js")
+SECRET_FIELDS = ("code", "code_verifier", "refresh_token", "access_token", "client_secret", "password")
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -123,80 +129,114 @@ class MemoryStorage(TokenStorage):
         self.client_info = client_info
 
 
-def hidden_field(html: str, name: str) -> str:
-    m = re.search(rf'name="{name}" value="([^"]*)"', html)
-    if not m:
-        raise AssertionError(f'no hidden input "{name}" in page:\n{html[:2000]}')
-    return unescape(m.group(1))
+class RedirectListener:
+    """The client's loopback redirect listener (RFC 8252 section 7.3): 127.0.0.1,
+    a port the OS picks, `GET /callback` answered with a short page; every
+    authorization response it receives is queued for the callback handler."""
 
+    def __init__(self) -> None:
+        self.received: list[dict[str, str]] = []
+        self._queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self._server: asyncio.Server | None = None
+        self.redirect_url = ""
 
-async def browse_authorization(url: str, trail: list[str]) -> tuple[str, str]:
-    """Log in as demo and allow, like scripts/tour.sh; return (callback URL, consent page)."""
-    cookies: dict[str, str] = {}
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.redirect_url = f"http://127.0.0.1:{port}/callback"
 
-    async def request(http: httpx2.AsyncClient, method: str, target: str, data=None) -> httpx2.Response:
-        headers = {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
-        r = await http.request(method, target, data=data, headers=headers)
-        for c in r.headers.get_list("set-cookie"):
-            k, _, v = c.split(";", 1)[0].partition("=")
-            cookies[k.strip()] = v.strip()
-        trail.append(f"browser {method} {urlparse(target).path} -> {r.status_code}")
-        return r
-
-    def expect(what: str, r: httpx2.Response, statuses: tuple[int, ...]) -> None:
-        if r.status_code not in statuses:
-            raise AssertionError(
-                f"{what}: expected HTTP {statuses}, got {r.status_code}\n"
-                f"headers: {dict(r.headers)}\nbody: {r.text[:2000]}"
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+            url = urlparse(target)
+            if method == "GET" and url.path == "/callback":
+                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                self.received.append(params)
+                self._queue.put_nowait(params)
+                status, body = "200 OK", b"<!doctype html><title>Signed in</title><p>You can close this window.</p>"
+                kind = "text/html; charset=utf-8"
+            else:
+                status, body, kind = "404 Not Found", b"not found", "text/plain"
+            writer.write(
+                f"HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncache-control: no-store\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode("latin-1") + body
             )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
-    async with httpx2.AsyncClient(follow_redirects=False) as http:
-        login = await request(http, "GET", url)
-        expect("GET /authorize (login page)", login, (200,))
-        logged_in = await request(
-            http,
-            "POST",
-            urljoin(url, "/latchkey/login"),
-            {"username": "demo", "password": PASSWORD, "csrf": hidden_field(login.text, "csrf")},
-        )
-        expect("POST /latchkey/login", logged_in, (302, 303))
-        consent_url = urljoin(url, logged_in.headers["location"])
-        consent = await request(http, "GET", consent_url)
-        expect("GET consent page", consent, (200,))
-        allowed = await request(
-            http,
-            "POST",
-            urljoin(url, "/latchkey/consent"),
-            {"decision": "allow", "csrf": hidden_field(consent.text, "csrf")},
-        )
-        expect("POST /latchkey/consent", allowed, (302, 303))
-        return urljoin(url, allowed.headers["location"]), consent.text
+    async def next(self, timeout: float = 60) -> dict[str, str]:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError("no authorization response reached the redirect listener") from None
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def authorize_in_chromium(url: str) -> dict:
+    """Starts the user's browser on the authorization URL (lib/authorize-in-chromium.js):
+    sign in as demo, Allow, and wait until the browser has loaded the redirect_uri.
+    Returns what the pages said (no code, no password)."""
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
+        raise AssertionError("playwright-core is missing: run `npm ci` in e2e/mcp-clients first")
+    env = dict(os.environ, LATCHKEY_E2E_USERNAME="demo", LATCHKEY_E2E_PASSWORD=PASSWORD)
+    proc = await asyncio.create_subprocess_exec(
+        "node", BROWSER_SCRIPT, url, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError("the browser did not finish within 90 s") from None
+    if proc.returncode != 0:
+        raise AssertionError(f"the browser failed ({proc.returncode}):\n{err.decode(errors='replace')}")
+    return json.loads(out.decode())
 
 
 # --- the test -------------------------------------------------------------------------------------
 
 
-def client_metadata() -> OAuthClientMetadata:
+def client_metadata(redirect_url: str) -> OAuthClientMetadata:
     return OAuthClientMetadata(
         client_name=CLIENT_NAME,
-        redirect_uris=[REDIRECT_URL],
+        redirect_uris=[redirect_url],
         grant_types=["authorization_code", "refresh_token"],
         response_types=["code"],
         token_endpoint_auth_method="none",
     )
 
 
+def redact(body: str) -> str:
+    """A form or JSON body with the values of secret fields replaced."""
+    try:
+        doc = json.loads(body)
+        if isinstance(doc, dict):
+            return json.dumps({k: "[redacted]" if k in SECRET_FIELDS else v for k, v in doc.items()})
+    except ValueError:
+        pass
+    pairs = [(k, "[redacted]" if k in SECRET_FIELDS else v[0]) for k, v in parse_qs(body).items()]
+    return urlencode(pairs)
+
+
 def recording_client(auth: OAuthClientProvider, trail: list[str]) -> httpx2.AsyncClient:
-    """An HTTP client for the SDK that records every exchange (with bodies on errors)."""
+    """An HTTP client for the SDK that records every exchange (redacted bodies on errors)."""
 
     async def on_response(r: httpx2.Response) -> None:
         line = f"sdk {r.request.method} {r.request.url.path} -> {r.status_code}"
         if r.status_code >= 400 and r.status_code != 405:
             await r.aread()
             line += (
-                f"\n    request: {r.request.url}\n    request headers: {dict(r.request.headers)}"
-                f"\n    request body: {r.request.content.decode(errors='replace')}"
-                f"\n    response headers: {dict(r.headers)}\n    response body: {r.text[:2000]}"
+                f"\n    request body: {redact(r.request.content.decode(errors='replace'))}"
+                f"\n    www-authenticate: {r.headers.get('www-authenticate', '')}"
+                f"\n    response body: {redact(r.text[:2000])}"
             )
         trail.append(line)
 
@@ -211,10 +251,11 @@ def whoami_of(result) -> dict:
     return json.loads(texts[0])
 
 
-async def run(server: Latchkey, trail: list[str]) -> dict:
+async def run(server: Latchkey, listener: RedirectListener, trail: list[str]) -> dict:
     storage = MemoryStorage()
     redirects: list[str] = []
-    pending: dict[str, str] = {}
+    browsing: list[asyncio.Task] = []
+    callbacks: list[dict[str, str]] = []
 
     async def redirect_handler(url: str) -> None:
         redirects.append(url)
@@ -223,25 +264,31 @@ async def run(server: Latchkey, trail: list[str]) -> dict:
         assert f"{parsed.scheme}://{parsed.netloc}{parsed.path}" == f"{server.base}/authorize", url
         assert q.get("response_type") == "code", q
         assert q.get("code_challenge_method") == "S256", q
-        assert q.get("code_challenge"), q
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", q.get("code_challenge", "")), q
         assert q.get("resource") == server.mcp_url, q
+        assert q.get("redirect_uri") == listener.redirect_url, q
+        assert q.get("state"), q
         assert storage.client_info and q.get("client_id") == storage.client_info.client_id, q
-        callback, consent_page = await browse_authorization(url, trail)
-        assert CLIENT_NAME in unescape(consent_page), "the consent page names the client"
-        cb = urlparse(callback)
-        assert f"{cb.scheme}://{cb.netloc}{cb.path}" == REDIRECT_URL, callback
-        params = {k: v[0] for k, v in parse_qs(cb.query).items()}
-        assert "error" not in params, f"authorization error: {callback}"
-        assert params.get("state") == q["state"], callback
-        pending.update(params)
+        # Like a desktop client: start the user's browser and return.
+        browsing.append(asyncio.create_task(authorize_in_chromium(url)))
 
     async def callback_handler() -> AuthorizationCodeResult:
-        assert pending.get("code"), "no code captured"
-        return AuthorizationCodeResult(code=pending["code"], state=pending.get("state"), iss=pending.get("iss"))
+        # The authorization response arrives at the listener, from the browser
+        # (or the browser fails first, and says why).
+        response = asyncio.ensure_future(listener.next())
+        await asyncio.wait({response, browsing[-1]}, return_when=asyncio.FIRST_COMPLETED)
+        if not response.done() and browsing[-1].exception() is not None:
+            response.cancel()
+            raise browsing[-1].exception()
+        params = await response
+        callbacks.append(params)
+        assert "error" not in params, f"authorization error: {params.get('error')}"
+        assert params.get("code"), "no code in the authorization response"
+        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
     auth = OAuthClientProvider(
         server_url=server.mcp_url,
-        client_metadata=client_metadata(),
+        client_metadata=client_metadata(listener.redirect_url),
         storage=storage,
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
@@ -255,13 +302,44 @@ async def run(server: Latchkey, trail: list[str]) -> dict:
             assert storage.client_info is not None
             assert who["client_id"] == storage.client_info.client_id, (who, storage.client_info.client_id)
             assert isinstance(who["scopes"], list) and who["scopes"], who
-            assert server.mcp_url in who["audience"], who  # the token is bound to /mcp (RFC 8707)
+            assert who["audience"] == [server.mcp_url], who  # the token is bound to /mcp (RFC 8707)
             echoed = await client.call_tool("echo", {"text": "hello latchkey"})
             assert "hello latchkey" in echoed.model_dump_json(), echoed
             trail.append(f"negotiated protocol version {client.protocol_version} with {client.server_info}")
     assert len(redirects) == 1, redirects
-    assert pending.get("iss") == server.base, pending
+    assert len(browsing) == 1 and len(callbacks) == 1 and len(listener.received) == 1
+    assert callbacks[0].get("iss") == server.base, "iss is the issuer (RFC 9207)"
+    assert callbacks[0].get("state") == parse_qs(urlparse(redirects[0]).query)["state"][0]
     assert storage.tokens and storage.tokens.access_token
+    requested = sorted(parse_qs(urlparse(redirects[0]).query).get("scope", [""])[0].split())
+    assert "mcp:tools" in requested, requested
+    assert sorted(who["scopes"]) == requested, (who, requested)
+
+    # What the person saw in Chromium, and where the browser went.
+    pages = await browsing[0]
+    trail.extend(pages["trail"])
+    assert pages["landedOn"] == listener.redirect_url, pages["landedOn"]
+    assert f"Sign in to let {CLIENT_NAME} use your account." in pages["loginText"], pages["loginText"]
+    consent = pages["consentText"]
+    assert "Signed in as demo." in consent, consent
+    assert f"{CLIENT_NAME} wants to use your account." in consent, consent
+    assert storage.client_info.client_id in consent, consent
+    assert re.search(r"Will send you back to\s+127\.0\.0\.1\b", consent), consent
+    assert server.mcp_url in consent, consent
+    assert all(scope in consent for scope in requested), consent
+    assert pages["consentWarning"] is None, "no loopback warning for a registered client"
+    host = re.escape(urlparse(server.base).netloc)
+    callback_host = re.escape(urlparse(listener.redirect_url).netloc)
+    expected = [
+        rf"browser GET {host}/authorize -> 200",
+        rf"browser POST {host}/latchkey/login -> 30[23]",
+        rf"browser GET {host}/latchkey/consent -> 200",
+        rf"browser POST {host}/latchkey/consent -> 30[23]",
+        rf"browser GET {callback_host}/callback -> 200",
+    ]
+    assert len(pages["trail"]) == len(expected), pages["trail"]
+    for pattern, line in zip(expected, pages["trail"]):
+        assert re.fullmatch(pattern, line), (pattern, line)
 
     steps = [line.split("\n")[0] for line in trail]
     for step in (
@@ -284,7 +362,7 @@ async def run(server: Latchkey, trail: list[str]) -> dict:
 
     again = OAuthClientProvider(
         server_url=server.mcp_url,
-        client_metadata=client_metadata(),
+        client_metadata=client_metadata(listener.redirect_url),
         storage=storage,
         redirect_handler=no_redirect,
         callback_handler=no_callback,
@@ -295,20 +373,22 @@ async def run(server: Latchkey, trail: list[str]) -> dict:
             assert who2["subject"] == "demo", who2
             assert who2["client_id"] == storage.client_info.client_id, who2
     later = [line.split("\n")[0] for line in trail[mark:]]
-    assert not any(re.search(r"/(register|token|authorize)\b|-> 401", x) for x in later), (
-        "the second connection should only talk to /mcp:\n" + "\n".join(later)
+    assert later and all(re.fullmatch(r"sdk (POST|GET|DELETE) /mcp -> (2\d\d|405)", x) for x in later), (
+        "the second connection should only talk to /mcp, with the stored token:\n" + "\n".join(later)
     )
-    assert len(redirects) == 1
+    assert len(redirects) == 1 and len(browsing) == 1 and len(listener.received) == 1
     return who
 
 
 async def main() -> int:
     server = Latchkey()
+    listener = RedirectListener()
     trail: list[str] = []
     started = time.monotonic()
     try:
         await server.wait_ready()
-        who = await run(server, trail)
+        await listener.start()
+        who = await run(server, listener, trail)
     except BaseException:
         traceback.print_exc()
         print("\nrequest trail:\n  " + "\n  ".join(trail), file=sys.stderr)
@@ -316,6 +396,7 @@ async def main() -> int:
         print(f"\nFAIL: MCP Python SDK {SDK_VERSION} against latchkey serve", file=sys.stderr)
         return 1
     finally:
+        await listener.close()
         server.stop()
     print("request trail:\n  " + "\n  ".join(trail))
     print(f"whoami: {json.dumps(who)}")

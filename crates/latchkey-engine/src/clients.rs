@@ -123,9 +123,11 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     /// The client `client_id`: a registered client from the store (its stored
     /// metadata read back into [`ClientMetadata`]), or, when client ID metadata
     /// documents are on and `client_id` is such a URL, the fetched and
-    /// validated document. `Ok(None)` when there is no such client. A document
-    /// that cannot be fetched or is invalid is `invalid_client` and a
-    /// [`SecurityEvent::CimdFetchRefused`].
+    /// validated document. `Ok(None)` when there is no such client. A URL this
+    /// server does not accept as a document URL (CIMD draft section 3: `https`
+    /// only, unless loopback `http` is allowed for tests) is `invalid_client`
+    /// saying why, and nothing is fetched. A document that cannot be fetched
+    /// or is invalid is `invalid_client` and a [`SecurityEvent::CimdFetchRefused`].
     pub async fn resolve_client(
         &self,
         client_id: &ClientId,
@@ -140,9 +142,8 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         if !is_client_id_metadata_url(client_id.as_str()) {
             return Ok(None);
         }
-        let Ok(url) = ClientIdMetadataUrl::parse_with(client_id.as_str(), policy) else {
-            return Ok(None);
-        };
+        let url = ClientIdMetadataUrl::parse_with(client_id.as_str(), policy)
+            .map_err(|error| EngineError::protocol(ErrorCode::InvalidClient, error.to_string()))?;
         let body = match self.fetcher().fetch(&url).await {
             Ok(body) => body,
             Err(error) => {

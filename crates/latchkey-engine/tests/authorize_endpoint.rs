@@ -9,6 +9,7 @@ mod authorize_common;
 use authorize_common::*;
 use latchkey_engine::authorize::{AuthorizationDecision, AuthorizeOutcome};
 use latchkey_engine::{ClientSource, Params};
+use latchkey_registration::CimdPolicy;
 use latchkey_store::{ClientRecord, ClientStore, ConsentStore};
 use latchkey_token::code::RedirectUriSource;
 use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
@@ -48,6 +49,41 @@ async fn a14_an_unfetchable_metadata_document_client_is_a_page() {
     let list = request("https://app.example.net/other.json", &[]);
     let (error, _) = page(authorize(&engine, &list).await);
     assert_eq!(error, ErrorCode::InvalidClient);
+}
+
+/// CIMD draft section 3: a URL client id that is not an acceptable document
+/// URL (plain `http`, a query, ...) is refused on a page that says why, before
+/// anything is fetched (the fake fetcher would answer 404, "could not be
+/// fetched"). Loopback `http` passes only with the danger setting, and is then
+/// fetched like any other document URL.
+#[tokio::test]
+async fn a7_a14_a_metadata_url_the_policy_refuses_is_a_page_that_says_why() {
+    let engine = engine().await;
+    for (client_id, why) in [
+        (
+            "http://127.0.0.1:8080/client.json",
+            "client id metadata url is not https",
+        ),
+        (
+            "https://app.example.net/oauth/client.json?v=1",
+            "client id metadata url has a query",
+        ),
+    ] {
+        let (error, description) = page(authorize(&engine, &request(client_id, &[])).await);
+        assert_eq!(error, ErrorCode::InvalidClient, "{client_id}");
+        assert_eq!(description, why, "{client_id}");
+    }
+
+    let mut danger = config();
+    danger.cimd = Some(CimdPolicy::strict_default().danger_allow_loopback_http_urls());
+    let engine = engine_with(danger).await;
+    let (error, description) =
+        page(authorize(&engine, &request("http://127.0.0.1:8080/client.json", &[])).await);
+    assert_eq!(error, ErrorCode::InvalidClient);
+    assert_eq!(
+        description,
+        "the client id metadata document could not be fetched"
+    );
 }
 
 #[tokio::test]

@@ -121,3 +121,23 @@ async fn an_unfetchable_metadata_document_is_invalid_client() {
     let response = engine.token(&request, &post_token(), now(), &mut rng).await;
     assert_eq!(error(&response), "invalid_client");
 }
+
+/// CIMD draft section 3: a plain `http` document URL is not a client here
+/// (unless the danger setting allows loopback ones): `invalid_client`, saying why.
+#[tokio::test]
+async fn an_http_metadata_url_is_invalid_client_at_the_token_endpoint() {
+    let (engine, mut rng) = engine().await;
+    let request = params(&[
+        ("grant_type", "authorization_code"),
+        ("code", "x"),
+        ("code_verifier", VERIFIER),
+        ("client_id", "http://127.0.0.1:8080/client.json"),
+    ]);
+    let response = engine.token(&request, &post_token(), now(), &mut rng).await;
+    assert_eq!(response.status, 401);
+    assert_eq!(error(&response), "invalid_client");
+    assert_eq!(
+        body(&response)["error_description"],
+        "client id metadata url is not https"
+    );
+}

@@ -1,10 +1,11 @@
 // Starts `latchkey serve` (the binary named by LATCHKEY_BIN) on a free loopback
-// port in a temporary directory and waits until it answers.
+// port in a temporary directory and waits until it answers. `config`, when
+// given, is the text of a TOML configuration file passed with --config.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -18,17 +19,25 @@ function freePort() {
   });
 }
 
-export async function startLatchkey({ password }) {
+export async function startLatchkey({ password, config }) {
   const bin = process.env.LATCHKEY_BIN;
   if (!bin) throw new Error('set LATCHKEY_BIN to the path of the built `latchkey` binary');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
+  const args = ['serve'];
+  if (config !== undefined) {
+    const path = join(dir, 'latchkey.toml');
+    writeFileSync(path, config);
+    args.unshift('--config', path);
+  }
+  // Only the --config given here: no configuration file from the environment.
+  const { LATCHKEY_CONFIG: _ignored, ...env } = process.env;
   let log = '';
-  const child = spawn(bin, ['serve'], {
+  const child = spawn(resolvePath(bin), args, {
     cwd: dir,
     env: {
-      ...process.env,
+      ...env,
       LATCHKEY_DEMO_PASSWORD: password,
       LATCHKEY_BIND: `127.0.0.1:${port}`,
       LATCHKEY_ISSUER: base,
