@@ -8,6 +8,9 @@
 //! client_credentials issuance with `client_secret_basic`. Alongside, the
 //! signature alone: the engine's `KeySet` signing claims of the same shape.
 //!
+//! The runtime is multi-threaded with two workers, as in `latchkey serve`
+//! (`LATCHKEY_BENCH_RUNTIME=current` for a current-thread runtime).
+//!
 //! After the criterion groups, a summary line per operation gives ops/s, the
 //! ratio to the signature-only rate and the CPU time per operation of this
 //! process (all its threads, from `/proc/self/stat`; PostgreSQL's own CPU is
@@ -51,10 +54,27 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(MEASUREMENT)
         .configure_from_args();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // A two-worker multi-threaded runtime, as `latchkey serve` runs;
+    // `LATCHKEY_BENCH_RUNTIME=current` for a current-thread one.
+    let current = std::env::var("LATCHKEY_BENCH_RUNTIME").is_ok_and(|v| v == "current");
+    let runtime = if current {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    }
+    .enable_all()
+    .build()
+    .unwrap();
+    println!(
+        "runtime: {}",
+        if current {
+            "current-thread"
+        } else {
+            "multi-threaded, 2 workers"
+        }
+    );
     let mut summary = Vec::new();
 
     let memory = runtime.block_on(engine_over(Arc::new(MemoryStore::new()), true));

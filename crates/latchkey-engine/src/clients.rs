@@ -80,6 +80,9 @@ pub struct ResolvedClient {
     pub secret_expires_at: Option<UnixTime>,
     /// Where the client came from.
     pub source: ClientSource,
+    /// When a registered client first obtained a token; `None` if never, and
+    /// always for a client ID metadata document (nothing is stored for it).
+    pub first_used_at: Option<UnixTime>,
 }
 
 /// Where a [`ResolvedClient`] came from.
@@ -115,6 +118,7 @@ impl ResolvedClient {
             secret_digest: record.secret_digest,
             secret_expires_at: record.secret_expires_at,
             source: ClientSource::Registered,
+            first_used_at: record.first_used_at,
         })
     }
 }
@@ -167,6 +171,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 metadata: document.metadata().clone(),
                 secret_digest: None,
                 secret_expires_at: None,
+                first_used_at: None,
             })),
             Err(error) => {
                 let reason = error.to_string();

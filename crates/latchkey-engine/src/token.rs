@@ -21,12 +21,12 @@ use latchkey_dpop::{
 };
 use latchkey_pkce::CodeVerifier;
 use latchkey_registration::GrantType;
-use latchkey_store::{AccessTokenRecord, Rotated, Store};
+use latchkey_store::{AccessTokenRecord, NewFamily, Rotated, Store};
 use latchkey_token::code::{
     AuthorizationCode, CodeRedemption, JwkThumbprint, RedemptionDecision, RedirectUriRule,
 };
 use latchkey_token::refresh::{
-    FamilyParams, RefreshDecision, RefreshFamily, RefreshPresentation, RefreshToken,
+    FamilyParams, RefreshDecision, RefreshFamily, RefreshGrant, RefreshPresentation, RefreshToken,
 };
 use latchkey_token::{AccessTokenClaims, Audience};
 use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
@@ -35,7 +35,7 @@ use rand_core::CryptoRng;
 use serde::Serialize;
 
 use crate::client_auth::{AuthRefusal, AuthenticatedClient};
-use crate::clients::MetadataFetcher;
+use crate::clients::{ClientSource, MetadataFetcher};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::events::{SecurityEvent, emit};
@@ -263,11 +263,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 RefreshFamily::start(params, now, &self.config().refresh_policy, rng).map_err(
                     |error| EngineError::protocol(ErrorCode::from(&error), "internal server error"),
                 )?;
-            self.store()
-                .insert_family(&family, Some(&grant.code_digest))
-                .await
-                .map_err(EngineError::from)?;
-            Some((token, family.id()))
+            Some((token, family))
         } else {
             None
         };
@@ -279,15 +275,22 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
             jkt,
-            family: refresh.as_ref().map(|(_, id)| *id),
+            family: refresh.as_ref().map(|(_, family)| family.id()),
             from_code: Some(grant.code_digest),
         };
-        let mut response = self.issue_access_token(issue, now, rng).await?;
-        response.refresh_token = refresh.map(|(token, _)| token.expose_secret().to_owned());
+        let (mut response, record) = self.sign_access_token(issue, now, rng)?;
+        // The family and the access token in one store step; the code's
+        // tombstone, if a replay got there first, revokes both.
+        let new_family = refresh.as_ref().map(|(_, family)| NewFamily {
+            family,
+            from_code: Some(&grant.code_digest),
+        });
         self.store()
-            .mark_client_used(client_id, now)
+            .record_issuance(new_family, &record)
             .await
             .map_err(EngineError::from)?;
+        response.refresh_token = refresh.map(|(token, _)| token.expose_secret().to_owned());
+        self.mark_used(client, now).await?;
         Ok(response)
     }
 
@@ -334,17 +337,22 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         // One presentation, plus at most one more against the family a lost
         // rotation race left behind (usually a Retry yielding the same successor).
         let mut attempts_left = 2u8;
-        let (successor, grant) = loop {
+        let (successor, response) = loop {
             attempts_left = attempts_left.saturating_sub(1);
             match family.present(&presentation, now, &policy, rotation_key) {
                 RefreshDecision::Rotate(rotation) => {
+                    // Signed before the compare-and-set so that the rotation
+                    // and its access token are stored in one step; a lost race
+                    // discards this signature.
+                    let (response, record) =
+                        self.sign_access_token(refreshed(&rotation.grant, jkt.clone()), now, rng)?;
                     match self
                         .store()
-                        .rotate_family(&rotation.next)
+                        .rotate_family_with_token(&rotation.next, &record)
                         .await
                         .map_err(EngineError::from)?
                     {
-                        Rotated::Applied => break (rotation.successor, rotation.grant),
+                        Rotated::Applied => break (rotation.successor, response),
                         Rotated::Lost(Some(current)) if attempts_left > 0 => family = *current,
                         Rotated::Lost(_) => {
                             return Err(
@@ -353,7 +361,12 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                         }
                     }
                 }
-                RefreshDecision::Retry(retry) => break (retry.successor, retry.grant),
+                RefreshDecision::Retry(retry) => {
+                    let response = self
+                        .issue_access_token(refreshed(&retry.grant, jkt.clone()), now, rng)
+                        .await?;
+                    break (retry.successor, response);
+                }
                 RefreshDecision::Reuse(reuse) => {
                     self.store()
                         .revoke_family(&reuse.revoked)
@@ -373,18 +386,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 }
             }
         };
-        let issue = Issue {
-            client_id: grant.client_id.clone(),
-            subject: grant.subject.clone(),
-            record_subject: true,
-            audience: grant.audience.clone(),
-            scope: grant.scope.clone(),
-            auth_time: None,
-            jkt,
-            family: Some(grant.family_id),
-            from_code: None,
-        };
-        let mut response = self.issue_access_token(issue, now, rng).await?;
+        let mut response = response;
         response.refresh_token = Some(successor.expose_secret().to_owned());
         Ok(response)
     }
@@ -462,10 +464,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             from_code: None,
         };
         let response = self.issue_access_token(issue, now, rng).await?;
-        self.store()
-            .mark_client_used(&client_id, now)
-            .await
-            .map_err(EngineError::from)?;
+        self.mark_used(client, now).await?;
         Ok(response)
     }
 
@@ -476,6 +475,21 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> Result<TokenResponse, Refusal> {
+        let (response, record) = self.sign_access_token(issue, now, rng)?;
+        self.store()
+            .record_access_token(&record)
+            .await
+            .map_err(EngineError::from)?;
+        Ok(response)
+    }
+
+    /// Signs an access token (RFC 9068) and returns the record to store with it.
+    fn sign_access_token(
+        &self,
+        issue: Issue,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(TokenResponse, AccessTokenRecord), Refusal> {
         let audience = Audience::from_vec(issue.audience).ok_or_else(|| {
             EngineError::protocol(ErrorCode::InvalidTarget, "no resource for the access token")
         })?;
@@ -511,17 +525,29 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             expires_at: claims.exp,
             revoked: false,
         };
-        self.store()
-            .record_access_token(&record)
-            .await
-            .map_err(EngineError::from)?;
-        Ok(TokenResponse {
+        let response = TokenResponse {
             access_token,
             token_type,
             expires_in: lifetime.as_secs(),
             scope: (!issue.scope.is_empty()).then(|| issue.scope.to_string()),
             refresh_token: None,
-        })
+        };
+        Ok((response, record))
+    }
+
+    /// Notes a registered client's first token (so it is never purged as
+    /// unused); a client already used, or one that is a metadata document,
+    /// needs no write.
+    async fn mark_used(&self, client: &AuthenticatedClient, now: UnixTime) -> Result<(), Refusal> {
+        let client = &client.client;
+        if client.first_used_at.is_some() || client.source != ClientSource::Registered {
+            return Ok(());
+        }
+        self.store()
+            .mark_client_used(&client.client_id, now)
+            .await
+            .map_err(EngineError::from)?;
+        Ok(())
     }
 }
 
@@ -637,6 +663,21 @@ struct Issue {
     jkt: Option<JwkThumbprint>,
     family: Option<latchkey_token::refresh::FamilyId>,
     from_code: Option<latchkey_types::TokenDigest>,
+}
+
+/// The access token a refresh hands out with `grant` (OAuth 2.1 section 4.3).
+fn refreshed(grant: &RefreshGrant, jkt: Option<JwkThumbprint>) -> Issue {
+    Issue {
+        client_id: grant.client_id.clone(),
+        subject: grant.subject.clone(),
+        record_subject: true,
+        audience: grant.audience.clone(),
+        scope: grant.scope.clone(),
+        auth_time: None,
+        jkt,
+        family: Some(grant.family_id),
+        from_code: None,
+    }
 }
 
 /// OAuth 2.1 section 3.2.3.

@@ -112,6 +112,22 @@ impl GrantStore for FailingStore {
         self.check()?;
         self.inner.record_access_token(token).await
     }
+    async fn record_issuance(
+        &self,
+        family: Option<NewFamily<'_>>,
+        token: &AccessTokenRecord,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.record_issuance(family, token).await
+    }
+    async fn rotate_family_with_token(
+        &self,
+        next: &RefreshFamily,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotated, StoreError> {
+        self.check()?;
+        self.inner.rotate_family_with_token(next, token).await
+    }
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.check()?;
         self.inner.access_token(jti).await

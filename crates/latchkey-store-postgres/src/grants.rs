@@ -1,12 +1,13 @@
 //! Codes, refresh families and access tokens ([`GrantStore`]).
 
 use latchkey_store::{
-    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, CodeRecord, Consumption, GrantStore, RefreshFamily,
-    RevokedGrant, Rotated, StoreError,
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, CodeRecord, Consumption, GrantStore, NewFamily,
+    RefreshFamily, RevokedGrant, Rotated, StoreError,
 };
 use latchkey_token::code::JwkThumbprint;
 use latchkey_token::refresh::FamilyState;
 use latchkey_types::{TokenDigest, UnixTime};
+use sqlx::PgConnection;
 
 use crate::codec::{
     self, ACCESS_TOKEN_COLUMNS, CODE_COLUMNS, FAMILY_COLUMNS, FamilyRow, time_to_db,
@@ -73,49 +74,8 @@ impl GrantStore for PostgresStore {
         family: &RefreshFamily,
         from_code: Option<&TokenDigest>,
     ) -> Result<(), StoreError> {
-        let row = FamilyRow::new(family)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        if let Some(code) = from_code {
-            // Share-locks the code row: a concurrent `revoke_code_grant` (which
-            // updates that row first) either committed its tombstone before
-            // this read, or waits for this transaction and then sees the family.
-            sqlx::query("SELECT 1 FROM codes WHERE digest = $1 FOR SHARE")
-                .bind(code.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        row.bind(sqlx::query(&format!(
-            "INSERT INTO refresh_families ({FAMILY_COLUMNS}, from_code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        )))
-        .bind(from_code.map(|d| d.as_bytes().as_slice()))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES ($1, $2)")
-            .bind(&row.current_digest)
-            .bind(&row.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if let Some(code) = from_code {
-            // The code carries a tombstone: the family lands revoked.
-            sqlx::query(
-                "UPDATE refresh_families f SET state = 'revoked', revoked_reason = $2, \
-                 revoked_at = c.revoked_at FROM codes c \
-                 WHERE f.id = $1 AND f.state = 'active' AND c.digest = $3 \
-                 AND c.revoked_at IS NOT NULL",
-            )
-            .bind(&row.id)
-            .bind(codec::reason_to_db(
-                latchkey_token::refresh::RevocationReason::CodeReplay,
-            ))
-            .bind(code.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
+        insert_family_in(&mut tx, family, from_code).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -136,49 +96,7 @@ impl GrantStore for PostgresStore {
     }
 
     async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
-        let row = FamilyRow::new(next)?;
-        if let Some(expected) = next.generation().checked_sub(1) {
-            let expected = codec::u64_to_db(expected, "generation")?;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            // The compare-and-set on the generation: of concurrent rotations
-            // from the same generation, the ones that wait for the winner's
-            // row lock re-check `generation = $16` and match nothing.
-            let applied = row
-                .bind(sqlx::query(
-                    "UPDATE refresh_families SET client_id = $2, subject = $3, scope = $4, \
-                     resources = $5, dpop_jkt = $6, created_at = $7, expires_at = $8, \
-                     current_digest = $9, generation = $10, previous_digest = $11, \
-                     previous_rotated_at = $12, state = $13, revoked_reason = $14, \
-                     revoked_at = $15 \
-                     WHERE id = $1 AND generation = $16 AND state = 'active'",
-                ))
-                .bind(expected)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-            if applied == 1 {
-                sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES ($1, $2)")
-                    .bind(&row.current_digest)
-                    .bind(&row.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                tx.commit().await.map_err(backend)?;
-                return Ok(Rotated::Applied);
-            }
-            tx.rollback().await.map_err(backend)?;
-        }
-        let now = sqlx::query(&format!(
-            "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1"
-        ))
-        .bind(&row.id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .map(|row| codec::family_from_row(&row))
-        .transpose()?;
-        Ok(Rotated::Lost(now.map(Box::new)))
+        self.rotate(next, None).await
     }
 
     async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
@@ -225,41 +143,28 @@ impl GrantStore for PostgresStore {
     /// waits and then revokes the token too. Only one row is locked, so the
     /// statement cannot deadlock with `revoke_code_grant` (code, then families).
     async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
-        let sql = if token.from_code.is_some() {
-            format!(
-                "WITH grant_row AS (SELECT revoked_at IS NOT NULL AS revoked FROM codes \
-                 WHERE digest = $5 FOR SHARE) \
-                 INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7 \
-                 OR EXISTS (SELECT 1 FROM grant_row WHERE revoked) \
-                 OR EXISTS (SELECT 1 FROM refresh_families WHERE id = $4 AND state <> 'active'))"
-            )
-        } else if token.family.is_some() {
-            format!(
-                "WITH grant_row AS (SELECT state <> 'active' AS revoked FROM refresh_families \
-                 WHERE id = $4 FOR SHARE) \
-                 INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7 \
-                 OR EXISTS (SELECT 1 FROM grant_row WHERE revoked))"
-            )
-        } else {
-            format!(
-                "INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            )
-        };
-        sqlx::query(&sql)
-            .bind(&token.jti)
-            .bind(token.client_id.as_str())
-            .bind(token.subject.as_ref().map(|s| s.as_str()))
-            .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
-            .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
-            .bind(time_to_db(token.expires_at)?)
-            .bind(token.revoked)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
+        record_access_token_in(&self.pool, token).await
+    }
+
+    async fn record_issuance(
+        &self,
+        family: Option<NewFamily<'_>>,
+        token: &AccessTokenRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let Some(new) = family {
+            insert_family_in(&mut tx, new.family, new.from_code).await?;
+        }
+        record_access_token_in(&mut *tx, token).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn rotate_family_with_token(
+        &self,
+        next: &RefreshFamily,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotated, StoreError> {
+        self.rotate(next, Some(token)).await
     }
 
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
@@ -362,4 +267,158 @@ impl GrantStore for PostgresStore {
         tx.commit().await.map_err(backend)?;
         Ok(purged)
     }
+}
+
+impl PostgresStore {
+    /// The compare-and-set of [`GrantStore::rotate_family`], recording `token`
+    /// in the same transaction when it applies.
+    async fn rotate(
+        &self,
+        next: &RefreshFamily,
+        token: Option<&AccessTokenRecord>,
+    ) -> Result<Rotated, StoreError> {
+        let row = FamilyRow::new(next)?;
+        if let Some(expected) = next.generation().checked_sub(1) {
+            let expected = codec::u64_to_db(expected, "generation")?;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            // The compare-and-set on the generation: of concurrent rotations
+            // from the same generation, the ones that wait for the winner's
+            // row lock re-check `generation = $16` and match nothing.
+            let applied = row
+                .bind(sqlx::query(
+                    "UPDATE refresh_families SET client_id = $2, subject = $3, scope = $4, \
+                     resources = $5, dpop_jkt = $6, created_at = $7, expires_at = $8, \
+                     current_digest = $9, generation = $10, previous_digest = $11, \
+                     previous_rotated_at = $12, state = $13, revoked_reason = $14, \
+                     revoked_at = $15 \
+                     WHERE id = $1 AND generation = $16 AND state = 'active'",
+                ))
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+            if applied == 1 {
+                sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES ($1, $2)")
+                    .bind(&row.current_digest)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                if let Some(token) = token {
+                    record_access_token_in(&mut *tx, token).await?;
+                }
+                tx.commit().await.map_err(backend)?;
+                return Ok(Rotated::Applied);
+            }
+            tx.rollback().await.map_err(backend)?;
+        }
+        let now = sqlx::query(&format!(
+            "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1"
+        ))
+        .bind(&row.id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .map(|row| codec::family_from_row(&row))
+        .transpose()?;
+        Ok(Rotated::Lost(now.map(Box::new)))
+    }
+}
+
+/// The statements of [`GrantStore::insert_family`], inside the caller's
+/// transaction.
+async fn insert_family_in(
+    tx: &mut PgConnection,
+    family: &RefreshFamily,
+    from_code: Option<&TokenDigest>,
+) -> Result<(), StoreError> {
+    let row = FamilyRow::new(family)?;
+    if let Some(code) = from_code {
+        // Share-locks the code row: a concurrent `revoke_code_grant` (which
+        // updates that row first) either committed its tombstone before
+        // this read, or waits for this transaction and then sees the family.
+        sqlx::query("SELECT 1 FROM codes WHERE digest = $1 FOR SHARE")
+            .bind(code.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    row.bind(sqlx::query(&format!(
+        "INSERT INTO refresh_families ({FAMILY_COLUMNS}, from_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    )))
+    .bind(from_code.map(|d| d.as_bytes().as_slice()))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    sqlx::query("INSERT INTO refresh_tokens (digest, family_id) VALUES ($1, $2)")
+        .bind(&row.current_digest)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    if let Some(code) = from_code {
+        // The code carries a tombstone: the family lands revoked.
+        sqlx::query(
+            "UPDATE refresh_families f SET state = 'revoked', revoked_reason = $2, \
+             revoked_at = c.revoked_at FROM codes c \
+             WHERE f.id = $1 AND f.state = 'active' AND c.digest = $3 \
+             AND c.revoked_at IS NOT NULL",
+        )
+        .bind(&row.id)
+        .bind(codec::reason_to_db(
+            latchkey_token::refresh::RevocationReason::CodeReplay,
+        ))
+        .bind(code.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The statement of [`GrantStore::record_access_token`], through `executor`.
+async fn record_access_token_in<'e, E>(
+    executor: E,
+    token: &AccessTokenRecord,
+) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let sql = if token.from_code.is_some() {
+        format!(
+            "WITH grant_row AS (SELECT revoked_at IS NOT NULL AS revoked FROM codes \
+             WHERE digest = $5 FOR SHARE) \
+             INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7 \
+             OR EXISTS (SELECT 1 FROM grant_row WHERE revoked) \
+             OR EXISTS (SELECT 1 FROM refresh_families WHERE id = $4 AND state <> 'active'))"
+        )
+    } else if token.family.is_some() {
+        format!(
+            "WITH grant_row AS (SELECT state <> 'active' AS revoked FROM refresh_families \
+             WHERE id = $4 FOR SHARE) \
+             INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7 \
+             OR EXISTS (SELECT 1 FROM grant_row WHERE revoked))"
+        )
+    } else {
+        format!(
+            "INSERT INTO access_tokens ({ACCESS_TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+    };
+    sqlx::query(&sql)
+        .bind(&token.jti)
+        .bind(token.client_id.as_str())
+        .bind(token.subject.as_ref().map(|s| s.as_str()))
+        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
+        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
+        .bind(time_to_db(token.expires_at)?)
+        .bind(token.revoked)
+        .execute(executor)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }

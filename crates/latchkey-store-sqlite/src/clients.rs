@@ -4,9 +4,9 @@ use latchkey_store::{ClientRecord, ClientStore, Registered, StoreError};
 use latchkey_token::refresh::RevocationReason;
 use latchkey_types::{ClientId, UnixTime};
 
-use crate::SqliteStore;
 use crate::codec::{backend, client_columns, client_from_row, insert_error, opt_time, rows, time};
 use crate::grants::{Families, revoke_families};
+use crate::{SqliteStore, begin_immediate};
 
 impl ClientStore for SqliteStore {
     async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
@@ -16,7 +16,7 @@ impl ClientStore for SqliteStore {
             " FROM clients WHERE client_id = ?"
         ))
         .bind(client_id.as_str())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         row.as_ref().map(client_from_row).transpose()
@@ -31,7 +31,8 @@ impl ClientStore for SqliteStore {
         max_clients: u64,
     ) -> Result<Registered, StoreError> {
         let values = ClientValues::new(client)?;
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         if let Some(fingerprint) = &client.fingerprint {
             let existing = sqlx::query(concat!(
                 "SELECT ",
@@ -83,7 +84,7 @@ impl ClientStore for SqliteStore {
                  secret_expires_at = ?4, registration_token_digest = ?5, fingerprint = ?6, \
                  issued_at = ?7, first_used_at = ?8 WHERE client_id = ?1",
             ))
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(insert_error)?;
         Ok(result.rows_affected() > 0)
@@ -93,7 +94,8 @@ impl ClientStore for SqliteStore {
     /// (administratively, at `now`) and access tokens, in one `IMMEDIATE`
     /// transaction (RFC 7592 section 2.3).
     async fn delete_client(&self, client_id: &ClientId, now: UnixTime) -> Result<bool, StoreError> {
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -138,7 +140,7 @@ impl ClientStore for SqliteStore {
         )
         .bind(time(now)?)
         .bind(client_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(backend)?;
         Ok(())
@@ -148,7 +150,7 @@ impl ClientStore for SqliteStore {
         let result =
             sqlx::query("DELETE FROM clients WHERE first_used_at IS NULL AND issued_at < ?")
                 .bind(time(issued_before)?)
-                .execute(&self.writer)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(backend)?;
         Ok(result.rows_affected())
@@ -160,7 +162,7 @@ impl ClientStore for SqliteStore {
             client_columns!(),
             " FROM clients ORDER BY client_id"
         ))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         all.iter().map(client_from_row).collect()

@@ -1,18 +1,100 @@
 //! [`GrantStore`]: codes, refresh families and access tokens.
 
 use latchkey_store::{
-    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, GrantStore, RevokedGrant, Rotated, StoreError,
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, GrantStore, NewFamily, RevokedGrant, Rotated,
+    StoreError,
 };
 use latchkey_token::code::{CodeRecord, Consumption};
 use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
 use latchkey_types::{ClientId, TokenDigest, UnixTime};
 
-use crate::SqliteStore;
 use crate::codec::{
-    FamilyValues, access_token_columns, access_token_from_row, backend, code_columns,
+    FamilyValues, Query, access_token_columns, access_token_from_row, backend, code_columns,
     code_from_row, count, family_columns, family_from_row, insert_error, reason_str,
     resources_json, rows, source_str, time,
 };
+use crate::{SqliteStore, begin_immediate};
+
+/// Inserts a refresh family: `?1` its id, `?2`-`?15` its [`FamilyValues`],
+/// `?16` the code it came from, `?17` the code-replay reason. One statement,
+/// so one transaction: the trigger of migration 0003 indexes the current
+/// digest, and a replay that revoked the code before we got here (its
+/// tombstone) makes the family land revoked, with the tombstone's time.
+macro_rules! insert_family_sql {
+    () => {
+        "INSERT INTO refresh_families (id, client_id, subject, scope, resources, dpop_jkt, \
+         created_at, expires_at, current_digest, generation, previous_digest, \
+         previous_rotated_at, state, revoked_reason, revoked_at, from_code) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+         CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?13 ELSE 'revoked' END, \
+         CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?14 ELSE ?17 END, \
+         CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?15 ELSE t.at END, \
+         ?16 \
+         FROM (SELECT (SELECT revoked_at FROM codes WHERE digest = ?16) AS at) t"
+    };
+}
+
+/// The compare-and-set of a rotation: `?1`-`?14` the new [`FamilyValues`],
+/// `?15` the id, `?16` the generation it must still have. The trigger of
+/// migration 0003 indexes the new current digest only if a row changed.
+macro_rules! rotate_family_sql {
+    () => {
+        "UPDATE refresh_families SET client_id = ?1, subject = ?2, scope = ?3, resources = ?4, \
+         dpop_jkt = ?5, created_at = ?6, expires_at = ?7, current_digest = ?8, generation = ?9, \
+         previous_digest = ?10, previous_rotated_at = ?11, state = ?12, revoked_reason = ?13, \
+         revoked_at = ?14 \
+         WHERE id = ?15 AND generation = ?16 AND state = 'active'"
+    };
+}
+
+/// Inserts an access-token record whose seven values (as bound by
+/// [`bind_access_token`]) sit at the given placeholders. It lands revoked if
+/// its code carries a tombstone or its family is not active: one statement
+/// on the writer, so atomic with respect to every revocation.
+macro_rules! insert_access_token_sql {
+    ($jti:literal, $client:literal, $subject:literal, $family:literal, $code:literal,
+     $expires:literal, $revoked:literal) => {
+        concat!(
+            "INSERT INTO access_tokens (",
+            access_token_columns!(),
+            ") SELECT ",
+            $jti,
+            ", ",
+            $client,
+            ", ",
+            $subject,
+            ", ",
+            $family,
+            ", ",
+            $code,
+            ", ",
+            $expires,
+            ", (",
+            $revoked,
+            " OR EXISTS (SELECT 1 FROM codes WHERE digest = ",
+            $code,
+            " AND revoked_at IS NOT NULL)",
+            " OR EXISTS (SELECT 1 FROM refresh_families WHERE id = ",
+            $family,
+            " AND state <> 'active'))"
+        )
+    };
+}
+
+/// Binds the seven values of [`insert_access_token_sql!`], in order.
+fn bind_access_token<'q>(
+    query: Query<'q>,
+    token: &'q AccessTokenRecord,
+) -> Result<Query<'q>, StoreError> {
+    Ok(query
+        .bind(token.jti.as_str())
+        .bind(token.client_id.as_str())
+        .bind(token.subject.as_ref().map(|s| s.as_str()))
+        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
+        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
+        .bind(time(token.expires_at)?)
+        .bind(i64::from(token.revoked)))
+}
 
 impl GrantStore for SqliteStore {
     async fn insert_code(&self, record: &CodeRecord) -> Result<(), StoreError> {
@@ -35,7 +117,7 @@ impl GrantStore for SqliteStore {
         .bind(record.dpop_jkt().map(|j| j.as_bytes().as_slice()))
         .bind(time(record.issued_at())?)
         .bind(time(record.expires_at())?)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(insert_error)?;
         Ok(())
@@ -51,7 +133,7 @@ impl GrantStore for SqliteStore {
         .bind(digest.as_bytes().as_slice())
         // `fetch_all` steps the statement to completion, so the update is
         // finished (and committed) before the connection goes back to the pool.
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer().await?)
         .await
         .map_err(backend)?;
         if let Some(row) = consumed.first() {
@@ -63,7 +145,7 @@ impl GrantStore for SqliteStore {
             " FROM codes WHERE digest = ?"
         ))
         .bind(digest.as_bytes().as_slice())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         Ok(match existing {
@@ -83,23 +165,12 @@ impl GrantStore for SqliteStore {
         // indexes the current digest, and a replay that revoked the code
         // before we got here (its tombstone) makes the family land revoked,
         // with the tombstone's time.
-        let insert = sqlx::query(
-            "INSERT INTO refresh_families (id, client_id, subject, scope, resources, dpop_jkt, \
-             created_at, expires_at, current_digest, generation, previous_digest, \
-             previous_rotated_at, state, revoked_reason, revoked_at, from_code) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-             CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?13 ELSE 'revoked' END, \
-             CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?14 ELSE ?17 END, \
-             CASE WHEN t.at IS NULL OR ?13 <> 'active' THEN ?15 ELSE t.at END, \
-             ?16 \
-             FROM (SELECT (SELECT revoked_at FROM codes WHERE digest = ?16) AS at) t",
-        )
-        .bind(id.as_bytes().as_slice());
+        let insert = sqlx::query(insert_family_sql!()).bind(id.as_bytes().as_slice());
         values
             .bind(insert)
             .bind(from_code.map(|d| d.as_bytes().as_slice()))
             .bind(reason_str(RevocationReason::CodeReplay))
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(insert_error)?;
         Ok(())
@@ -116,7 +187,7 @@ impl GrantStore for SqliteStore {
              WHERE t.digest = ?"
         ))
         .bind(digest.as_bytes().as_slice())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         row.as_ref().map(family_from_row).transpose()
@@ -129,32 +200,26 @@ impl GrantStore for SqliteStore {
         let id = next.id();
         let Some(expected) = next.generation().checked_sub(1) else {
             // Generation 0 is never the result of a rotation.
-            let current = family_by_id(&self.reader, &id).await?;
+            let current = family_by_id(&mut *self.reader().await?, &id).await?;
             return Ok(Rotated::Lost(current.map(Box::new)));
         };
         let expected = count(expected, "generation")?;
         let values = FamilyValues::new(next)?;
         // One statement, so one transaction: the trigger of migration 0003
         // indexes the new current digest only if the compare-and-set applied.
-        let update = sqlx::query(
-            "UPDATE refresh_families SET client_id = ?, subject = ?, scope = ?, resources = ?, \
-             dpop_jkt = ?, created_at = ?, expires_at = ?, current_digest = ?, generation = ?, \
-             previous_digest = ?, previous_rotated_at = ?, state = ?, revoked_reason = ?, \
-             revoked_at = ? \
-             WHERE id = ? AND generation = ? AND state = 'active'",
-        );
+        let update = sqlx::query(rotate_family_sql!());
         let updated = values
             .bind(update)
             .bind(id.as_bytes().as_slice())
             .bind(expected)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(insert_error)?
             .rows_affected();
         if updated == 0 {
             // The family as it stands after the rotation that won (or the
             // revocation); never the one this caller tried to write.
-            let current = family_by_id(&self.reader, &id).await?;
+            let current = family_by_id(&mut *self.reader().await?, &id).await?;
             return Ok(Rotated::Lost(current.map(Box::new)));
         }
         Ok(Rotated::Applied)
@@ -164,7 +229,8 @@ impl GrantStore for SqliteStore {
     /// stay as stored) and revokes its access tokens, in one transaction.
     async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
         let id = revoked.id();
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         if let FamilyState::Revoked { reason, at } = revoked.state() {
             revoke_families(&mut tx, Families::Id(&id), reason, at).await?;
         }
@@ -180,24 +246,77 @@ impl GrantStore for SqliteStore {
     /// revocation: the token lands revoked if its code carries a tombstone or
     /// its family is revoked.
     async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO access_tokens (",
-            access_token_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7 \
-             OR EXISTS (SELECT 1 FROM codes WHERE digest = ?5 AND revoked_at IS NOT NULL) \
-             OR EXISTS (SELECT 1 FROM refresh_families WHERE id = ?4 AND state <> 'active'))"
-        ))
-        .bind(token.jti.as_str())
-        .bind(token.client_id.as_str())
-        .bind(token.subject.as_ref().map(|s| s.as_str()))
-        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
-        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
-        .bind(time(token.expires_at)?)
-        .bind(i64::from(token.revoked))
-        .execute(&self.writer)
-        .await
-        .map_err(insert_error)?;
+        let insert = sqlx::query(insert_access_token_sql!(
+            "?1", "?2", "?3", "?4", "?5", "?6", "?7"
+        ));
+        bind_access_token(insert, token)?
+            .execute(&mut *self.writer().await?)
+            .await
+            .map_err(insert_error)?;
         Ok(())
+    }
+
+    /// With a family, one batch on the writer: the two inserts in one
+    /// `IMMEDIATE` transaction, so one hand-off to SQLite's worker thread.
+    async fn record_issuance(
+        &self,
+        family: Option<NewFamily<'_>>,
+        token: &AccessTokenRecord,
+    ) -> Result<(), StoreError> {
+        let Some(new) = family else {
+            return self.record_access_token(token).await;
+        };
+        let values = FamilyValues::new(new.family)?;
+        let id = new.family.id();
+        let batch = sqlx::query(concat!(
+            "BEGIN IMMEDIATE; ",
+            insert_family_sql!(),
+            "; ",
+            insert_access_token_sql!("?18", "?19", "?20", "?21", "?22", "?23", "?24"),
+            "; COMMIT"
+        ))
+        .bind(id.as_bytes().as_slice());
+        let batch = values
+            .bind(batch)
+            .bind(new.from_code.map(|d| d.as_bytes().as_slice()))
+            .bind(reason_str(RevocationReason::CodeReplay));
+        self.writer.batch(bind_access_token(batch, token)?).await?;
+        Ok(())
+    }
+
+    /// One batch on the writer: the compare-and-set `UPDATE ... RETURNING`
+    /// and an insert of the token guarded by `changes() = 1` (the number of
+    /// rows that `UPDATE` itself changed, not counting its trigger's), in one
+    /// `IMMEDIATE` transaction.
+    async fn rotate_family_with_token(
+        &self,
+        next: &RefreshFamily,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotated, StoreError> {
+        let id = next.id();
+        let Some(expected) = next.generation().checked_sub(1) else {
+            let current = family_by_id(&mut *self.reader().await?, &id).await?;
+            return Ok(Rotated::Lost(current.map(Box::new)));
+        };
+        let expected = count(expected, "generation")?;
+        let values = FamilyValues::new(next)?;
+        let batch = sqlx::query(concat!(
+            "BEGIN IMMEDIATE; ",
+            rotate_family_sql!(),
+            " RETURNING generation; ",
+            insert_access_token_sql!("?17", "?18", "?19", "?20", "?21", "?22", "?23"),
+            " WHERE changes() = 1; COMMIT"
+        ));
+        let batch = values
+            .bind(batch)
+            .bind(id.as_bytes().as_slice())
+            .bind(expected);
+        let applied = self.writer.batch(bind_access_token(batch, token)?).await?;
+        if applied.is_empty() {
+            let current = family_by_id(&mut *self.reader().await?, &id).await?;
+            return Ok(Rotated::Lost(current.map(Box::new)));
+        }
+        Ok(Rotated::Applied)
     }
 
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
@@ -207,7 +326,7 @@ impl GrantStore for SqliteStore {
             " FROM access_tokens WHERE jti = ?"
         ))
         .bind(jti)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         row.as_ref().map(access_token_from_row).transpose()
@@ -216,7 +335,7 @@ impl GrantStore for SqliteStore {
     async fn revoke_access_token(&self, jti: &str) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE jti = ?")
             .bind(jti)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(backend)?;
         Ok(result.rows_affected() > 0)
@@ -233,7 +352,8 @@ impl GrantStore for SqliteStore {
     ) -> Result<RevokedGrant, StoreError> {
         let digest = code;
         let code = code.as_bytes().as_slice();
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         // The tombstone: what the first redemption stores after this
         // transaction lands revoked (see `insert_family`, `record_access_token`).
         sqlx::query("UPDATE codes SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL")
@@ -277,7 +397,8 @@ impl GrantStore for SqliteStore {
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
         let tombstones_until = time(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time(now)?;
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         // A revoked code stays as a tombstone for the margin past its expiry.
         let mut purged = sqlx::query(
             "DELETE FROM codes WHERE expires_at < ? \

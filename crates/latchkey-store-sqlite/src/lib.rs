@@ -46,23 +46,35 @@
 //!
 //! # Connections and atomicity
 //!
-//! Writes go through one dedicated writer connection (a pool of one), reads
-//! through a pool of [`READER_CONNECTIONS`] connections that are `query_only`.
-//! Within a process, writes therefore queue in `sqlx` instead of contending for
-//! SQLite's lock; every multi-statement write still starts with
-//! `BEGIN IMMEDIATE`, which takes the write lock up front, so writers in other
-//! processes serialize (waiting up to the busy timeout) instead of failing with
-//! `SQLITE_BUSY` when a deferred transaction tries to upgrade. The operations:
+//! Writes go through one dedicated writer connection, reads through
+//! [`READER_CONNECTIONS`] connections that are `query_only`. They are held
+//! directly, each behind an async mutex, not in a `sqlx::Pool`: a pool pings
+//! every connection it takes back, one more trip to the connection's worker
+//! thread per statement, which about doubled the CPU of a one-row insert on a
+//! multi-threaded runtime (`examples/store_ops.rs` measures both). Within a
+//! process, writes therefore queue for the writer instead of contending for
+//! SQLite's lock; every multi-statement write still starts with `BEGIN
+//! IMMEDIATE`, which takes the write lock up front, so writers in other
+//! processes serialize (waiting up to the busy timeout) instead of failing
+//! with `SQLITE_BUSY` when a deferred transaction tries to upgrade. The
+//! operations:
 //!
 //! - [`GrantStore::consume_code`]: one statement,
 //!   `UPDATE codes SET consumed = 1 WHERE digest = ? AND consumed = 0 RETURNING ...`;
 //!   only the caller whose update changed the row gets `First`. Otherwise a
 //!   `SELECT` tells `AlreadyConsumed` from `Unknown`. A row that then does not
 //!   read back is `Corrupt` and stays consumed (fails closed).
-//! - [`GrantStore::rotate_family`]: in one `IMMEDIATE` transaction, one
-//!   `UPDATE ... WHERE id = ? AND generation = ? AND state = 'active'`, and, if it
-//!   changed a row, the insert of the new current digest into `refresh_tokens`;
-//!   a loser reads the family as it is inside the same transaction.
+//! - [`GrantStore::rotate_family`]: one statement,
+//!   `UPDATE ... WHERE id = ? AND generation = ? AND state = 'active'`, whose
+//!   trigger indexes the new current digest only if it changed the row; a
+//!   loser then reads the family as the winner left it.
+//! - [`GrantStore::record_issuance`] and [`GrantStore::rotate_family_with_token`]:
+//!   one batch each, a single SQL text (`BEGIN IMMEDIATE; ...; COMMIT`) handed
+//!   to the worker thread at once: the family insert (or the compare-and-set
+//!   `UPDATE ... RETURNING`) and the access-token insert, the latter guarded by
+//!   `changes() = 1` in a rotation. A failed batch is rolled back; a caller
+//!   dropped mid-batch leaves a mark on the connection, and its next user rolls
+//!   back first, so a batch is all or nothing.
 //! - [`GrantStore::insert_family`], [`GrantStore::revoke_family`] (the state
 //!   columns and every access token of the family),
 //!   [`GrantStore::revoke_code_grant`], [`GrantStore::purge_expired`],
@@ -136,27 +148,29 @@
 
 mod clients;
 mod codec;
+mod conn;
 mod grants;
 mod others;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_store::StoreError;
 #[cfg(doc)]
 use latchkey_store::{ClientStore, ConsentStore, GrantStore, KeyStore, ReplayStore, UserStore};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
 use crate::codec::backend;
+use crate::conn::{Connections, Held};
 
 /// How long a connection waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many read-only connections a file-backed store keeps at most.
-pub const READER_CONNECTIONS: u32 = 4;
+/// How many read-only connections a file-backed store keeps.
+pub const READER_CONNECTIONS: usize = 4;
 
 /// The schema migrations, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -167,9 +181,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     /// The one connection that writes.
-    writer: SqlitePool,
+    writer: Arc<Connections>,
     /// Connections that only read (the writer itself for an in-memory store).
-    reader: SqlitePool,
+    reader: Arc<Connections>,
 }
 
 impl SqliteStore {
@@ -186,24 +200,19 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
-        let writer = single_connection()
-            .connect_with(writer_options)
-            .await
-            .map_err(backend)?;
-        MIGRATOR.run(&writer).await.map_err(backend)?;
+        migrate(&writer_options).await?;
+        let writer = Connections::open(&writer_options, 1).await?;
         // The readers join the file in WAL mode that the writer set; they do
         // not set `journal_mode` themselves, which would need an exclusive lock
         // when it changes anything.
         let reader_options = common
             .synchronous(SqliteSynchronous::Normal)
             .pragma("query_only", "ON");
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READER_CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(reader_options)
-            .await
-            .map_err(backend)?;
-        Ok(SqliteStore { writer, reader })
+        let reader = Connections::open(&reader_options, READER_CONNECTIONS).await?;
+        Ok(SqliteStore {
+            writer: Arc::new(writer),
+            reader: Arc::new(reader),
+        })
     }
 
     /// An empty store in memory, gone when the store is dropped. One
@@ -213,14 +222,18 @@ impl SqliteStore {
             .map_err(backend)?
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = single_connection()
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        MIGRATOR.run(&pool).await.map_err(backend)?;
+        let connections = Connections::open(&options, 1).await?;
+        {
+            let mut connection = connections.get().await?;
+            MIGRATOR
+                .run_direct(&mut *connection)
+                .await
+                .map_err(backend)?;
+        }
+        let connections = Arc::new(connections);
         Ok(SqliteStore {
-            reader: pool.clone(),
-            writer: pool,
+            reader: Arc::clone(&connections),
+            writer: connections,
         })
     }
 
@@ -231,28 +244,40 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    /// Starts an `IMMEDIATE` transaction on the writer connection: the write
-    /// lock is taken now, so the transaction never fails on a lock upgrade.
-    /// Dropped without commit, it rolls back.
-    async fn write_transaction(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+    /// The writer connection, once no other operation holds it.
+    async fn writer(&self) -> Result<Held<'_>, StoreError> {
+        self.writer.get().await
+    }
+
+    /// A reader connection (the writer, for an in-memory store).
+    async fn reader(&self) -> Result<Held<'_>, StoreError> {
+        self.reader.get().await
     }
 }
 
-/// A pool of exactly one connection that is never closed for idleness or age
-/// (an in-memory database lives as long as its connection).
-fn single_connection() -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .test_before_acquire(false)
+/// Starts an `IMMEDIATE` transaction on `connection`: the write lock is taken
+/// now, so the transaction never fails on a lock upgrade. Dropped without
+/// commit, it rolls back.
+async fn begin_immediate(
+    connection: &mut SqliteConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+    connection
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(backend)
+}
+
+/// Brings the schema of the database up to date through a connection of its
+/// own, closed afterwards.
+async fn migrate(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+    let mut connection = SqliteConnection::connect_with(options)
+        .await
+        .map_err(backend)?;
+    MIGRATOR
+        .run_direct(&mut connection)
+        .await
+        .map_err(backend)?;
+    connection.close().await.map_err(backend)
 }
 
 /// Creates the database file, readable and writable by its owner only, if it

@@ -6,8 +6,8 @@ use latchkey_store::{
 };
 use latchkey_types::{ClientId, Scope, Subject, UnixTime};
 
-use crate::SqliteStore;
 use crate::codec::{backend, consent_from_row, insert_error, key_from_row, time, user_from_row};
+use crate::{SqliteStore, begin_immediate};
 
 impl ConsentStore for SqliteStore {
     async fn consent(
@@ -20,7 +20,7 @@ impl ConsentStore for SqliteStore {
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         row.as_ref().map(consent_from_row).transpose()
@@ -36,7 +36,8 @@ impl ConsentStore for SqliteStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let now = time(now)?;
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         let stored = sqlx::query(
             "SELECT scope, updated_at FROM consents WHERE subject = ? AND client_id = ?",
         )
@@ -72,7 +73,7 @@ impl ConsentStore for SqliteStore {
         let result = sqlx::query("DELETE FROM consents WHERE subject = ? AND client_id = ?")
             .bind(subject.as_str())
             .bind(client_id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(backend)?;
         Ok(result.rows_affected() > 0)
@@ -86,7 +87,7 @@ impl KeyStore for SqliteStore {
             "SELECT kid, algorithm, pkcs8, status, created_at FROM signing_keys \
              ORDER BY created_at, rowid",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         all.iter().map(key_from_row).collect()
@@ -102,7 +103,7 @@ impl KeyStore for SqliteStore {
         .bind(key.pkcs8.as_slice())
         .bind(key.status.as_str())
         .bind(time(key.created_at)?)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(insert_error)?;
         Ok(())
@@ -112,7 +113,8 @@ impl KeyStore for SqliteStore {
     /// transaction: no reader ever sees two active keys, or none after a
     /// successful activation.
     async fn activate_key(&self, kid: &str) -> Result<bool, StoreError> {
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM signing_keys WHERE kid = ?")
             .bind(kid)
             .fetch_optional(&mut *tx)
@@ -144,7 +146,7 @@ impl KeyStore for SqliteStore {
                 .bind(KeyStatus::Retired.as_str())
                 .bind(kid)
                 .bind(KeyStatus::Active.as_str())
-                .execute(&self.writer)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(backend)?;
         Ok(result.rows_affected() > 0)
@@ -156,7 +158,7 @@ impl UserStore for SqliteStore {
         let row =
             sqlx::query("SELECT username, password_hash, created_at FROM users WHERE username = ?")
                 .bind(username.as_str())
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err(backend)?;
         row.as_ref().map(user_from_row).transpose()
@@ -170,7 +172,7 @@ impl UserStore for SqliteStore {
         .bind(user.username.as_str())
         .bind(user.password_hash.as_str())
         .bind(time(user.created_at)?)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(backend)?;
         Ok(result.rows_affected() > 0)
@@ -178,7 +180,8 @@ impl UserStore for SqliteStore {
 
     /// Removes the user and their consents in one `IMMEDIATE` transaction.
     async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
-        let mut tx = self.write_transaction().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin_immediate(&mut writer).await?;
         sqlx::query("DELETE FROM consents WHERE subject = ?")
             .bind(username.as_str())
             .execute(&mut *tx)
@@ -197,7 +200,7 @@ impl UserStore for SqliteStore {
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         let all =
             sqlx::query("SELECT username, password_hash, created_at FROM users ORDER BY username")
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err(backend)?;
         all.iter().map(user_from_row).collect()
@@ -221,7 +224,7 @@ impl ReplayStore for SqliteStore {
         .bind(key.as_slice())
         .bind(time(expires_at)?)
         .bind(time(now)?)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(backend)?;
         Ok(result.rows_affected() > 0)

@@ -5,8 +5,8 @@ use std::time::Duration;
 use latchkey_store::Rotated;
 use latchkey_store::conformance::{self, NOW};
 use latchkey_store::{
-    ClientStore, ConsentStore, Consumption, GrantStore, KeyStatus, KeyStore, ReplayStore,
-    StoreError, StoredKey, UserRecord, UserStore,
+    AccessTokenRecord, ClientStore, ConsentStore, Consumption, GrantStore, KeyStatus, KeyStore,
+    NewFamily, ReplayStore, StoreError, StoredKey, UserRecord, UserStore,
 };
 use latchkey_token::refresh::{
     FamilyState, RefreshDecision, RefreshPolicy, RefreshPresentation, RevocationReason, RotationKey,
@@ -23,7 +23,7 @@ async fn store() -> SqliteStore {
 /// Runs raw SQL on the writer connection, bypassing the store's checks.
 async fn tamper(store: &SqliteStore, sql: &str) {
     sqlx::query(sql)
-        .execute(&store.writer)
+        .execute(&mut *store.writer().await.unwrap())
         .await
         .expect("tamper with a row");
 }
@@ -50,7 +50,7 @@ async fn a_code_with_an_invalid_scope_is_corrupt_not_a_panic() {
     // The consumption itself committed: a corrupt code fails closed.
     assert_corrupt(store.consume_code(record.digest()).await, "code");
     let consumed: i64 = sqlx::query_scalar("SELECT consumed FROM codes")
-        .fetch_one(&store.writer)
+        .fetch_one(&mut *store.writer().await.unwrap())
         .await
         .expect("read back");
     assert_eq!(consumed, 1);
@@ -172,7 +172,7 @@ async fn a_family_write_whose_digest_is_taken_leaves_nothing_behind() {
         Err(StoreError::Duplicate)
     ));
     let families: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families")
-        .fetch_one(&store.writer)
+        .fetch_one(&mut *store.writer().await.unwrap())
         .await
         .expect("count");
     assert_eq!(families, 1);
@@ -329,7 +329,7 @@ async fn an_instant_beyond_i64_is_refused_not_clamped() {
 async fn a_digest_of_the_wrong_length_is_refused_by_the_schema() {
     let store = store().await;
     let result = sqlx::query("INSERT INTO replay (key, expires_at) VALUES (x'00', 1)")
-        .execute(&store.writer)
+        .execute(&mut *store.writer().await.unwrap())
         .await;
     assert!(
         matches!(&result, Err(sqlx::Error::Database(db)) if db.is_check_violation()),
@@ -344,7 +344,7 @@ async fn readers_cannot_write() {
         .await
         .expect("open");
     let result = sqlx::query("INSERT INTO replay (key, expires_at) VALUES (zeroblob(32), 1)")
-        .execute(&store.reader)
+        .execute(&mut *store.reader().await.unwrap())
         .await;
     assert!(
         matches!(result, Err(sqlx::Error::Database(_))),
@@ -409,6 +409,72 @@ async fn a_new_database_file_is_private_to_its_owner() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A caller dropped while its batch runs (a client that hung up) leaves
+/// neither half a batch nor an open transaction that would swallow the next
+/// write: the next user of the writer rolls back first.
+#[tokio::test]
+async fn a_batch_whose_caller_is_dropped_is_all_or_nothing_and_the_writer_recovers() {
+    use std::future::Future;
+    let dir = temp_dir("dropped-batch");
+    let path = dir.join("store.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let mut rng = conformance::rng(36);
+    let code = conformance::code_record(&client(), &mut rng);
+    store.insert_code(&code).await.expect("insert");
+    let token = |jti: String, family: Option<&latchkey_store::RefreshFamily>| AccessTokenRecord {
+        jti,
+        client_id: client(),
+        subject: Some(Subject::parse("alice").expect("valid")),
+        family: family.map(latchkey_store::RefreshFamily::id),
+        from_code: Some(*code.digest()),
+        expires_at: NOW.saturating_add(Duration::from_secs(300)),
+        revoked: false,
+    };
+    let mut abandoned = 0;
+    for trial in 0..20 {
+        let (_, family) = conformance::family(&client(), &mut rng);
+        let issued = token(format!("issued-{trial}"), Some(&family));
+        {
+            let new = NewFamily {
+                family: &family,
+                from_code: Some(code.digest()),
+            };
+            let mut issuance = std::pin::pin!(store.record_issuance(Some(new), &issued));
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            // One poll hands the batch to the worker; the drop abandons it.
+            if issuance.as_mut().poll(&mut context).is_pending() {
+                abandoned += 1;
+            }
+        }
+        let after = token(format!("after-{trial}"), None);
+        store.record_access_token(&after).await.expect("record");
+        let other = SqliteStore::open(&path).await.expect("a second store");
+        assert!(
+            other
+                .access_token(&after.jti)
+                .await
+                .expect("lookup")
+                .is_some(),
+            "trial {trial}: a later write stayed in an abandoned transaction"
+        );
+        let family_stored = other
+            .family_by_token(family.current())
+            .await
+            .expect("lookup")
+            .is_some();
+        let token_stored = other
+            .access_token(&issued.jti)
+            .await
+            .expect("lookup")
+            .is_some();
+        assert_eq!(family_stored, token_stored, "trial {trial}: half a batch");
+        other.close().await;
+    }
+    assert!(abandoned > 0, "no batch was ever abandoned mid-flight");
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "latchkey-store-sqlite-unit-{name}-{}",
@@ -461,7 +527,7 @@ async fn every_lookup_uses_an_index() {
 async fn explain(store: &SqliteStore, statement: &str) -> Vec<String> {
     use sqlx::Row;
     sqlx::query(&format!("EXPLAIN QUERY PLAN {statement}"))
-        .fetch_all(&store.writer)
+        .fetch_all(&mut *store.writer().await.unwrap())
         .await
         .expect("explain")
         .iter()

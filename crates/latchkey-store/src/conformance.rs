@@ -28,8 +28,8 @@ use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroizing;
 
 use crate::{
-    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, KeyStatus, Registered, RevokedGrant,
-    Rotated, Store, StoredKey, UserRecord,
+    AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, KeyStatus, NewFamily, Registered,
+    RevokedGrant, Rotated, Store, StoredKey, UserRecord,
 };
 
 /// The instant every case starts at.
@@ -48,6 +48,8 @@ macro_rules! conformance_tests {
             revoking_a_family_revokes_its_access_tokens_and_stays_revoked,
             code_replay_revokes_everything_the_code_issued,
             code_grant_revoked_before_its_tokens_land_still_revokes_them,
+            issuance_is_all_or_nothing_and_keeps_the_tombstone_rule,
+            rotation_with_token_records_it_only_when_the_rotation_applies,
             registration_is_idempotent_by_fingerprint_and_capped,
             deleting_a_client_revokes_its_grants,
             unused_clients_are_purged_used_ones_kept,
@@ -323,6 +325,268 @@ pub async fn refresh_rotation_is_compare_and_set_under_concurrency<S: Store + 's
             "trial {trial}: every presenter hands out the stored successor"
         );
     }
+}
+
+/// `record_issuance` stores a redemption's family and access token together
+/// or not at all, and keeps the tombstone rule of `insert_family` and
+/// `record_access_token`, also when racing the replay's revocation (OAuth 2.1
+/// section 4.1.3).
+pub async fn issuance_is_all_or_nothing_and_keeps_the_tombstone_rule<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(16);
+    let client = client_id(&mut rng);
+    let code = code_record(&client, &mut rng);
+    store.insert_code(&code).await.expect("insert");
+    let (_, issued) = family(&client, &mut rng);
+    let token = access_token(&client, Some(&issued), Some(&code), &mut rng);
+    let new = NewFamily {
+        family: &issued,
+        from_code: Some(code.digest()),
+    };
+    store
+        .record_issuance(Some(new), &token)
+        .await
+        .expect("record");
+    let stored = store
+        .family_by_token(issued.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(stored.state(), FamilyState::Active);
+    let stored_token = store
+        .access_token(&token.jti)
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(stored_token, token);
+
+    // A duplicate jti fails the whole issuance: the new family is not stored.
+    let (_, second) = family(&client, &mut rng);
+    let second_new = NewFamily {
+        family: &second,
+        from_code: Some(code.digest()),
+    };
+    assert!(matches!(
+        store.record_issuance(Some(second_new), &token).await,
+        Err(crate::StoreError::Duplicate)
+    ));
+    assert!(
+        store
+            .family_by_token(second.current())
+            .await
+            .expect("lookup")
+            .is_none(),
+        "a failed issuance stored its family"
+    );
+
+    // Without a family, only the token.
+    let bare = access_token(&client, None, None, &mut rng);
+    store.record_issuance(None, &bare).await.expect("record");
+    assert!(
+        !store
+            .access_token(&bare.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+
+    // The replay's revocation came first: both land revoked.
+    let replayed = code_record(&client, &mut rng);
+    store.insert_code(&replayed).await.expect("insert");
+    store
+        .revoke_code_grant(replayed.digest(), NOW)
+        .await
+        .expect("revoke");
+    let (_, late) = family(&client, &mut rng);
+    let late_token = access_token(&client, Some(&late), Some(&replayed), &mut rng);
+    let late_new = NewFamily {
+        family: &late,
+        from_code: Some(replayed.digest()),
+    };
+    store
+        .record_issuance(Some(late_new), &late_token)
+        .await
+        .expect("record");
+    assert_eq!(
+        store
+            .family_by_token(late.current())
+            .await
+            .expect("lookup")
+            .expect("found")
+            .state(),
+        FamilyState::Revoked {
+            reason: RevocationReason::CodeReplay,
+            at: NOW
+        }
+    );
+    assert!(
+        store
+            .access_token(&late_token.jti)
+            .await
+            .expect("lookup")
+            .expect("found")
+            .revoked
+    );
+
+    // Racing the revocation: whichever wins, everything ends revoked.
+    for trial in 0..trials().min(50) {
+        let code = code_record(&client, &mut rng);
+        store.insert_code(&code).await.expect("insert");
+        let (_, issued) = family(&client, &mut rng);
+        let token = access_token(&client, Some(&issued), Some(&code), &mut rng);
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let issuance = {
+            let (store, barrier, digest) =
+                (Arc::clone(&store), Arc::clone(&barrier), *code.digest());
+            let (issued, token) = (issued.clone(), token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let new = NewFamily {
+                    family: &issued,
+                    from_code: Some(&digest),
+                };
+                store
+                    .record_issuance(Some(new), &token)
+                    .await
+                    .expect("record");
+            })
+        };
+        let revocation = {
+            let (store, barrier, digest) =
+                (Arc::clone(&store), Arc::clone(&barrier), *code.digest());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.revoke_code_grant(&digest, NOW).await.expect("revoke");
+            })
+        };
+        issuance.await.expect("task");
+        revocation.await.expect("task");
+        let stored = store
+            .family_by_token(issued.current())
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_ne!(stored.state(), FamilyState::Active, "trial {trial}");
+        assert!(
+            store
+                .access_token(&token.jti)
+                .await
+                .expect("lookup")
+                .expect("found")
+                .revoked,
+            "trial {trial}"
+        );
+    }
+}
+
+/// `rotate_family_with_token`: of 16 concurrent rotations of one family, each
+/// with its own access token, exactly one applies and exactly its token is
+/// stored; a stale or failing rotation stores nothing (OAuth 2.1 section 4.3.1).
+pub async fn rotation_with_token_records_it_only_when_the_rotation_applies<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(17);
+    let client = client_id(&mut rng);
+    for trial in 0..20 {
+        let (token, family) = family(&client, &mut rng);
+        store.insert_family(&family, None).await.expect("insert");
+        let presentation = RefreshPresentation {
+            token: &token,
+            client_id: &client,
+            dpop_jkt: None,
+            scope: None,
+            resources: &[],
+        };
+        let RefreshDecision::Rotate(rotation) = family.present(
+            &presentation,
+            NOW,
+            &RefreshPolicy::default(),
+            &rotation_key(),
+        ) else {
+            panic!("trial {trial}: a fresh family rotates");
+        };
+        let next = Arc::new(rotation.next);
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let access = access_token(&client, Some(&family), None, &mut rng);
+            let (store, barrier, next) =
+                (Arc::clone(&store), Arc::clone(&barrier), Arc::clone(&next));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let outcome = store
+                    .rotate_family_with_token(&next, &access)
+                    .await
+                    .expect("rotate");
+                (outcome, access.jti)
+            }));
+        }
+        let mut applied = 0;
+        for task in tasks {
+            let (outcome, jti) = task.await.expect("task");
+            let stored = store.access_token(&jti).await.expect("lookup");
+            match outcome {
+                Rotated::Applied => {
+                    applied += 1;
+                    assert!(
+                        stored.is_some(),
+                        "trial {trial}: the winner's token is stored"
+                    );
+                }
+                Rotated::Lost(current) => {
+                    assert_eq!(current.map(|f| f.generation()), Some(1), "trial {trial}");
+                    assert!(
+                        stored.is_none(),
+                        "trial {trial}: a loser's token was stored"
+                    );
+                }
+            }
+        }
+        assert_eq!(applied, 1, "trial {trial}");
+    }
+
+    // A rotation that would apply but whose token is a duplicate fails as a
+    // whole: the family keeps its generation and current token.
+    let (token, family) = family(&client, &mut rng);
+    store.insert_family(&family, None).await.expect("insert");
+    let taken = access_token(&client, Some(&family), None, &mut rng);
+    store.record_access_token(&taken).await.expect("record");
+    let presentation = RefreshPresentation {
+        token: &token,
+        client_id: &client,
+        dpop_jkt: None,
+        scope: None,
+        resources: &[],
+    };
+    let RefreshDecision::Rotate(rotation) = family.present(
+        &presentation,
+        NOW,
+        &RefreshPolicy::default(),
+        &rotation_key(),
+    ) else {
+        panic!("a fresh family rotates");
+    };
+    assert!(matches!(
+        store.rotate_family_with_token(&rotation.next, &taken).await,
+        Err(crate::StoreError::Duplicate)
+    ));
+    let stored = store
+        .family_by_token(family.current())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(stored.generation(), 0);
+    assert_eq!(stored.current(), family.current());
+    assert!(
+        store
+            .family_by_token(rotation.next.current())
+            .await
+            .expect("lookup")
+            .is_none(),
+        "the failed rotation indexed its successor"
+    );
 }
 
 /// After rotation, both the old and the new token digest lead to the family,

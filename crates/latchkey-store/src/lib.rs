@@ -57,8 +57,8 @@ pub use latchkey_token::refresh::{FamilyId, RefreshFamily};
 use latchkey_types::{ClientId, ErrorCode, Scope, Subject, TokenDigest, UnixTime};
 pub use memory::MemoryStore;
 pub use records::{
-    AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, Registered, RevokedGrant, Rotated,
-    StoredKey, UserRecord,
+    AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, NewFamily, Registered, RevokedGrant,
+    Rotated, StoredKey, UserRecord,
 };
 
 /// How long after its expiry a code revoked by
@@ -185,6 +185,26 @@ pub trait GrantStore: Send + Sync {
         &self,
         token: &AccessTokenRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores what one token response issued, all or nothing: the refresh
+    /// family it started, if any (as [`Self::insert_family`], with the same
+    /// tombstone rule), and the access token (as [`Self::record_access_token`]).
+    /// On an error neither is stored. One step instead of two, so a backend
+    /// can make it one round trip (OAuth 2.1 section 4.1.3).
+    fn record_issuance(
+        &self,
+        family: Option<NewFamily<'_>>,
+        token: &AccessTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`Self::rotate_family`] and, only if the rotation applied, the access
+    /// token issued with it (as [`Self::record_access_token`]), all or nothing
+    /// (OAuth 2.1 section 4.3.1). A lost rotation stores no token.
+    fn rotate_family_with_token(
+        &self,
+        next: &RefreshFamily,
+        token: &AccessTokenRecord,
+    ) -> impl Future<Output = Result<Rotated, StoreError>> + Send;
 
     /// The recorded access token with this `jti`.
     fn access_token(

@@ -10,8 +10,8 @@ use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
 
 use crate::{
     AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, ClientStore, ConsentRecord,
-    ConsentStore, GrantStore, KeyStatus, KeyStore, Registered, ReplayStore, RevokedGrant, Rotated,
-    StoreError, StoredKey, UserRecord, UserStore,
+    ConsentStore, GrantStore, KeyStatus, KeyStore, NewFamily, Registered, ReplayStore,
+    RevokedGrant, Rotated, StoreError, StoredKey, UserRecord, UserStore,
 };
 
 /// A store that keeps everything in process memory.
@@ -63,6 +63,74 @@ impl MemoryStore {
 }
 
 impl Inner {
+    /// [`StoreError::Duplicate`] if the family's id or current token is taken.
+    fn check_new_family(&self, family: &RefreshFamily) -> Result<(), StoreError> {
+        if self.families.contains_key(&family.id())
+            || self.family_by_token.contains_key(family.current())
+        {
+            return Err(StoreError::Duplicate);
+        }
+        Ok(())
+    }
+
+    /// Stores a family that passed [`Inner::check_new_family`]; the code's
+    /// tombstone, if any, makes it land revoked.
+    fn insert_family(&mut self, family: &RefreshFamily, from_code: Option<&TokenDigest>) {
+        let family = match from_code.and_then(|code| self.code_revoked_at(code)) {
+            Some(at) => family.revoke(RevocationReason::CodeReplay, at),
+            None => family.clone(),
+        };
+        self.family_by_token.insert(*family.current(), family.id());
+        self.families.insert(
+            family.id(),
+            StoredFamily {
+                family,
+                from_code: from_code.copied(),
+            },
+        );
+    }
+
+    /// The compare-and-set of [`GrantStore::rotate_family`].
+    fn rotate_family(&mut self, next: &RefreshFamily) -> Rotated {
+        let Some(stored) = self.families.get_mut(&next.id()) else {
+            return Rotated::Lost(None);
+        };
+        let expected = next.generation().checked_sub(1);
+        if stored.family.state() != FamilyState::Active
+            || Some(stored.family.generation()) != expected
+        {
+            return Rotated::Lost(Some(Box::new(stored.family.clone())));
+        }
+        stored.family = next.clone();
+        self.family_by_token.insert(*next.current(), next.id());
+        Rotated::Applied
+    }
+
+    /// [`StoreError::Duplicate`] if the token's `jti` is taken.
+    fn check_new_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
+        if self.access_tokens.contains_key(&token.jti) {
+            return Err(StoreError::Duplicate);
+        }
+        Ok(())
+    }
+
+    /// Stores a token that passed [`Inner::check_new_access_token`], revoked
+    /// if its code or family already is.
+    fn record_access_token(&mut self, token: &AccessTokenRecord) {
+        let code_revoked = token
+            .from_code
+            .as_ref()
+            .is_some_and(|code| self.code_revoked_at(code).is_some());
+        let family_revoked = token.family.is_some_and(|id| {
+            self.families
+                .get(&id)
+                .is_some_and(|f| f.family.state() != FamilyState::Active)
+        });
+        let mut token = token.clone();
+        token.revoked |= code_revoked || family_revoked;
+        self.access_tokens.insert(token.jti.clone(), token);
+    }
+
     /// When the code with this digest was revoked, if it was (its tombstone).
     fn code_revoked_at(&self, code: &TokenDigest) -> Option<UnixTime> {
         self.codes.get(code).and_then(|c| c.revoked_at)
@@ -208,24 +276,8 @@ impl GrantStore for MemoryStore {
         from_code: Option<&TokenDigest>,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.families.contains_key(&family.id())
-            || inner.family_by_token.contains_key(family.current())
-        {
-            return Err(StoreError::Duplicate);
-        }
-        // A replay revoked the code first: the family lands revoked.
-        let family = match from_code.and_then(|code| inner.code_revoked_at(code)) {
-            Some(at) => family.revoke(RevocationReason::CodeReplay, at),
-            None => family.clone(),
-        };
-        inner.family_by_token.insert(*family.current(), family.id());
-        inner.families.insert(
-            family.id(),
-            StoredFamily {
-                family,
-                from_code: from_code.copied(),
-            },
-        );
+        inner.check_new_family(family)?;
+        inner.insert_family(family, from_code);
         Ok(())
     }
 
@@ -242,19 +294,7 @@ impl GrantStore for MemoryStore {
     }
 
     async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
-        let mut inner = self.lock();
-        let Some(stored) = inner.families.get_mut(&next.id()) else {
-            return Ok(Rotated::Lost(None));
-        };
-        let expected = next.generation().checked_sub(1);
-        if stored.family.state() != FamilyState::Active
-            || Some(stored.family.generation()) != expected
-        {
-            return Ok(Rotated::Lost(Some(Box::new(stored.family.clone()))));
-        }
-        stored.family = next.clone();
-        inner.family_by_token.insert(*next.current(), next.id());
-        Ok(Rotated::Applied)
+        Ok(self.lock().rotate_family(next))
     }
 
     async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
@@ -264,23 +304,40 @@ impl GrantStore for MemoryStore {
 
     async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.access_tokens.contains_key(&token.jti) {
-            return Err(StoreError::Duplicate);
-        }
-        let code_revoked = token
-            .from_code
-            .as_ref()
-            .is_some_and(|code| inner.code_revoked_at(code).is_some());
-        let family_revoked = token.family.is_some_and(|id| {
-            inner
-                .families
-                .get(&id)
-                .is_some_and(|f| f.family.state() != FamilyState::Active)
-        });
-        let mut token = token.clone();
-        token.revoked |= code_revoked || family_revoked;
-        inner.access_tokens.insert(token.jti.clone(), token);
+        inner.check_new_access_token(token)?;
+        inner.record_access_token(token);
         Ok(())
+    }
+
+    async fn record_issuance(
+        &self,
+        family: Option<NewFamily<'_>>,
+        token: &AccessTokenRecord,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(new) = family {
+            inner.check_new_family(new.family)?;
+        }
+        inner.check_new_access_token(token)?;
+        if let Some(new) = family {
+            inner.insert_family(new.family, new.from_code);
+        }
+        inner.record_access_token(token);
+        Ok(())
+    }
+
+    async fn rotate_family_with_token(
+        &self,
+        next: &RefreshFamily,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotated, StoreError> {
+        let mut inner = self.lock();
+        inner.check_new_access_token(token)?;
+        let rotated = inner.rotate_family(next);
+        if rotated == Rotated::Applied {
+            inner.record_access_token(token);
+        }
+        Ok(rotated)
     }
 
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {

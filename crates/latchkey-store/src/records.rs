@@ -51,6 +51,16 @@ pub enum Rotated {
     Lost(Option<Box<RefreshFamily>>),
 }
 
+/// A refresh family started by a token response, for
+/// [`GrantStore::record_issuance`](crate::GrantStore::record_issuance).
+#[derive(Clone, Copy, Debug)]
+pub struct NewFamily<'a> {
+    /// The family, at generation 0.
+    pub family: &'a RefreshFamily,
+    /// The authorization code it was issued for, if any (its tombstone revokes it).
+    pub from_code: Option<&'a TokenDigest>,
+}
+
 /// An issued access token, recorded for revocation and introspection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessTokenRecord {
