@@ -9,6 +9,13 @@
 //! access_token_lifetime_secs = 300
 //! allow_insecure_http_issuer = false      # plain http on a public host: refused unless true
 //! allowed_origins = ["http://localhost:6274"]  # browser origins that may call /mcp (R15)
+//! trusted_proxies = []                    # peers whose X-Forwarded-For is believed; default none
+//!
+//! [login]                                 # password guessing limits (OAuth 2.1 section 7.7)
+//! max_failures_per_user = 5               # failed sign-ins per user name within the window
+//! max_failures_per_address = 20           # failed sign-ins per client address (IPv6: per /64)
+//! window_secs = 900                       # counting window, and the first lockout's length
+//! max_lockout_secs = 3600                 # each further lockout doubles, up to this
 //!
 //! [[resources]]                           # default: {issuer}/mcp
 //! uri = "https://mcp.example.com/mcp"
@@ -27,6 +34,12 @@
 //! cert = "/etc/latchkey/cert.pem"
 //! key = "/etc/latchkey/key.pem"
 //! ```
+//!
+//! The login limits are on by default with the values shown (see
+//! [`crate::login_limit`]). The client address they count is the peer address
+//! of the connection; `X-Forwarded-For` is read only when that peer is listed
+//! in `trusted_proxies` (addresses or CIDR networks), so a client cannot pick
+//! its own address by sending the header.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +52,7 @@ use latchkey_uri::ResourceUri;
 use serde::Deserialize;
 
 use crate::error::ServerError;
+use crate::login_limit::{self, LoginPolicy, TrustedProxies};
 
 /// The issuer used when none is configured.
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
@@ -52,7 +66,7 @@ pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
 pub const DEFAULT_SCOPE: &str = "mcp:tools";
 
 /// The environment variables read, in the order they are applied.
-pub const ENVIRONMENT_VARIABLES: [&str; 10] = [
+pub const ENVIRONMENT_VARIABLES: [&str; 15] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
@@ -63,7 +77,41 @@ pub const ENVIRONMENT_VARIABLES: [&str; 10] = [
     "LATCHKEY_TLS_KEY",
     "LATCHKEY_DEMO_PASSWORD",
     "LATCHKEY_ALLOWED_ORIGINS",
+    "LATCHKEY_TRUSTED_PROXIES",
+    "LATCHKEY_LOGIN_MAX_FAILURES_PER_USER",
+    "LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "LATCHKEY_LOGIN_WINDOW_SECS",
+    "LATCHKEY_LOGIN_MAX_LOCKOUT_SECS",
 ];
+
+/// The limits on failed sign-ins (the `[login]` table; see
+/// [`crate::login_limit`] for how they apply).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginSettings {
+    /// Failed sign-ins per user name within the window before a lockout
+    /// (1 to 1000; default 5).
+    pub max_failures_per_user: u32,
+    /// Failed sign-ins per client address within the window before a lockout
+    /// (1 to 1000000; default 20).
+    pub max_failures_per_address: u32,
+    /// The counting window and the first lockout, in seconds (1 to 86400;
+    /// default 900).
+    pub window_secs: u64,
+    /// The longest lockout, in seconds (at least `window_secs`, at most
+    /// 604800; default 3600).
+    pub max_lockout_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            max_failures_per_user: login_limit::DEFAULT_MAX_FAILURES_PER_USER,
+            max_failures_per_address: login_limit::DEFAULT_MAX_FAILURES_PER_ADDRESS,
+            window_secs: login_limit::DEFAULT_WINDOW.as_secs(),
+            max_lockout_secs: login_limit::DEFAULT_MAX_LOCKOUT.as_secs(),
+        }
+    }
+}
 
 /// One protected resource as configured.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -125,6 +173,15 @@ pub struct ServerConfig {
     /// transports, DNS rebinding; R15); requests without `Origin` (non-browser
     /// clients) are unaffected. Default: none.
     pub allowed_origins: Vec<String>,
+    /// Peers (addresses or CIDR networks) whose `X-Forwarded-For` header
+    /// names the client for the login limits. Default: none, so the client
+    /// is always the connection's peer.
+    pub trusted_proxies: Vec<String>,
+    /// The limits on failed sign-ins.
+    pub login: LoginSettings,
+    /// Environment variables whose values could not be read, reported by
+    /// [`problems`](Self::problems): the variable and what it must hold.
+    pub environment_problems: Vec<(&'static str, &'static str)>,
     /// TLS files; serving is plain http when both are absent.
     pub tls: TlsSettings,
     /// Whether the `demo` user is created on first start.
@@ -149,6 +206,9 @@ impl Default for ServerConfig {
             cimd: true,
             danger_allow_loopback_http_documents: false,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            login: LoginSettings::default(),
+            environment_problems: Vec::new(),
             tls: TlsSettings::default(),
             demo_user: true,
             demo_password: None,
@@ -199,6 +259,19 @@ impl ServerConfig {
         );
         set(&mut self.demo_user, file.demo_user);
         set(&mut self.allowed_origins, file.allowed_origins);
+        set(&mut self.trusted_proxies, file.trusted_proxies);
+        if let Some(login) = file.login {
+            set(
+                &mut self.login.max_failures_per_user,
+                login.max_failures_per_user,
+            );
+            set(
+                &mut self.login.max_failures_per_address,
+                login.max_failures_per_address,
+            );
+            set(&mut self.login.window_secs, login.window_secs);
+            set(&mut self.login.max_lockout_secs, login.max_lockout_secs);
+        }
         if let Some(registration) = file.registration {
             set(&mut self.registration, registration.enabled);
         }
@@ -239,16 +312,73 @@ impl ServerConfig {
             self.tls.key = Some(PathBuf::from(key));
         }
         if let Some(origins) = env("LATCHKEY_ALLOWED_ORIGINS") {
-            self.allowed_origins = origins
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.allowed_origins = split_list(&origins);
         }
+        if let Some(proxies) = env("LATCHKEY_TRUSTED_PROXIES") {
+            self.trusted_proxies = split_list(&proxies);
+        }
+        let problems = &mut self.environment_problems;
+        number_from_env(
+            &env,
+            "LATCHKEY_LOGIN_MAX_FAILURES_PER_USER",
+            &mut self.login.max_failures_per_user,
+            problems,
+        );
+        number_from_env(
+            &env,
+            "LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS",
+            &mut self.login.max_failures_per_address,
+            problems,
+        );
+        number_from_env(
+            &env,
+            "LATCHKEY_LOGIN_WINDOW_SECS",
+            &mut self.login.window_secs,
+            problems,
+        );
+        number_from_env(
+            &env,
+            "LATCHKEY_LOGIN_MAX_LOCKOUT_SECS",
+            &mut self.login.max_lockout_secs,
+            problems,
+        );
         if let Some(password) = env("LATCHKEY_DEMO_PASSWORD") {
             self.demo_password = Some(SecretString::new(password));
         }
+    }
+
+    /// The login limits as the limiter takes them.
+    pub fn login_policy(&self) -> LoginPolicy {
+        LoginPolicy {
+            max_failures_per_user: self.login.max_failures_per_user,
+            max_failures_per_address: self.login.max_failures_per_address,
+            window: Duration::from_secs(self.login.window_secs),
+            max_lockout: Duration::from_secs(self.login.max_lockout_secs),
+            max_tracked: login_limit::DEFAULT_MAX_TRACKED,
+        }
+    }
+
+    /// The parsed trusted proxies.
+    pub fn parsed_trusted_proxies(&self) -> Result<TrustedProxies, ServerError> {
+        TrustedProxies::parse(&self.trusted_proxies)
+    }
+
+    /// One line describing the login limits in force, for `latchkey check`.
+    pub fn login_summary(&self) -> String {
+        let proxies = if self.trusted_proxies.is_empty() {
+            "none (the client address is the connection's peer)".to_owned()
+        } else {
+            self.trusted_proxies.join(", ")
+        };
+        format!(
+            "sign-in limits: {} failures per user name, or {} per client address, within {} s \
+             lock it out for {} s, doubling on each repeat up to {} s; trusted proxies: {proxies}",
+            self.login.max_failures_per_user,
+            self.login.max_failures_per_address,
+            self.login.window_secs,
+            self.login.window_secs,
+            self.login.max_lockout_secs,
+        )
     }
 
     /// The resources in effect: the configured ones, or `{issuer}/mcp` with
@@ -277,6 +407,13 @@ impl ServerConfig {
                 });
             }
         }
+        for &(name, expected) in &self.environment_problems {
+            problems.push(ServerError::EnvironmentValueInvalid { name, expected });
+        }
+        if let Err(error) = self.parsed_trusted_proxies() {
+            problems.push(error);
+        }
+        problems.extend(self.login_problems());
         if parse_profile(&self.profile).is_none() {
             problems.push(ServerError::UnknownProfile {
                 profile: self.profile.clone(),
@@ -410,6 +547,34 @@ impl ServerConfig {
         problems
     }
 
+    fn login_problems(&self) -> Vec<ServerError> {
+        let login = &self.login;
+        let mut problems = Vec::new();
+        let mut check = |setting: &'static str, value: u64, min: u64, max: u64| {
+            if !(min..=max).contains(&value) {
+                problems.push(ServerError::LoginSettingOutOfRange { setting, min, max });
+            }
+        };
+        check(
+            "max_failures_per_user",
+            u64::from(login.max_failures_per_user),
+            1,
+            1_000,
+        );
+        check(
+            "max_failures_per_address",
+            u64::from(login.max_failures_per_address),
+            1,
+            1_000_000,
+        );
+        check("window_secs", login.window_secs, 1, 86_400);
+        check("max_lockout_secs", login.max_lockout_secs, 1, 604_800);
+        if login.max_lockout_secs < login.window_secs {
+            problems.push(ServerError::LoginLockoutShorterThanWindow);
+        }
+        problems
+    }
+
     fn tls_problems(&self) -> Vec<ServerError> {
         let mut problems = Vec::new();
         match (&self.tls.cert, &self.tls.key) {
@@ -462,6 +627,8 @@ struct FileConfig {
     allow_insecure_http_issuer: Option<bool>,
     demo_user: Option<bool>,
     allowed_origins: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    login: Option<FileLogin>,
     registration: Option<FileSwitch>,
     cimd: Option<FileCimd>,
     tls: Option<TlsSettings>,
@@ -471,6 +638,15 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileSwitch {
     enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLogin {
+    max_failures_per_user: Option<u32>,
+    max_failures_per_address: Option<u32>,
+    window_secs: Option<u64>,
+    max_lockout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -490,6 +666,32 @@ fn is_canonical_origin(origin: &str) -> bool {
     matches!(url.scheme(), "http" | "https")
         && url.host().is_some()
         && url.origin().ascii_serialization() == origin
+}
+
+/// A comma-separated list, entries trimmed, empty entries dropped.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads the whole number in variable `name` into `slot`; a value that is
+/// not one is recorded in `problems` and leaves `slot` as it was.
+fn number_from_env<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut T,
+    problems: &mut Vec<(&'static str, &'static str)>,
+) {
+    let Some(value) = env(name) else {
+        return;
+    };
+    match value.trim().parse() {
+        Ok(number) => *slot = number,
+        Err(_) => problems.push((name, "a whole number")),
+    }
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -614,6 +816,129 @@ mod tests {
             ServerConfig::default().allowed_origins,
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn oauth_2_1_section_7_7_login_limits_are_on_by_default() {
+        let config = ServerConfig::load(None, no_env).unwrap();
+        assert_eq!(
+            config.login,
+            LoginSettings {
+                max_failures_per_user: 5,
+                max_failures_per_address: 20,
+                window_secs: 900,
+                max_lockout_secs: 3600,
+            }
+        );
+        assert_eq!(config.login_policy(), LoginPolicy::default());
+        assert!(config.parsed_trusted_proxies().unwrap().is_empty());
+        assert_eq!(
+            config.login_summary(),
+            "sign-in limits: 5 failures per user name, or 20 per client address, within 900 s \
+             lock it out for 900 s, doubling on each repeat up to 3600 s; trusted proxies: none \
+             (the client address is the connection's peer)"
+        );
+    }
+
+    #[test]
+    fn login_limits_and_trusted_proxies_come_from_toml_then_env() {
+        let mut config = with_toml(
+            r#"
+            trusted_proxies = ["10.0.0.0/8", "fd00::1"]
+            [login]
+            max_failures_per_user = 3
+            max_failures_per_address = 50
+            window_secs = 60
+            max_lockout_secs = 600
+            "#,
+        );
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let policy = config.login_policy();
+        assert_eq!(policy.max_failures_per_user, 3);
+        assert_eq!(policy.max_failures_per_address, 50);
+        assert_eq!(policy.window, Duration::from_secs(60));
+        assert_eq!(policy.max_lockout, Duration::from_secs(600));
+        assert!(
+            config
+                .parsed_trusted_proxies()
+                .unwrap()
+                .contains("10.9.8.7".parse().unwrap())
+        );
+        config.apply_env(|name| match name {
+            "LATCHKEY_LOGIN_MAX_FAILURES_PER_USER" => Some("7".to_owned()),
+            "LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS" => Some(" 70 ".to_owned()),
+            "LATCHKEY_LOGIN_WINDOW_SECS" => Some("120".to_owned()),
+            "LATCHKEY_LOGIN_MAX_LOCKOUT_SECS" => Some("1200".to_owned()),
+            "LATCHKEY_TRUSTED_PROXIES" => Some("127.0.0.1, ::1,".to_owned()),
+            _ => None,
+        });
+        assert_eq!(
+            config.login,
+            LoginSettings {
+                max_failures_per_user: 7,
+                max_failures_per_address: 70,
+                window_secs: 120,
+                max_lockout_secs: 1200,
+            }
+        );
+        assert_eq!(config.trusted_proxies, ["127.0.0.1", "::1"]);
+        assert!(config.problems().is_empty());
+    }
+
+    #[test]
+    fn login_limit_problems_are_reported() {
+        let config = with_toml(
+            "trusted_proxies = [\"proxy.internal\"]\n[login]\nmax_failures_per_user = 0\n\
+             window_secs = 7200\nmax_lockout_secs = 3600",
+        );
+        let problems = config.problems();
+        assert!(
+            matches!(
+                problems.as_slice(),
+                [
+                    ServerError::TrustedProxyInvalid { entry },
+                    ServerError::LoginSettingOutOfRange {
+                        setting: "max_failures_per_user",
+                        min: 1,
+                        max: 1_000
+                    },
+                    ServerError::LoginLockoutShorterThanWindow,
+                ] if entry == "proxy.internal"
+            ),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[1].to_string(),
+            "login.max_failures_per_user must be between 1 and 1000"
+        );
+
+        let mut config = ServerConfig::default();
+        config.apply_env(|name| {
+            (name == "LATCHKEY_LOGIN_WINDOW_SECS").then(|| "15 minutes".to_owned())
+        });
+        assert_eq!(
+            config.login.window_secs, 900,
+            "an unreadable value changes nothing"
+        );
+        let problems = config.problems();
+        assert!(
+            matches!(
+                problems.as_slice(),
+                [ServerError::EnvironmentValueInvalid {
+                    name: "LATCHKEY_LOGIN_WINDOW_SECS",
+                    expected: "a whole number"
+                }]
+            ),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "LATCHKEY_LOGIN_WINDOW_SECS must be a whole number"
+        );
+
+        let mut config = ServerConfig::default();
+        let error = config.apply_toml("[login]\nmax_failures = 3").unwrap_err();
+        assert!(error.to_string().contains("max_failures"), "{error}");
     }
 
     #[test]

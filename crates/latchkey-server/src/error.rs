@@ -125,6 +125,35 @@ pub enum ServerError {
     /// TLS is configured but the issuer is not https.
     #[error("tls is configured but the issuer is not https; clients would not use it")]
     TlsWithHttpIssuer,
+    /// A `[login]` number is outside its range.
+    #[error("login.{setting} must be between {min} and {max}")]
+    LoginSettingOutOfRange {
+        /// The setting, as written in the file.
+        setting: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// The longest lockout is shorter than the first one.
+    #[error("login.max_lockout_secs must not be shorter than login.window_secs")]
+    LoginLockoutShorterThanWindow,
+    /// A trusted proxy is not an IP address or network.
+    #[error(
+        "trusted proxy {entry:?} is not an IP address or network such as 10.0.0.1 or 10.0.0.0/8"
+    )]
+    TrustedProxyInvalid {
+        /// The configured entry.
+        entry: String,
+    },
+    /// An environment variable holds a value that could not be read.
+    #[error("{name} must be {expected}")]
+    EnvironmentValueInvalid {
+        /// The variable.
+        name: &'static str,
+        /// What it must hold.
+        expected: &'static str,
+    },
     /// The demo password is too short.
     #[error("LATCHKEY_DEMO_PASSWORD must be at least 12 characters")]
     DemoPasswordTooShort,
@@ -195,6 +224,10 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::TlsFileMissing { .. }
             | ServerError::TlsFile { .. }
             | ServerError::TlsWithHttpIssuer
+            | ServerError::LoginSettingOutOfRange { .. }
+            | ServerError::LoginLockoutShorterThanWindow
+            | ServerError::TrustedProxyInvalid { .. }
+            | ServerError::EnvironmentValueInvalid { .. }
             | ServerError::DemoPasswordTooShort
             | ServerError::SecretsFile { .. }
             | ServerError::UsernameInvalid(_)

@@ -13,15 +13,32 @@
 //! Every form carries the session's CSRF token; a wrong one is a `403` page.
 //! A wrong password shows the login page again without saying whether the
 //! user exists, after an argon2 verification of the same cost either way.
+//!
+//! Password guessing (OAuth 2.1 section 7.7): each sign-in first asks the
+//! [`LoginLimiter`] whether its user name and its client address may try
+//! again. When either is locked out, the login page comes back with `429 Too
+//! Many Requests`, a `Retry-After` header and the same message whatever the
+//! name, and neither the user store nor argon2 is touched. The client address
+//! is the connection's peer (served with `ConnectInfo<SocketAddr>`, as
+//! `latchkey serve` does), or what `X-Forwarded-For` says when that peer is a
+//! configured trusted proxy. Without a known peer, every attempt shares one
+//! address counter.
+//!
+//! argon2 runs on the blocking thread pool, at most one verification per CPU
+//! at a time: verifications never stall the async workers that serve the
+//! other endpoints, and their memory (19 MiB each) stays bounded however many
+//! sign-ins arrive at once.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -31,19 +48,43 @@ use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
 use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher, ResponseBody};
 use latchkey_store::Store;
 use latchkey_types::{Subject, UnixTime};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
+use crate::login_limit::{Blocked, LoginLimiter, LoginPolicy, TrustedProxies};
 use crate::pages::{self, CONSENT_PATH, LOGIN_PATH, STYLESHEET_PATH};
 use crate::password;
 use crate::session::{Session, Sessions, looks_like_session_id};
-use crate::{now, os_rng};
+use crate::{Clock, os_rng};
 
 /// The largest form body the pages accept.
 pub const MAX_FORM_LEN: usize = 8 * 1024;
+
+/// The message on the login page while a user name or an address is locked
+/// out; the same for every name, so it tells nothing about accounts.
+pub const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-in attempts.";
+
+/// How the pages guard sign-in, and where they read the time.
+#[derive(Clone, Debug, Default)]
+pub struct PageOptions {
+    /// The limits on failed sign-ins.
+    pub login: LoginPolicy,
+    /// Peers whose `X-Forwarded-For` header is believed (default: none).
+    pub trusted_proxies: TrustedProxies,
+    /// The clock the page routes read (the authorization endpoint's pages get
+    /// the adapter's reading instead).
+    pub clock: Clock,
+}
 
 /// The login and consent pages of one engine.
 pub struct Pages<S: Store, F: MetadataFetcher> {
     engine: Arc<Engine<S, F>>,
     sessions: Sessions,
+    limiter: LoginLimiter,
+    trusted_proxies: TrustedProxies,
+    clock: Clock,
+    peer_warned: AtomicBool,
+    verifications: Semaphore,
     cookie_name: &'static str,
     secure_cookie: bool,
 }
@@ -57,10 +98,25 @@ where
     /// `__Host-latchkey` with `Secure`; otherwise `latchkey` (the browser
     /// would drop a `Secure` cookie over http).
     pub fn new(engine: Arc<Engine<S, F>>) -> Arc<Self> {
+        Self::with_options(engine, PageOptions::default())
+    }
+
+    /// Pages for `engine` with `options` (login limits, trusted proxies,
+    /// clock). Computes the dummy password hash now, so the first unknown
+    /// user name costs what every other one does.
+    pub fn with_options(engine: Arc<Engine<S, F>>, options: PageOptions) -> Arc<Self> {
+        password::prepare_dummy();
         let secure = engine.config().issuer.starts_with("https://");
         Arc::new(Self {
             engine,
             sessions: Sessions::new(),
+            limiter: LoginLimiter::new(options.login),
+            trusted_proxies: options.trusted_proxies,
+            clock: options.clock,
+            peer_warned: AtomicBool::new(false),
+            verifications: Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
             cookie_name: if secure {
                 "__Host-latchkey"
             } else {
@@ -100,6 +156,11 @@ where
     /// The sessions (for tests and metrics).
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// The sign-in failure counters (for tests and metrics).
+    pub fn limiter(&self) -> &LoginLimiter {
+        &self.limiter
     }
 
     async fn begin(
@@ -156,9 +217,10 @@ where
     }
 
     async fn post_login(&self, request: Request) -> Response {
-        let now = now();
+        let now = self.clock.now();
         let mut rng = os_rng();
         let (parts, body) = request.into_parts();
+        let address = self.client_address(&parts);
         let Some((id, session)) = self.current(&parts.headers, now) else {
             return expired_page();
         };
@@ -178,24 +240,37 @@ where
         let origin = pages::redirect_origin(&pending);
         let username = form.get("username");
         let password = form.get("password");
+        // Before any lookup or hashing: a locked-out name or address costs nothing.
+        let attempt = match self.limiter.begin(username, address, now) {
+            Ok(attempt) => attempt,
+            Err(blocked) => {
+                tracing::debug!("sign-in refused: locked out");
+                return too_many_attempts(&pending, &session, origin.as_deref(), blocked);
+            }
+        };
         let user = match Subject::parse(username) {
             Ok(subject) => match self.engine.store().user(&subject).await {
                 Ok(user) => user,
                 Err(error) => {
+                    self.limiter.abandon(attempt);
                     tracing::error!(error = %error, "user lookup failed");
                     return self.failure_page();
                 }
             },
             Err(_) => None,
         };
-        let verified = match &user {
-            Some(user) => password::verify(password, &user.password_hash),
-            None => {
-                password::verify_dummy(password);
-                false
-            }
-        };
+        let hash = user.as_ref().map(|user| user.password_hash.clone());
+        let verified = self.check_password(password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
+            // The user name is never logged: people type passwords into it.
+            if let Some(blocked) = self.limiter.failed(attempt, now) {
+                tracing::warn!(
+                    address = %address.map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+                    lockout_secs = blocked.retry_after_secs(),
+                    "sign-in failed; a user name or address is now locked out"
+                );
+                return too_many_attempts(&pending, &session, origin.as_deref(), blocked);
+            }
             tracing::info!("sign-in failed");
             let page = pages::login(
                 &pending,
@@ -204,6 +279,7 @@ where
             );
             return pages::html(StatusCode::OK, page, origin.as_deref());
         };
+        self.limiter.succeeded(attempt);
         tracing::info!(user = user.username.as_str(), "signed in");
         // A new session id after sign-in: a planted cookie gains nothing.
         self.sessions.remove(&id);
@@ -219,7 +295,7 @@ where
     }
 
     fn get_consent(&self, request: Request) -> Response {
-        let now = now();
+        let now = self.clock.now();
         let Some((_, session)) = self.current(request.headers(), now) else {
             return expired_page();
         };
@@ -232,7 +308,7 @@ where
     }
 
     async fn post_consent(&self, request: Request) -> Response {
-        let now = now();
+        let now = self.clock.now();
         let mut rng = os_rng();
         let (parts, body) = request.into_parts();
         let Some((id, mut session)) = self.current(&parts.headers, now) else {
@@ -272,6 +348,48 @@ where
             .complete_authorization(pending, decision, now, &mut rng)
             .await;
         endpoint_response(response)
+    }
+
+    /// Whether `password` matches `hash`; with no hash (unknown or invalid
+    /// user name), an argon2 verification of the same cost against a dummy
+    /// hash, and `false`. Runs on the blocking pool under `verifications`.
+    async fn check_password(&self, password: &str, hash: Option<String>) -> bool {
+        let Ok(_permit) = self.verifications.acquire().await else {
+            return false;
+        };
+        let password = Zeroizing::new(password.to_owned());
+        let verified = tokio::task::spawn_blocking(move || match hash {
+            Some(hash) => password::verify(&password, &hash),
+            None => {
+                password::verify_dummy(&password);
+                false
+            }
+        })
+        .await;
+        verified.unwrap_or_else(|error| {
+            tracing::error!(error = %error, "the password check did not finish");
+            false
+        })
+    }
+
+    /// The client's address: the connection's peer, or what a trusted proxy
+    /// forwarded; `None` when the server was not served with the peer address.
+    fn client_address(&self, parts: &Parts) -> Option<IpAddr> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            if !self.peer_warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the peer address is unknown (serve with ConnectInfo<SocketAddr>); \
+                     all sign-ins share one address counter"
+                );
+            }
+            return None;
+        };
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|value| value.to_str().unwrap_or_default());
+        Some(self.trusted_proxies.client_address(peer.ip(), forwarded))
     }
 
     fn current(&self, headers: &HeaderMap, now: UnixTime) -> Option<(String, Session)> {
@@ -402,6 +520,30 @@ fn see_other(location: &'static str, form_target: Option<&str>) -> Response {
     response
         .headers_mut()
         .insert(LOCATION, HeaderValue::from_static(location));
+    response
+}
+
+/// The login page again with `429 Too Many Requests` and `Retry-After`
+/// (RFC 6585 section 4, RFC 9110 section 10.2.3).
+fn too_many_attempts(
+    pending: &PendingAuthorization,
+    session: &Session,
+    form_target: Option<&str>,
+    blocked: Blocked,
+) -> Response {
+    let secs = blocked.retry_after_secs();
+    let wait = if secs < 60 {
+        format!("{secs} second{}", if secs == 1 { "" } else { "s" })
+    } else {
+        let minutes = secs.div_ceil(60);
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    };
+    let message = format!("{TOO_MANY_ATTEMPTS} Try again in {wait}.");
+    let page = pages::login(pending, session.csrf(), Some(&message));
+    let mut response = pages::html(StatusCode::TOO_MANY_REQUESTS, page, form_target);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs));
     response
 }
 

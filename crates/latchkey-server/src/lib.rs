@@ -56,6 +56,10 @@
 //! - RFC 9700 section 4.4 (clickjacking): `frame-ancestors 'none'` and
 //!   `X-Frame-Options: DENY` on every page; CSRF tokens on every form.
 //! - RFC 9106: user passwords hashed with argon2id.
+//! - OAuth 2.1 section 7.7 (credential guessing): failed sign-ins are limited
+//!   per user name and per client address, with lockouts that double, checked
+//!   before argon2 runs; unknown user names cost the same argon2 verification
+//!   as wrong passwords ([`login_limit`], [`password`]).
 //!
 //! What it deliberately does not do: it holds no OAuth rule (an OAuth rule
 //! here would be a layering bug), stores no password or client secret in
@@ -79,6 +83,7 @@ pub mod admin;
 pub mod config;
 pub mod fetcher;
 pub mod interaction;
+pub mod login_limit;
 pub mod mcp_demo;
 pub mod pages;
 pub mod password;
@@ -93,6 +98,9 @@ mod error;
 mod testing;
 
 pub use error::ServerError;
+
+use std::fmt;
+use std::sync::Arc;
 
 use latchkey_types::UnixTime;
 
@@ -110,4 +118,38 @@ pub fn now() -> UnixTime {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     UnixTime::from_secs(secs)
+}
+
+/// Where the HTTP layer reads the time: the system clock ([`Clock::system`])
+/// in the server, a controlled one in tests. Read once per request.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> UnixTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock ([`now`]).
+    pub fn system() -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// A clock that reads `read`.
+    pub fn from_fn(read: impl Fn() -> UnixTime + Send + Sync + 'static) -> Self {
+        Self(Arc::new(read))
+    }
+
+    /// The current time by this clock.
+    pub fn now(&self) -> UnixTime {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock(..)")
+    }
 }

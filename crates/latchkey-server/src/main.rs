@@ -22,7 +22,9 @@ use latchkey_types::{Scope, SecretString};
     name = "latchkey",
     version,
     after_help = "Environment: LATCHKEY_ISSUER, LATCHKEY_BIND, LATCHKEY_DATABASE, LATCHKEY_PROFILE, \
-LATCHKEY_RESOURCE, LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER, LATCHKEY_TLS_CERT, LATCHKEY_TLS_KEY and \
+LATCHKEY_RESOURCE, LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER, LATCHKEY_TLS_CERT, LATCHKEY_TLS_KEY, \
+LATCHKEY_ALLOWED_ORIGINS, LATCHKEY_TRUSTED_PROXIES, LATCHKEY_LOGIN_MAX_FAILURES_PER_USER, \
+LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS, LATCHKEY_LOGIN_WINDOW_SECS, LATCHKEY_LOGIN_MAX_LOCKOUT_SECS and \
 LATCHKEY_DEMO_PASSWORD override the configuration file; RUST_LOG filters the logs."
 )]
 struct Cli {
@@ -158,6 +160,7 @@ fn check(config: &ServerConfig) -> ExitCode {
             "the configuration is fine: issuer {}, listening on {}",
             config.issuer, config.bind
         );
+        println!("{}", config.login_summary());
         return ExitCode::SUCCESS;
     }
     for problem in problems {

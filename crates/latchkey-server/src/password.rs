@@ -38,10 +38,22 @@ pub fn verify(password: &str, hash: &str) -> bool {
 }
 
 /// Runs a verification of the same cost against a fixed hash, for unknown
-/// user names, so that timing does not tell whether a user exists.
+/// user names, so that timing does not tell whether a user exists. The fixed
+/// hash uses the parameters [`hash`] uses today.
 pub fn verify_dummy(password: &str) {
+    let _ = verify(password, dummy_hash());
+}
+
+/// Computes the fixed hash [`verify_dummy`] checks against, if not done yet,
+/// so that the first unknown user name after a start costs no more than the
+/// others. Call it once while starting.
+pub fn prepare_dummy() {
+    let _ = dummy_hash();
+}
+
+fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let hash = DUMMY.get_or_init(|| {
+    DUMMY.get_or_init(|| {
         let salt = SaltString::encode_b64(b"latchkey-dummy-s").ok();
         salt.and_then(|salt| {
             Argon2::default()
@@ -50,8 +62,7 @@ pub fn verify_dummy(password: &str) {
                 .map(|hash| hash.to_string())
         })
         .unwrap_or_default()
-    });
-    let _ = verify(password, hash);
+    })
 }
 
 /// A random password of 128 bits, written as 22 base64url characters.
@@ -75,6 +86,24 @@ mod tests {
         assert!(verify("correct horse battery", &hash));
         assert!(!verify("correct horse batterx", &hash));
         assert!(!verify("correct horse battery", "not a hash"));
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_user_hash_costs() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let user = hash("correct horse battery", &mut rng).unwrap();
+        let user = PasswordHash::new(&user).unwrap();
+        let dummy = PasswordHash::new(dummy_hash()).unwrap();
+        // Same algorithm, version and parameters (memory, passes, lanes), so
+        // an unknown user name takes as long as a wrong password.
+        assert_eq!(dummy.algorithm, user.algorithm);
+        assert_eq!(dummy.version, user.version);
+        assert_eq!(dummy.params, user.params);
+        assert_eq!(
+            dummy.hash.map(|output| output.len()),
+            user.hash.map(|output| output.len())
+        );
+        assert!(!verify("correct horse battery", dummy_hash()));
     }
 
     #[test]

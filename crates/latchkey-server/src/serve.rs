@@ -2,6 +2,7 @@
 //! pages into one router, and serving it until SIGINT or SIGTERM.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -24,9 +25,9 @@ use crate::admin;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fetcher::{FetcherConfig, HttpMetadataFetcher};
-use crate::interaction::Pages;
+use crate::interaction::{PageOptions, Pages};
 use crate::mcp_demo;
-use crate::{now, os_rng, secrets, tls};
+use crate::{Clock, now, os_rng, secrets, tls};
 
 /// The name of the user created on first start.
 pub const DEMO_USER: &str = "demo";
@@ -47,9 +48,13 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     match acceptor {
         Some(acceptor) => tls::serve(listener, acceptor, app, shutdown_signal()).await,
         None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
+            // The peer address feeds the login limits (see `interaction`).
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
         }
     }
     tracing::info!("shutting down");
@@ -59,7 +64,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
 
 /// Builds the whole application: loads or creates the engine secrets and the
 /// signing key, makes sure the demo user exists (printing its password once
-/// to `out` when generated), and assembles the routes.
+/// to `out` when generated), and assembles the routes. The pages read the
+/// system clock.
+///
+/// Serve the router with `into_make_service_with_connect_info::<SocketAddr>()`
+/// so that the login limits see each client's address.
 pub async fn build(
     config: &ServerConfig,
     store: Arc<SqliteStore>,
@@ -67,6 +76,24 @@ pub async fn build(
     rng: &mut impl CryptoRng,
     out: &mut impl Write,
 ) -> Result<Router, ServerError> {
+    build_with_clock(config, store, now, Clock::system(), rng, out).await
+}
+
+/// [`build`], with the pages reading `clock` (tests move it forward to see
+/// lockouts end).
+pub async fn build_with_clock(
+    config: &ServerConfig,
+    store: Arc<SqliteStore>,
+    now: UnixTime,
+    clock: Clock,
+    rng: &mut impl CryptoRng,
+    out: &mut impl Write,
+) -> Result<Router, ServerError> {
+    let options = PageOptions {
+        login: config.login_policy(),
+        trusted_proxies: config.parsed_trusted_proxies()?,
+        clock,
+    };
     let secrets = secrets::load_or_create(&config.secrets_path(), rng)?;
     let engine_config = config.engine_config()?;
     let fetcher_config = if config.danger_allow_loopback_http_documents {
@@ -90,19 +117,34 @@ pub async fn build(
         )
         .await?;
     }
-    Ok(router(engine, &config.allowed_origins))
+    Ok(router_with(engine, &config.allowed_origins, options))
 }
 
 /// The routes of a running engine: the authorization server, the pages, the
 /// protected-resource metadata of each resource this server hosts, the demo
 /// MCP server at `/mcp` when the default resource is `{issuer origin}/mcp`,
-/// request ids and logging, and sensitive-header marking outermost.
+/// request ids and logging, and sensitive-header marking outermost. The
+/// pages get the default login limits and the system clock.
 pub fn router<S, F>(engine: Arc<Engine<S, F>>, allowed_origins: &[String]) -> Router
 where
     S: Store + Send + Sync + 'static,
     F: MetadataFetcher + Send + Sync + 'static,
 {
-    let pages = Pages::new(Arc::clone(&engine));
+    router_with(engine, allowed_origins, PageOptions::default())
+}
+
+/// [`router`], with the pages' login limits, trusted proxies and clock from
+/// `options`.
+pub fn router_with<S, F>(
+    engine: Arc<Engine<S, F>>,
+    allowed_origins: &[String],
+    options: PageOptions,
+) -> Router
+where
+    S: Store + Send + Sync + 'static,
+    F: MetadataFetcher + Send + Sync + 'static,
+{
+    let pages = Pages::with_options(Arc::clone(&engine), options);
     let mut app =
         authorization_server_router(Arc::clone(&engine), pages.clone()).merge(pages.router());
     let issuer_origin = origin_of(&engine.config().issuer);

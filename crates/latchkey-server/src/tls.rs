@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig as RustlsConfig;
@@ -63,13 +64,16 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((tcp, _peer)) = accepted else {
+                let Ok((tcp, peer)) = accepted else {
                     // Out of file descriptors and the like: back off briefly.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
                 let acceptor = acceptor.clone();
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                // The peer address feeds the login limits, as with plain http.
+                let service = hyper_util::service::TowerToHyperService::new(
+                    app.clone().layer(axum::Extension(ConnectInfo(peer))),
+                );
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let Ok(Ok(stream)) =

@@ -3,14 +3,17 @@
 //! client (redirects are never followed).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use latchkey_server::admin::{self, NewClient};
 use latchkey_server::config::ServerConfig;
-use latchkey_server::serve;
+use latchkey_server::interaction::TOO_MANY_ATTEMPTS;
+use latchkey_server::{Clock, serve};
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_types::{Scope, SecretString, UnixTime};
 use rand_core::SeedableRng;
@@ -25,6 +28,36 @@ struct Server {
     base: String,
     issuer: String,
     client_id: String,
+    store: Arc<SqliteStore>,
+}
+
+/// Where a request comes from: the source address of the connection and
+/// any extra headers.
+#[derive(Clone, Copy)]
+struct Client<'a> {
+    source: IpAddr,
+    headers: &'a [(&'a str, &'a str)],
+}
+
+const LOCAL: Client<'static> = Client {
+    source: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    headers: &[],
+};
+
+/// A client on another loopback address (all of 127.0.0.0/8 is loopback).
+fn client_at(source: &str) -> Client<'static> {
+    Client {
+        source: source.parse().expect("address"),
+        headers: &[],
+    }
+}
+
+/// A clock the test moves by hand, starting at the real time.
+fn manual_clock() -> (Clock, Arc<AtomicU64>) {
+    let secs = Arc::new(AtomicU64::new(latchkey_server::now().as_secs()));
+    let read = Arc::clone(&secs);
+    let clock = Clock::from_fn(move || UnixTime::from_secs(read.load(Ordering::SeqCst)));
+    (clock, secs)
 }
 
 struct Reply {
@@ -63,6 +96,12 @@ fn temp_db() -> PathBuf {
 }
 
 async fn start(https_issuer: bool) -> Server {
+    start_with(https_issuer, &[], Clock::system()).await
+}
+
+/// A server with the extra configuration `env` whose pages read `clock`,
+/// served with each connection's peer address.
+async fn start_with(https_issuer: bool, env: &[(&str, &str)], clock: Clock) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -75,14 +114,17 @@ async fn start(https_issuer: bool) -> Server {
         "LATCHKEY_ISSUER" => Some(issuer.clone()),
         "LATCHKEY_DATABASE" => Some(database.display().to_string()),
         "LATCHKEY_DEMO_PASSWORD" => Some(PASSWORD.to_owned()),
-        _ => None,
+        other => env
+            .iter()
+            .find(|(name, _)| *name == other)
+            .map(|(_, value)| (*value).to_owned()),
     });
-    assert!(config.problems().is_empty());
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
     let store = Arc::new(SqliteStore::open(&config.database).await.expect("store"));
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
     let now = latchkey_server::now();
     let mut out = Vec::new();
-    let app = serve::build(&config, Arc::clone(&store), now, &mut rng, &mut out)
+    let app = serve::build_with_clock(&config, Arc::clone(&store), now, clock, &mut rng, &mut out)
         .await
         .expect("build");
     assert_eq!(
@@ -107,12 +149,14 @@ async fn start(https_issuer: bool) -> Server {
     .await
     .expect("client");
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app).await.expect("serve");
     });
     Server {
         base: format!("http://127.0.0.1:{port}"),
         issuer,
         client_id: client_id.as_str().to_owned(),
+        store,
     }
 }
 
@@ -123,8 +167,26 @@ async fn request(
     cookie: Option<&str>,
     form: Option<&[(&str, &str)]>,
 ) -> Reply {
+    request_from(server, LOCAL, method, path, cookie, form).await
+}
+
+async fn request_from(
+    server: &Server,
+    client: Client<'_>,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+) -> Reply {
     let host = server.base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(client.source, 0))
+        .expect("bind the client's source address");
+    let mut stream = socket
+        .connect(host.parse().expect("server address"))
+        .await
+        .expect("connect");
     let body = form
         .map(|pairs| {
             url::form_urlencoded::Serializer::new(String::new())
@@ -135,6 +197,9 @@ async fn request(
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if let Some(cookie) = cookie {
         head.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    for (name, value) in client.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if form.is_some() {
         head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
@@ -456,4 +521,242 @@ async fn demo_user_password_is_generated_and_printed_once() {
         .await
         .expect("exists");
     assert!(out.is_empty(), "printed only on creation");
+}
+
+/// A fresh login page for `client`: its session cookie and CSRF token.
+async fn login_page(server: &Server, client: Client<'_>) -> (String, String) {
+    let path = authorize_path(server, "limits");
+    let login = request_from(server, client, "GET", &path, None, None).await;
+    assert_eq!(login.status, 200);
+    (login.cookie(), login.csrf())
+}
+
+/// Posts the login form of `session`; the reply and how long it took.
+async fn post_login(
+    server: &Server,
+    client: Client<'_>,
+    session: &(String, String),
+    username: &str,
+    password: &str,
+) -> (Reply, Duration) {
+    let (cookie, csrf) = session;
+    let started = Instant::now();
+    let reply = request_from(
+        server,
+        client,
+        "POST",
+        "/latchkey/login",
+        Some(cookie),
+        Some(&[
+            ("csrf", csrf),
+            ("username", username),
+            ("password", password),
+        ]),
+    )
+    .await;
+    (reply, started.elapsed())
+}
+
+fn assert_locked_out(reply: &Reply, retry_after: &str) {
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert_eq!(reply.header("retry-after"), Some(retry_after));
+    assert!(reply.body.contains(TOO_MANY_ATTEMPTS), "{}", reply.body);
+    assert!(reply.header("set-cookie").is_none(), "no sign-in");
+    assert_eq!(reply.header("x-frame-options"), Some("DENY"));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert!(
+        reply.body.contains("type=\"password\""),
+        "the form comes back"
+    );
+}
+
+#[tokio::test]
+async fn oauth_2_1_section_7_7_wrong_passwords_lock_the_user_name_out_with_429_and_retry_after() {
+    let (clock, secs) = manual_clock();
+    let server = start_with(
+        false,
+        &[
+            ("LATCHKEY_LOGIN_MAX_FAILURES_PER_USER", "3"),
+            ("LATCHKEY_LOGIN_WINDOW_SECS", "60"),
+            ("LATCHKEY_LOGIN_MAX_LOCKOUT_SECS", "600"),
+        ],
+        clock,
+    )
+    .await;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    admin::add_user(
+        server.store.as_ref(),
+        "alice",
+        PASSWORD,
+        latchkey_server::now(),
+        &mut rng,
+    )
+    .await
+    .expect("alice");
+
+    let session = login_page(&server, LOCAL).await;
+    let mut verified = Vec::new();
+    for _ in 0..2 {
+        let (reply, took) =
+            post_login(&server, LOCAL, &session, "demo", "not the password at all").await;
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply
+                .body
+                .contains("The user name or the password is not right.")
+        );
+        assert!(reply.header("retry-after").is_none());
+        verified.push(took);
+    }
+    // The third failure within the window locks the name for one window.
+    let (reply, took) = post_login(&server, LOCAL, &session, "demo", "still not it").await;
+    verified.push(took);
+    assert_locked_out(&reply, "60");
+    assert!(
+        reply.body.contains("Try again in 1 minute."),
+        "{}",
+        reply.body
+    );
+
+    // Now the right password is refused too, before argon2 runs: each refusal
+    // takes a fraction of a verification.
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        let (reply, took) = post_login(&server, LOCAL, &session, "demo", PASSWORD).await;
+        assert_locked_out(&reply, "60");
+        refused.push(took);
+    }
+    let fastest_verified = verified.iter().min().expect("timings");
+    let fastest_refused = refused.iter().min().expect("timings");
+    assert!(
+        *fastest_refused * 4 < *fastest_verified,
+        "refused in {fastest_refused:?}, verified in {fastest_verified:?}"
+    );
+
+    // The lock is on the name, whatever the address.
+    let elsewhere = client_at("127.0.0.2");
+    let other_session = login_page(&server, elsewhere).await;
+    let (reply, _) = post_login(&server, elsewhere, &other_session, "demo", PASSWORD).await;
+    assert_locked_out(&reply, "60");
+
+    // Another user is unaffected, from another address or from this one.
+    let (reply, _) = post_login(&server, elsewhere, &other_session, "alice", PASSWORD).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let alice_here = login_page(&server, LOCAL).await;
+    let (reply, _) = post_login(&server, LOCAL, &alice_here, "alice", PASSWORD).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+
+    // One second before the lockout ends it still holds; then the right
+    // password signs in.
+    secs.fetch_add(59, Ordering::SeqCst);
+    let (reply, _) = post_login(&server, LOCAL, &session, "demo", PASSWORD).await;
+    assert_locked_out(&reply, "1");
+    assert!(
+        reply.body.contains("Try again in 1 second."),
+        "{}",
+        reply.body
+    );
+    secs.fetch_add(1, Ordering::SeqCst);
+    let (reply, _) = post_login(&server, LOCAL, &session, "demo", PASSWORD).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some("/latchkey/consent"));
+}
+
+#[tokio::test]
+async fn a_lockout_looks_the_same_for_unknown_and_existing_user_names() {
+    let (clock, _) = manual_clock();
+    let server = start_with(
+        false,
+        &[("LATCHKEY_LOGIN_MAX_FAILURES_PER_USER", "2")],
+        clock,
+    )
+    .await;
+    let session = login_page(&server, LOCAL).await;
+    let mut pages = Vec::new();
+    for username in ["demo", "nobody"] {
+        let (reply, _) = post_login(&server, LOCAL, &session, username, "wrong password").await;
+        assert_eq!(reply.status, 200);
+        let (reply, _) = post_login(&server, LOCAL, &session, username, "wrong password").await;
+        assert_locked_out(&reply, "900");
+        let (reply, _) = post_login(&server, LOCAL, &session, username, PASSWORD).await;
+        assert_locked_out(&reply, "900");
+        assert!(
+            reply.body.contains("Try again in 15 minutes."),
+            "{}",
+            reply.body
+        );
+        pages.push(reply.body);
+    }
+    assert_eq!(pages[0], pages[1]);
+}
+
+#[tokio::test]
+async fn one_address_trying_many_names_is_locked_out_whatever_x_forwarded_for_says() {
+    let (clock, _) = manual_clock();
+    let server = start_with(
+        false,
+        &[("LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS", "3")],
+        clock,
+    )
+    .await;
+    let source = "127.0.0.3".parse().expect("address");
+    let forged = [
+        [("X-Forwarded-For", "198.51.100.1")],
+        [("X-Forwarded-For", "198.51.100.2")],
+        [("X-Forwarded-For", "198.51.100.3")],
+        [("X-Forwarded-For", "198.51.100.4")],
+    ];
+    let sprayer = |i: usize| Client {
+        source,
+        headers: &forged[i],
+    };
+    let session = login_page(&server, sprayer(0)).await;
+    for (i, username) in ["u1", "u2", "u3"].into_iter().enumerate() {
+        let (reply, _) = post_login(&server, sprayer(i), &session, username, PASSWORD).await;
+        if i < 2 {
+            assert_eq!(reply.status, 200);
+        } else {
+            assert_locked_out(&reply, "900");
+        }
+    }
+    let (reply, _) = post_login(&server, sprayer(3), &session, "demo", PASSWORD).await;
+    assert_locked_out(&reply, "900");
+
+    let elsewhere = client_at("127.0.0.4");
+    let other_session = login_page(&server, elsewhere).await;
+    let (reply, _) = post_login(&server, elsewhere, &other_session, "demo", PASSWORD).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_configured_trusted_proxy_names_the_client_in_x_forwarded_for() {
+    let (clock, _) = manual_clock();
+    let server = start_with(
+        false,
+        &[
+            ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.5"),
+            ("LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS", "2"),
+        ],
+        clock,
+    )
+    .await;
+    let source = "127.0.0.5".parse().expect("address");
+    let first = Client {
+        source,
+        headers: &[("X-Forwarded-For", "203.0.113.1")],
+    };
+    let second = Client {
+        source,
+        headers: &[("X-Forwarded-For", "203.0.113.2")],
+    };
+    let session = login_page(&server, first).await;
+    let (reply, _) = post_login(&server, first, &session, "u1", PASSWORD).await;
+    assert_eq!(reply.status, 200);
+    let (reply, _) = post_login(&server, first, &session, "u2", PASSWORD).await;
+    assert_locked_out(&reply, "900");
+    let (reply, _) = post_login(&server, first, &session, "demo", PASSWORD).await;
+    assert_locked_out(&reply, "900");
+    // Another client behind the same proxy has its own counter.
+    let (reply, _) = post_login(&server, second, &session, "demo", PASSWORD).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
 }
