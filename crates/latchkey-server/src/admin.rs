@@ -47,6 +47,14 @@ pub async fn add_user<S: Store>(
     rng: &mut impl CryptoRng,
 ) -> Result<(), ServerError> {
     let subject = parse_username(username)?;
+    // RFC 9700 section 4.15.1: a client-credentials token's `sub` is its
+    // client id, so a user name equal to a client id would let a resource
+    // server that reads `sub` mistake the one for the other.
+    if let Ok(client_id) = ClientId::parse(username)
+        && store.client(&client_id).await?.is_some()
+    {
+        return Err(ServerError::NameIsClientId(username.to_owned()));
+    }
     let password_hash = password::hash(password, rng)?;
     let record = UserRecord {
         username: subject,
@@ -182,6 +190,13 @@ pub async fn clients_add<S: Store>(
     };
     if store.client(&client_id).await?.is_some() {
         return Err(ServerError::ClientExists(client_id.as_str().to_owned()));
+    }
+    // RFC 9700 section 4.15.1, the other way round: a chosen client id that
+    // names a user.
+    if let Ok(subject) = Subject::parse(client_id.as_str())
+        && store.user(&subject).await?.is_some()
+    {
+        return Err(ServerError::NameIsClientId(client_id.as_str().to_owned()));
     }
     let mut body = serde_json::Map::new();
     body.insert(
@@ -549,6 +564,72 @@ mod tests {
             Err(ServerError::ClientInvalid(_))
         ));
         assert!(store.list_clients().await.unwrap().is_empty());
+    }
+
+    /// RFC 9700 section 4.15.1: user names and client ids never share a value,
+    /// whichever is created first.
+    #[tokio::test]
+    async fn rfc_9700_section_4_15_user_names_and_client_ids_stay_apart() {
+        let (store, _path) = store().await;
+        let password = || Some(SecretString::new("correct horse battery".to_owned()));
+        let mut out = Vec::new();
+        let confidential = |id: &str| NewClient {
+            client_id: Some(id.to_owned()),
+            auth_method: "client_secret_basic".to_owned(),
+            client_credentials: true,
+            ..NewClient::default()
+        };
+        clients_add(
+            &store,
+            &confidential("reporting-bot"),
+            &scopes(),
+            NOW,
+            &mut rng(),
+            &mut out,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            users_add(
+                &store,
+                "reporting-bot",
+                password(),
+                NOW,
+                &mut rng(),
+                &mut out
+            )
+            .await,
+            Err(ServerError::NameIsClientId(_))
+        ));
+        assert!(
+            store
+                .user(&Subject::parse("reporting-bot").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        users_add(&store, "alice", password(), NOW, &mut rng(), &mut out)
+            .await
+            .unwrap();
+        assert!(matches!(
+            clients_add(
+                &store,
+                &confidential("alice"),
+                &scopes(),
+                NOW,
+                &mut rng(),
+                &mut out
+            )
+            .await,
+            Err(ServerError::NameIsClientId(_))
+        ));
+        assert!(
+            store
+                .client(&ClientId::parse("alice").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -180,6 +180,10 @@ pub enum ServerError {
     /// The user does not exist.
     #[error("user {0:?} does not exist")]
     UserUnknown(String),
+    /// A user name equal to a client id, or the other way round (RFC 9700
+    /// section 4.15.1: a client-credentials token's `sub` is its client id).
+    #[error("{0:?} is already a client id or a user name; user names and client ids must differ")]
+    NameIsClientId(String),
     /// A password is too short.
     #[error("the password must be at least 12 characters")]
     PasswordTooShort,
@@ -233,6 +237,7 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::UsernameInvalid(_)
             | ServerError::UserExists(_)
             | ServerError::UserUnknown(_)
+            | ServerError::NameIsClientId(_)
             | ServerError::PasswordTooShort
             | ServerError::PasswordHash
             | ServerError::ClientInvalid(_)
