@@ -70,7 +70,9 @@ impl Htu {
         if path.is_empty() {
             out.push('/');
         } else {
-            normalize_percent_encoding(path, &mut out)?;
+            // RFC 3986 section 6.2.2.1 and 6.2.2.2, as for resource URIs.
+            latchkey_uri::normalize_percent_encoding(path, &mut out)
+                .map_err(|_| DpopError::HtuMalformed)?;
         }
         Ok(Self(out))
     }
@@ -125,39 +127,6 @@ fn check_absolute_http_prefix(s: &str) -> Result<(), DpopError> {
         Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
         _ => Err(DpopError::HtuMalformed),
     }
-}
-
-/// RFC 3986 section 6.2.2.1 and 6.2.2.2: decode `%XX` of unreserved characters,
-/// uppercase the hex digits of every other one.
-fn normalize_percent_encoding(path: &str, out: &mut String) -> Result<(), DpopError> {
-    let mut bytes = path.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'%' {
-            out.push(char::from(b));
-            continue;
-        }
-        let (Some(hi), Some(lo)) = (bytes.next(), bytes.next()) else {
-            return Err(DpopError::HtuMalformed);
-        };
-        let (Some(h), Some(l)) = (hex_value(hi), hex_value(lo)) else {
-            return Err(DpopError::HtuMalformed);
-        };
-        let decoded = (h << 4) | l;
-        if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
-            out.push(char::from(decoded));
-        } else {
-            out.push('%');
-            out.push(char::from(hi.to_ascii_uppercase()));
-            out.push(char::from(lo.to_ascii_uppercase()));
-        }
-    }
-    Ok(())
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use core::fmt;
 use latchkey_types::ErrorCode;
 
 pub use redirect::{RedirectUri, RedirectUriKind};
-pub use resource::{AudienceMatch, ResourceUri};
+pub use resource::{AudienceMatch, ResourceUri, normalize_percent_encoding};
 
 /// The longest URI either type accepts, in bytes (input and canonical form).
 ///

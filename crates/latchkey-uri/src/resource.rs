@@ -106,7 +106,7 @@ impl ResourceUri {
             canonical.push_str(&port.to_string());
         }
         let path_start = canonical.len();
-        normalize_path(url.path(), &mut canonical)?;
+        normalize_percent_encoding(url.path(), &mut canonical)?;
         while canonical.len() > path_start && canonical.ends_with('/') {
             canonical.pop();
         }
@@ -208,8 +208,10 @@ impl<'de> Deserialize<'de> for ResourceUri {
 /// Normalizes percent-encodings of a path already parsed by `url` (which has
 /// removed dot segments and encoded characters outside the URI grammar):
 /// hex digits uppercased, encoded unreserved characters decoded
-/// (RFC 3986 section 6.2.2.1 and 6.2.2.2). A `%` without two hex digits is refused.
-fn normalize_path(path: &str, out: &mut String) -> Result<(), UriError> {
+/// (RFC 3986 section 6.2.2.1 and 6.2.2.2). A `%` without two hex digits is
+/// [`UriError::InvalidPercentEncoding`]. The DPoP `htu` comparison of
+/// `latchkey-dpop` normalizes with the same function.
+pub fn normalize_percent_encoding(path: &str, out: &mut String) -> Result<(), UriError> {
     let mut bytes = path.bytes();
     while let Some(b) = bytes.next() {
         if b != b'%' {
