@@ -15,6 +15,10 @@
 //!   (extractor) and [`configure_protected_resource_metadata`]: protection of
 //!   an MCP server's routes with per-route scopes and DPoP.
 //! - [`SensitiveHeaders`]: credentials marked sensitive before logging.
+//! - [`RemoteKeys`]: for a resource server apart from its authorization
+//!   server, the issuer's JWK Set found through its RFC 8414 metadata and
+//!   fetched over HTTP, and fetched again (rate-limited) when a token names an
+//!   unknown `kid` ([`ResourceServer::with_key_refresh`], any [`KeySource`]).
 //!
 //! Sections implemented (the wire side; the rules themselves are in the cores):
 //!
@@ -35,7 +39,8 @@
 //! the resource server (tokens are JWTs validated locally), no DPoP nonces at
 //! the resource server, no POST at the authorization endpoint. `getrandom`
 //! (with `sys_rng`) is a dependency because rand_core 0.10 no longer reaches
-//! the operating system's generator itself.
+//! the operating system's generator itself. `latchkey-remote-keys` serves
+//! [`RemoteKeys`], the only outgoing requests (shared with `latchkey-axum`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -90,6 +95,7 @@ pub mod fuzzing;
 
 pub use error::ActixError;
 pub use http::{MAX_BODY_LEN, into_http_response, now, request_rng};
+pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture, RemoteKeys};
 pub use resource::{
     AccessToken, Presented, Refusal, RequireAccessToken, RequireAccessTokenMiddleware,
     ResourceServer, configure_protected_resource_metadata,

@@ -5,7 +5,8 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -16,6 +17,7 @@ use latchkey_dpop::{
     validate_proof,
 };
 use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher};
+use latchkey_jose::Jwks;
 use latchkey_metadata::{Challenge, ChallengeBuilder, ProtectedResourceMetadata};
 use latchkey_store::Store;
 use latchkey_token::{AccessTokenClaims, AccessTokenValidator, TokenError};
@@ -24,12 +26,14 @@ use latchkey_uri::ResourceUri;
 
 use crate::error::ActixError;
 use crate::http::{adapter_error, into_http_response, now, single_authorization};
+use latchkey_remote_keys::KeySource;
 
 /// The well-known suffix of protected resource metadata (RFC 9728 section 3).
 const WELL_KNOWN_PRM: &str = "/.well-known/oauth-protected-resource";
 
 /// One protected resource: how its access tokens are validated and how its
-/// refusals are worded. Build it once, share it in an [`Arc`] between the
+/// refusals are worded, and optionally where to fetch the issuer's keys again
+/// after a rotation. Build it once, share it in an [`Arc`] between the
 /// [`RequireAccessToken`] middlewares of every route and
 /// [`configure_protected_resource_metadata`].
 #[derive(Debug)]
@@ -37,7 +41,9 @@ pub struct ResourceServer {
     resource: ResourceUri,
     metadata_url: String,
     metadata_json: String,
-    validator: AccessTokenValidator,
+    /// Replaced whole when the keys are fetched again.
+    validator: RwLock<Arc<AccessTokenValidator>>,
+    key_refresh: Option<KeyRefresh>,
     required_scope: Scope,
     dpop: DpopConfig,
     replay: Mutex<MemoryReplayCache>,
@@ -69,7 +75,8 @@ impl ResourceServer {
             resource,
             metadata_url,
             metadata_json,
-            validator,
+            validator: RwLock::new(Arc::new(validator)),
+            key_refresh: None,
             required_scope: Scope::empty(),
             dpop: DpopConfig::default(),
             replay: Mutex::new(MemoryReplayCache::new(Self::DEFAULT_REPLAY_CAPACITY)),
@@ -136,6 +143,80 @@ impl ResourceServer {
         self
     }
 
+    /// This resource server asking `source` for the issuer's keys again when
+    /// a token names a `kid` the validator does not know (the authorization
+    /// server rotated its signing key, RFC 7517 section 4.5), at most once per
+    /// `min_interval`; tokens naming unknown keys in between are refused as
+    /// before. The request that caused the fetch is checked again with the
+    /// new keys; a failed fetch is logged and the request refused (`401
+    /// invalid_token`).
+    pub fn with_key_refresh(mut self, source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
+        self.key_refresh = Some(KeyRefresh {
+            source,
+            min_interval,
+            last_attempt: Mutex::new(None),
+        });
+        self
+    }
+
+    /// Verifies tokens with `jwks` from now on, every other validator setting
+    /// kept (for keys the caller fetched itself, e.g. on a schedule).
+    pub fn replace_keys(&self, jwks: Jwks) {
+        let mut validator = self
+            .validator
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let updated = (**validator).clone().with_jwks(jwks);
+        *validator = Arc::new(updated);
+    }
+
+    /// The JWK Set tokens are verified with now.
+    pub fn keys(&self) -> Jwks {
+        self.validator().jwks().clone()
+    }
+
+    /// Asks the key source (see [`Self::with_key_refresh`]) for the issuer's
+    /// keys and uses them, unless there is no source or the last attempt was
+    /// less than its `min_interval` before `now`. Whether the keys were replaced.
+    pub async fn refresh_keys(&self, now: UnixTime) -> bool {
+        let Some(refresh) = &self.key_refresh else {
+            return false;
+        };
+        {
+            let mut last = refresh
+                .last_attempt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due =
+                last.is_none_or(|at: UnixTime| now >= at.saturating_add(refresh.min_interval));
+            if !due {
+                return false;
+            }
+            *last = Some(now);
+        }
+        match refresh.source.fetch_keys().await {
+            Ok(jwks) => {
+                tracing::info!(
+                    target: "latchkey::actix",
+                    resource = self.resource.as_str(),
+                    keys = jwks.len(),
+                    "fetched the authorization server's keys again"
+                );
+                self.replace_keys(jwks);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(
+                    target: "latchkey::actix",
+                    resource = self.resource.as_str(),
+                    %error,
+                    "the authorization server's keys could not be fetched"
+                );
+                false
+            }
+        }
+    }
+
     /// The protected resource.
     pub fn resource(&self) -> &ResourceUri {
         &self.resource
@@ -165,6 +246,17 @@ impl ResourceServer {
         required: &Scope,
         now: UnixTime,
     ) -> Result<AccessTokenClaims, Refusal> {
+        self.check_detailed(request, required, now)
+            .map_err(Failure::into_refusal)
+    }
+
+    /// [`Self::check`], telling a token with an unknown `kid` apart.
+    fn check_detailed(
+        &self,
+        request: &HttpRequest,
+        required: &Scope,
+        now: UnixTime,
+    ) -> Result<AccessTokenClaims, Failure> {
         self.check_origin(request)?;
         if query_has_access_token(request.query_string()) {
             return Err(Refusal::challenge(
@@ -172,7 +264,8 @@ impl ResourceServer {
                 ErrorCode::InvalidRequest,
                 "access tokens are not accepted in the query string",
                 required,
-            ));
+            )
+            .into());
         }
         let authorization = single_authorization(request).map_err(|error| {
             Refusal::challenge(
@@ -183,24 +276,28 @@ impl ResourceServer {
             )
         })?;
         let Some(authorization) = authorization else {
-            return Err(Refusal::missing(required));
+            return Err(Refusal::missing(required).into());
         };
         let (presented, token) = match parse_credentials(&authorization) {
-            Credentials::Missing => return Err(Refusal::missing(required)),
+            Credentials::Missing => return Err(Refusal::missing(required).into()),
             Credentials::Malformed(presented) => {
                 return Err(Refusal::challenge(
                     presented,
                     ErrorCode::InvalidRequest,
                     "the authorization header is malformed",
                     required,
-                ));
+                )
+                .into());
             }
             Credentials::Token(presented, token) => (presented, token),
         };
-        let validated = self
-            .validator
-            .validate(token, now)
-            .map_err(|error| token_refusal(presented, &error, required))?;
+        let validated = self.validator().validate(token, now).map_err(|error| {
+            let refusal = token_refusal(presented, &error, required);
+            match error {
+                TokenError::UnknownKey => Failure::UnknownKey(refusal),
+                _ => Failure::Other(refusal),
+            }
+        })?;
         let claims = validated.into_claims();
         match (presented, &claims.cnf_jkt) {
             (Presented::Dpop, Some(jkt)) => self.check_proof(request, token, jkt, now, required)?,
@@ -210,7 +307,8 @@ impl ResourceServer {
                     ErrorCode::InvalidToken,
                     "the access token is not bound to a dpop key",
                     required,
-                ));
+                )
+                .into());
             }
             (Presented::Bearer | Presented::None, Some(_)) => {
                 return Err(Refusal::challenge(
@@ -218,7 +316,8 @@ impl ResourceServer {
                     ErrorCode::InvalidToken,
                     "the access token is bound to a dpop key",
                     required,
-                ));
+                )
+                .into());
             }
             (Presented::Bearer | Presented::None, None) => {}
         }
@@ -228,9 +327,19 @@ impl ResourceServer {
                 ErrorCode::InsufficientScope,
                 "the access token lacks a required scope",
                 required,
-            ));
+            )
+            .into());
         }
         Ok(claims)
+    }
+
+    fn validator(&self) -> Arc<AccessTokenValidator> {
+        Arc::clone(
+            &self
+                .validator
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     fn check_origin(&self, request: &HttpRequest) -> Result<(), Refusal> {
@@ -299,6 +408,42 @@ impl ResourceServer {
             .into_iter()
             .filter_map(|builder| builder.build().ok())
             .collect()
+    }
+}
+
+/// The key source of [`ResourceServer::with_key_refresh`] and its rate limit.
+struct KeyRefresh {
+    source: Arc<dyn KeySource>,
+    min_interval: Duration,
+    last_attempt: Mutex<Option<UnixTime>>,
+}
+
+impl core::fmt::Debug for KeyRefresh {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyRefresh")
+            .field("min_interval", &self.min_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`ResourceServer::check_detailed`] refused: a token naming a key the
+/// validator does not know (which fetching the keys again may cure), or anything else.
+enum Failure {
+    UnknownKey(Refusal),
+    Other(Refusal),
+}
+
+impl Failure {
+    fn into_refusal(self) -> Refusal {
+        match self {
+            Self::UnknownKey(refusal) | Self::Other(refusal) => refusal,
+        }
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Self::Other(refusal)
     }
 }
 
@@ -407,36 +552,67 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let now = now();
-        match self
-            .resource_server
-            .check(request.request(), &self.scope, now)
-        {
-            Ok(claims) => {
-                request.extensions_mut().insert(AccessToken(claims));
-                let service = Rc::clone(&self.service);
+        let rs = Arc::clone(&self.resource_server);
+        let service = Rc::clone(&self.service);
+        let scope = self.scope.clone();
+        match rs.check_detailed(request.request(), &scope, now) {
+            Ok(claims) => Box::pin(serve(service, request, claims)),
+            Err(Failure::UnknownKey(refusal)) if rs.key_refresh.is_some() => {
+                // The token names a key this server does not know: fetch the
+                // issuer's keys again (rate-limited) and check once more.
                 Box::pin(async move {
-                    service
-                        .call(request)
-                        .await
-                        .map(ServiceResponse::map_into_left_body)
+                    let result = if rs.refresh_keys(now).await {
+                        rs.check(request.request(), &scope, now)
+                    } else {
+                        Err(refusal)
+                    };
+                    match result {
+                        Ok(claims) => serve(service, request, claims).await,
+                        Err(refusal) => Ok(refuse(&rs, request, refusal, &scope)),
+                    }
                 })
             }
-            Err(refusal) => {
-                // The code, status and required scope only: never the token,
-                // the proof or the query (MCP R16 asks for elevation events).
-                tracing::info!(
-                    target: "latchkey::actix",
-                    status = refusal.status(),
-                    error = refusal.error().map(ErrorCode::as_str),
-                    required_scope = %self.scope,
-                    "access refused"
-                );
-                let response = refusal.into_response(&self.resource_server);
-                let response = request.into_response(response).map_into_right_body();
+            Err(failure) => {
+                let response = refuse(&rs, request, failure.into_refusal(), &scope);
                 Box::pin(async move { Ok(response) })
             }
         }
     }
+}
+
+/// Calls the protected route with the validated token in the request extensions.
+async fn serve<S, B>(
+    service: Rc<S>,
+    request: ServiceRequest,
+    claims: AccessTokenClaims,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    request.extensions_mut().insert(AccessToken(claims));
+    service
+        .call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The refusal's response, logged with the code, status and required scope
+/// only: never the token, the proof or the query (MCP R16 asks for elevation events).
+fn refuse<B>(
+    rs: &ResourceServer,
+    request: ServiceRequest,
+    refusal: Refusal,
+    scope: &Scope,
+) -> ServiceResponse<EitherBody<B>> {
+    tracing::info!(
+        target: "latchkey::actix",
+        status = refusal.status(),
+        error = refusal.error().map(ErrorCode::as_str),
+        required_scope = %scope,
+        "access refused"
+    );
+    let response = refusal.into_response(rs);
+    request.into_response(response).map_into_right_body()
 }
 
 /// The validated access token of a request protected by
@@ -564,9 +740,11 @@ impl Refusal {
         }
     }
 
-    /// The response: challenges for `401`, `403 insufficient_scope` and `400`,
-    /// a JSON error body when there is an error code, never cached.
-    fn into_response(self, resource_server: &ResourceServer) -> HttpResponse {
+    /// The response: challenges of `resource_server` for `401`, `403
+    /// insufficient_scope` and `400`, a JSON error body when there is an error
+    /// code, never cached. Handlers that check a further scope themselves
+    /// (per MCP tool, say) answer a [`ResourceServer::check`] refusal with it.
+    pub fn into_response(self, resource_server: &ResourceServer) -> HttpResponse {
         let status = self.status();
         let Self::Challenge {
             presented,

@@ -7,6 +7,10 @@
 //! - [`ResourceServer`], its [`RequireAccessTokenLayer`] (per-route
 //!   [`require_scopes`](RequireAccessTokenLayer::require_scopes)) and the
 //!   [`AccessToken`] extractor; [`OriginLayer`]; [`protected_resource_metadata_router`].
+//! - [`RemoteKeys`]: for a resource server apart from its authorization
+//!   server, the issuer's JWK Set found through its RFC 8414 metadata and
+//!   fetched over HTTP, and fetched again (rate-limited) when a token names an
+//!   unknown `kid` ([`ResourceServer::with_key_refresh`], any [`KeySource`]).
 //! - [`AdapterError`]: every refusal the adapter itself makes, with its
 //!   `ErrorCode` and HTTP status.
 //!
@@ -51,12 +55,13 @@
 //! single use) whose key matches `cnf.jkt` (RFC 9449 sections 4.3, 6.1, 7).
 //! `Origin` present and not allowed: `403` (R15).
 //!
-//! Not done here: no TLS, no sessions or login UI (the server's
+//! Not done here: no TLS serving, no sessions or login UI (the server's
 //! [`InteractionHandler`] does that), no panic catching (add
 //! `tower_http::catch_panic` in the server if wanted), no CORS.
 //!
 //! Dependency note: `getrandom` (workspace dependency, `sys_rng`) for the OS
-//! RNG; `thiserror` for [`AdapterError`].
+//! RNG; `thiserror` for [`AdapterError`]; `latchkey-remote-keys` for
+//! [`RemoteKeys`], the only outgoing requests (shared with `latchkey-actix`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -123,6 +128,7 @@ pub mod fuzzing;
 
 pub use authorization_server::{Interaction, InteractionHandler, authorization_server_router};
 pub use error::AdapterError;
+pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture, RemoteKeys};
 pub use resource_server::{
     AccessToken, OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer,
     ValidateOrigin, protected_resource_metadata_router,

@@ -3,8 +3,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,8 +19,9 @@ use latchkey_dpop::{
     DpopConfig, Htu, MemoryReplayCache, ProofExpectations, check_key_binding, validate_proof,
 };
 use latchkey_engine::EndpointResponse;
+use latchkey_jose::Jwks;
 use latchkey_metadata::{Challenge, ProtectedResourceMetadata};
-use latchkey_token::{AccessTokenClaims, AccessTokenValidator};
+use latchkey_token::{AccessTokenClaims, AccessTokenValidator, TokenError};
 use latchkey_types::{ErrorCode, Scope, UnixTime};
 use latchkey_uri::ResourceUri;
 
@@ -27,14 +29,18 @@ use crate::error::AdapterError;
 use crate::translate::{
     authorization, dpop_values, into_response, mark_sensitive, now, server_error,
 };
+use latchkey_remote_keys::KeySource;
 
 /// A protected resource (an MCP server): its canonical URI, where its metadata
 /// is, how tokens are validated, the scopes routes need by default, the DPoP
-/// policy with a replay cache, and the origins browsers may call it from.
+/// policy with a replay cache, the origins browsers may call it from, and
+/// optionally where to fetch the issuer's keys again after a rotation.
 pub struct ResourceServer {
     resource: ResourceUri,
     resource_metadata_url: String,
-    validator: AccessTokenValidator,
+    /// Replaced whole when the keys are fetched again.
+    validator: RwLock<Arc<AccessTokenValidator>>,
+    key_refresh: Option<KeyRefresh>,
     default_scopes: Scope,
     dpop: DpopConfig,
     allowed_origins: Vec<String>,
@@ -73,7 +79,8 @@ impl ResourceServer {
         Self {
             resource_metadata_url: format!("{htu_base}/.well-known/oauth-protected-resource{path}"),
             resource,
-            validator,
+            validator: RwLock::new(Arc::new(validator)),
+            key_refresh: None,
             default_scopes: Scope::empty(),
             dpop: DpopConfig::default(),
             allowed_origins: Vec::new(),
@@ -106,6 +113,79 @@ impl ResourceServer {
     pub fn with_allowed_origins(mut self, origins: Vec<String>) -> Self {
         self.allowed_origins = origins;
         self
+    }
+
+    /// With `source` asked for the issuer's keys again when a token names a
+    /// `kid` the validator does not know (the authorization server rotated its
+    /// signing key, RFC 7517 section 4.5), at most once per `min_interval`;
+    /// tokens naming unknown keys in between are refused as before. The
+    /// request that caused the fetch is checked again with the new keys; a
+    /// failed fetch is logged and the request refused (`401 invalid_token`).
+    pub fn with_key_refresh(mut self, source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
+        self.key_refresh = Some(KeyRefresh {
+            source,
+            min_interval,
+            last_attempt: Mutex::new(None),
+        });
+        self
+    }
+
+    /// Verifies tokens with `jwks` from now on, every other validator setting
+    /// kept (for keys the caller fetched itself, e.g. on a schedule).
+    pub fn replace_keys(&self, jwks: Jwks) {
+        let mut validator = self
+            .validator
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let updated = (**validator).clone().with_jwks(jwks);
+        *validator = Arc::new(updated);
+    }
+
+    /// The JWK Set tokens are verified with now.
+    pub fn keys(&self) -> Jwks {
+        self.validator().jwks().clone()
+    }
+
+    /// Asks the key source (see [`Self::with_key_refresh`]) for the issuer's
+    /// keys and uses them, unless there is no source or the last attempt was
+    /// less than its `min_interval` before `now`. Whether the keys were replaced.
+    pub async fn refresh_keys(&self, now: UnixTime) -> bool {
+        let Some(refresh) = &self.key_refresh else {
+            return false;
+        };
+        {
+            let mut last = refresh
+                .last_attempt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due =
+                last.is_none_or(|at: UnixTime| now >= at.saturating_add(refresh.min_interval));
+            if !due {
+                return false;
+            }
+            *last = Some(now);
+        }
+        match refresh.source.fetch_keys().await {
+            Ok(jwks) => {
+                tracing::info!(
+                    target: "latchkey::axum",
+                    resource = self.resource.as_str(),
+                    keys = jwks.len(),
+                    "fetched the authorization server's keys again"
+                );
+                self.replace_keys(jwks);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(
+                    target: "latchkey::axum",
+                    resource = self.resource.as_str(),
+                    %error,
+                    "the authorization server's keys could not be fetched"
+                );
+                false
+            }
+        }
     }
 
     /// The canonical resource URI.
@@ -152,7 +232,7 @@ impl ResourceServer {
             .and_then(parse_authorization)
             .ok_or(AdapterError::MissingToken)?;
         let validated = self
-            .validator
+            .validator()
             .validate(token, now)
             .map_err(AdapterError::InvalidToken)?;
         match (scheme, validated.dpop_jkt()) {
@@ -193,6 +273,22 @@ impl ResourceServer {
             _ => (Some(code), Scheme::Bearer, None),
         };
         self.challenge(status, code, scopes, scheme, nonce, &error.to_string())
+    }
+
+    fn validator(&self) -> Arc<AccessTokenValidator> {
+        Arc::clone(
+            &self
+                .validator
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Whether `error` could go away with the issuer's current keys: the
+    /// token names an unknown `kid` and a key source is configured.
+    fn may_refresh_for(&self, error: &AdapterError) -> bool {
+        self.key_refresh.is_some()
+            && matches!(error, AdapterError::InvalidToken(TokenError::UnknownKey))
     }
 
     fn check_proof(
@@ -256,6 +352,13 @@ impl ResourceServer {
         }
         into_response(response)
     }
+}
+
+/// The key source of [`ResourceServer::with_key_refresh`] and its rate limit.
+struct KeyRefresh {
+    source: Arc<dyn KeySource>,
+    min_interval: Duration,
+    last_attempt: Mutex<Option<UnixTime>>,
 }
 
 /// The URI the client sent: under `Router::nest` the request's own URI has
@@ -372,7 +475,30 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let (mut parts, body) = request.into_parts();
         mark_sensitive(&mut parts.headers);
-        match self.server.check(&parts, &self.scopes, now()) {
+        let now = now();
+        match self.server.check(&parts, &self.scopes, now) {
+            Err(error) if self.server.may_refresh_for(&error) => {
+                // The token names a key this server does not know: fetch the
+                // issuer's keys again (rate-limited) and check once more.
+                let server = Arc::clone(&self.server);
+                let scopes = Arc::clone(&self.scopes);
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let result = if server.refresh_keys(now).await {
+                        server.check(&parts, &scopes, now)
+                    } else {
+                        Err(error)
+                    };
+                    match result {
+                        Ok(token) => {
+                            parts.extensions.insert(token);
+                            inner.call(Request::from_parts(parts, body)).await
+                        }
+                        Err(error) => Ok(server.refusal(&error, &scopes)),
+                    }
+                })
+            }
             Err(error) => {
                 let response = self.server.refusal(&error, &self.scopes);
                 Box::pin(std::future::ready(Ok(response)))

@@ -103,6 +103,20 @@ impl AccessTokenValidator {
         self
     }
 
+    /// This validator verifying with `jwks` instead, every other setting kept:
+    /// for a resource server that fetched the issuer's JWK Set again after a
+    /// key rotation (RFC 7517 section 5; the keys stay the configured
+    /// issuer's, RFC 8725bis section 3.8).
+    pub fn with_jwks(mut self, jwks: Jwks) -> Self {
+        self.jwks = jwks;
+        self
+    }
+
+    /// The JWK Set tokens are verified with.
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
+    }
+
     /// Validates `token` at time `now` (see the type's documentation for the steps).
     pub fn validate(&self, token: &str, now: UnixTime) -> Result<ValidatedAccessToken, TokenError> {
         let jws = CompactJws::parse(token, self.max_token_len).map_err(TokenError::from_jose)?;

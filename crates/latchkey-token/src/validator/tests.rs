@@ -255,6 +255,37 @@ fn key_lookup_by_kid_and_the_single_key_fallback() {
 }
 
 #[test]
+fn rfc_7517_section_5_a_fetched_again_jwks_replaces_the_keys_and_keeps_the_settings() {
+    let f = Fixture::new(Algorithm::Es256);
+    let rotated = key(Algorithm::Es256, "k2", 2);
+    let token = sign_raw(
+        &rotated,
+        Some("at+jwt"),
+        claims_json().to_string().as_bytes(),
+    );
+    assert_eq!(
+        f.validator.validate(&token, NOW),
+        Err(TokenError::UnknownKey)
+    );
+    let jwks = Jwks::new(vec![rotated.public_jwk(), f.key.public_jwk()]).unwrap();
+    let refreshed = f.validator.clone().with_jwks(jwks.clone());
+    assert_eq!(refreshed.jwks(), &jwks);
+    assert!(refreshed.validate(&token, NOW).is_ok());
+    // Issuer, audience and algorithms are unchanged.
+    let mut other_issuer = claims_json();
+    other_issuer["iss"] = json!("https://other.example.com");
+    let token = sign_raw(
+        &rotated,
+        Some("at+jwt"),
+        other_issuer.to_string().as_bytes(),
+    );
+    assert_eq!(
+        refreshed.validate(&token, NOW),
+        Err(TokenError::WrongIssuer)
+    );
+}
+
+#[test]
 fn rfc_8725_section_3_10_keys_named_or_embedded_by_the_token_are_never_used() {
     let f = Fixture::new(Algorithm::Es256);
     let attacker = key(Algorithm::Es256, "", 66);
