@@ -431,22 +431,38 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             audience.push(self.config().default_resource.clone());
         }
         let registered = metadata.scope().cloned().unwrap_or_else(Scope::empty);
+        let audience_resources = || {
+            audience
+                .iter()
+                .filter_map(|uri| self.config().resource(uri))
+        };
+        // As at the authorization endpoint: a requested scope must be one the
+        // token's audience supports (RFC 8707 section 2, RFC 9728
+        // `scopes_supported`) and one the client registered, else
+        // `invalid_scope` (OAuth 2.1 section 3.2.2.1), never clamped.
         let scope = match scope {
-            Some(requested) if requested.is_subset(&registered) => requested,
-            Some(_) => {
-                return Err(EngineError::protocol(
-                    ErrorCode::InvalidScope,
-                    "scope exceeds the client's registered scope",
-                )
-                .into());
+            Some(requested) => {
+                let supported = audience_resources()
+                    .fold(Scope::empty(), |acc, r| acc.union(&r.scopes_supported));
+                if !requested.is_subset(&supported) {
+                    return Err(EngineError::protocol(
+                        ErrorCode::InvalidScope,
+                        "scope holds a scope the resource does not support",
+                    )
+                    .into());
+                }
+                if !requested.is_subset(&registered) {
+                    return Err(EngineError::protocol(
+                        ErrorCode::InvalidScope,
+                        "scope exceeds the client's registered scope",
+                    )
+                    .into());
+                }
+                requested
             }
-            None => {
-                let defaults = audience
-                    .iter()
-                    .filter_map(|uri| self.config().resource(uri))
-                    .fold(Scope::empty(), |acc, r| acc.union(&r.default_scope));
-                defaults.intersection(&registered)
-            }
+            None => audience_resources()
+                .fold(Scope::empty(), |acc, r| acc.union(&r.default_scope))
+                .intersection(&registered),
         };
         let client_id = client.client.client_id.clone();
         let Ok(subject) = Subject::parse(client_id.as_str()) else {

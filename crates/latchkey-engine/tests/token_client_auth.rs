@@ -375,3 +375,57 @@ async fn oauth_2_1_section_4_2_scope_and_resource_rules() {
         .await;
     assert_eq!(error(&code_only), "unauthorized_client");
 }
+
+/// A client-credentials token carries only scopes its audience supports: a
+/// client registered with two resources' scopes cannot put one resource's
+/// scope into a token for the other (RFC 8707 section 2; refused with
+/// `invalid_scope`, OAuth 2.1 section 3.2.2.1, as at the authorization endpoint).
+#[tokio::test]
+async fn rfc_8707_section_2_client_credentials_scope_must_be_one_the_audience_supports() {
+    let mut h = harness().await;
+    let id = "two-resource-client";
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(
+        "token_endpoint_auth_method".into(),
+        "client_secret_basic".into(),
+    );
+    metadata.insert(
+        "grant_types".into(),
+        serde_json::json!(["client_credentials"]),
+    );
+    metadata.insert("scope".into(), "mcp:read tools:run".into());
+    let record = ClientRecord {
+        client_id: ClientId::parse(id).unwrap(),
+        metadata,
+        secret_digest: Some(TokenDigest::of(SECRET.as_bytes())),
+        secret_expires_at: None,
+        registration_token_digest: None,
+        fingerprint: None,
+        issued_at: UnixTime::from_secs(NOW - 10),
+        first_used_at: None,
+    };
+    h.store().register_client(&record, 1000).await.unwrap();
+    let auth = || post_token().with_authorization(basic(id, SECRET));
+    // The default resource does not support `tools:run`.
+    let crossed = h.token(&[CC, ("scope", "tools:run")], auth()).await;
+    assert_eq!(error(&crossed), "invalid_scope");
+    let crossed_back = h
+        .token(
+            &[CC, ("resource", OTHER_RESOURCE), ("scope", "mcp:read")],
+            auth(),
+        )
+        .await;
+    assert_eq!(error(&crossed_back), "invalid_scope");
+    // Each resource's own scope is fine.
+    let own = h
+        .token(
+            &[CC, ("resource", OTHER_RESOURCE), ("scope", "tools:run")],
+            auth(),
+        )
+        .await;
+    assert_eq!(body(&own)["scope"], "tools:run");
+    let claims = jwt_claims(body(&own)["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], OTHER_RESOURCE);
+    let default = h.token(&[CC, ("scope", "mcp:read")], auth()).await;
+    assert_eq!(body(&default)["scope"], "mcp:read");
+}
