@@ -4,7 +4,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use latchkey_dpop::{DpopConfig, DpopNonces, NonceKey};
-use latchkey_jose::{Algorithm, SigningKey};
+use latchkey_jose::{Algorithm, KeyWrapKey, SigningKey, is_sealed};
 use latchkey_store::{KeyStatus, Store, StoredKey};
 use latchkey_token::KeySet;
 use latchkey_token::refresh::RotationKey;
@@ -23,6 +23,12 @@ pub struct EngineSecrets {
     pub rotation_key: RotationKey,
     /// Keys the stateless DPoP nonces (RFC 9449 section 8).
     pub nonce_key: NonceKey,
+    /// Seals the private signing keys the engine stores (AES-256-GCM, see
+    /// [`KeyWrapKey`]), so the store alone holds no usable key. `None` stores
+    /// them as plain PKCS#8, for tests and stores that are themselves
+    /// encrypted. Keys stored plain before a wrap key was set still load;
+    /// a sealed key without the wrap key does not.
+    pub key_wrap_key: Option<KeyWrapKey>,
 }
 
 impl core::fmt::Debug for EngineSecrets {
@@ -56,14 +62,16 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     ) -> Result<Self, EngineError> {
         config.validate()?;
         if store.signing_keys().await?.is_empty() {
-            let kid = generate_and_store_key(store.as_ref(), now, rng).await?;
+            let kid =
+                generate_and_store_key(store.as_ref(), secrets.key_wrap_key.as_ref(), now, rng)
+                    .await?;
             if !store.activate_key(&kid).await? {
                 return Err(EngineError::Keys(
                     "the new signing key could not be activated",
                 ));
             }
         }
-        let keys = load_keys(store.as_ref()).await?;
+        let keys = load_keys(store.as_ref(), secrets.key_wrap_key.as_ref()).await?;
         let mut dpop = config.dpop.clone();
         dpop.nonces = config
             .dpop_nonce_required
@@ -116,7 +124,13 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> Result<String, EngineError> {
-        let kid = generate_and_store_key(self.store.as_ref(), now, rng).await?;
+        let kid = generate_and_store_key(
+            self.store.as_ref(),
+            self.secrets.key_wrap_key.as_ref(),
+            now,
+            rng,
+        )
+        .await?;
         if !self.store.activate_key(&kid).await? {
             return Err(EngineError::Keys(
                 "the new signing key could not be activated",
@@ -128,7 +142,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
 
     /// Reloads the signing keys from the store (after another replica rotated them).
     pub async fn reload_keys(&self) -> Result<(), EngineError> {
-        let keys = load_keys(self.store.as_ref()).await?;
+        let keys = load_keys(self.store.as_ref(), self.secrets.key_wrap_key.as_ref()).await?;
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
         Ok(())
     }
@@ -145,6 +159,7 @@ impl<S: Store, F: MetadataFetcher> core::fmt::Debug for Engine<S, F> {
 /// Generates an ES256 key with a random 128-bit `kid` and stores it as verify-only.
 async fn generate_and_store_key<S: Store>(
     store: &S,
+    wrap: Option<&KeyWrapKey>,
     now: UnixTime,
     rng: &mut impl CryptoRng,
 ) -> Result<String, EngineError> {
@@ -155,7 +170,10 @@ async fn generate_and_store_key<S: Store>(
     let stored = StoredKey {
         kid: kid.clone(),
         algorithm: Algorithm::Es256.as_str().to_owned(),
-        pkcs8: key.to_pkcs8(),
+        pkcs8: match wrap {
+            Some(wrap) => wrap.seal(&kid, Algorithm::Es256, &key.to_pkcs8(), rng),
+            None => key.to_pkcs8(),
+        },
         status: KeyStatus::VerifyOnly,
         created_at: now,
     };
@@ -165,7 +183,7 @@ async fn generate_and_store_key<S: Store>(
 
 /// Builds the key set from the stored keys: every verify-only key (oldest
 /// first), then the one active key, which signs. Retired keys are left out.
-async fn load_keys<S: Store>(store: &S) -> Result<KeySet, EngineError> {
+async fn load_keys<S: Store>(store: &S, wrap: Option<&KeyWrapKey>) -> Result<KeySet, EngineError> {
     let stored = store.signing_keys().await?;
     let mut active = None;
     let mut verify_only = Vec::new();
@@ -173,7 +191,19 @@ async fn load_keys<S: Store>(store: &S) -> Result<KeySet, EngineError> {
         let algorithm = Algorithm::parse(&key.algorithm)
             .map_err(|_| EngineError::Keys("a stored key has an unknown algorithm"))?;
         let parsed = || {
-            SigningKey::from_pkcs8(algorithm, key.kid.clone(), &key.pkcs8)
+            let opened;
+            let pkcs8: &[u8] = if is_sealed(&key.pkcs8) {
+                let wrap = wrap.ok_or(EngineError::Keys(
+                    "a stored key is sealed and no key wrap key is configured",
+                ))?;
+                opened = wrap.open(&key.kid, algorithm, &key.pkcs8).map_err(|_| {
+                    EngineError::Keys("a stored key does not open with the key wrap key")
+                })?;
+                &opened
+            } else {
+                &key.pkcs8
+            };
+            SigningKey::from_pkcs8(algorithm, key.kid.clone(), pkcs8)
                 .map_err(|_| EngineError::Keys("a stored key cannot be parsed"))
         };
         match key.status {

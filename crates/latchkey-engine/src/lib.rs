@@ -61,6 +61,7 @@
 //! }, 100).await?;
 //! let secrets = EngineSecrets {
 //!     rotation_key: latchkey_token::refresh::RotationKey::generate(&mut rng),
+//!     key_wrap_key: None,
 //!     nonce_key: latchkey_dpop::NonceKey::generate(&mut rng),
 //! };
 //! let engine = Engine::new(store, config, secrets, NoMetadataFetcher, now, &mut rng).await?;
@@ -105,5 +106,6 @@ pub use config::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig}
 pub use engine::{Engine, EngineSecrets};
 pub use error::EngineError;
 pub use events::{SECURITY_TARGET, SecurityEvent, emit};
+pub use latchkey_jose::KeyWrapKey;
 pub use request::{HttpContext, Params};
 pub use response::{EndpointResponse, ResponseBody};

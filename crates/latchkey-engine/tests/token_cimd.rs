@@ -49,6 +49,7 @@ async fn engine() -> (Engine<MemoryStore, DocFetcher>, ChaCha20Rng) {
     );
     let secrets = EngineSecrets {
         rotation_key: RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: NonceKey::generate(&mut rng),
     };
     let engine = Engine::new(

@@ -32,6 +32,7 @@ async fn a_key_is_generated_once_and_reloaded_on_restart() {
         EngineConfig::new(ISSUER, ResourceUri::parse(RESOURCE).expect("uri")).expect("config");
     let secrets = EngineSecrets {
         rotation_key: RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: NonceKey::generate(&mut rng),
     };
     let restarted = Engine::new(
@@ -84,4 +85,97 @@ async fn rotation_signs_with_the_new_key_and_old_tokens_still_verify() {
         .introspect(&params(&[("token", &before)]), &http, now())
         .await;
     assert_eq!(body(&response)["active"], true);
+}
+
+/// With a key wrap key, the stored private key is sealed (the store alone holds
+/// no usable key), it loads again with the same wrap key, and without it or
+/// with another one the engine refuses to start. A key stored plain before a
+/// wrap key was set still loads, and a rotation then stores a sealed one.
+#[tokio::test]
+async fn signing_keys_are_sealed_at_rest_with_the_key_wrap_key() {
+    use latchkey_engine::EngineError;
+    use latchkey_store::MemoryStore;
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let engine = start(&store, Some([1; 32]), &mut rng)
+        .await
+        .expect("test setup");
+    let stored = store.signing_keys().await.expect("test setup");
+    assert_eq!(stored.len(), 1);
+    assert!(latchkey_jose::is_sealed(&stored[0].pkcs8));
+    assert!(
+        latchkey_jose::SigningKey::from_pkcs8(
+            latchkey_jose::Algorithm::Es256,
+            stored[0].kid.clone(),
+            &stored[0].pkcs8
+        )
+        .is_err(),
+        "the stored bytes are not a usable private key"
+    );
+    let kid = engine.keys().active().kid().to_owned();
+    let again = start(&store, Some([1; 32]), &mut rng)
+        .await
+        .expect("test setup");
+    assert_eq!(again.keys().active().kid(), kid);
+    assert!(matches!(
+        start(&store, None, &mut rng).await,
+        Err(EngineError::Keys(_))
+    ));
+    assert!(matches!(
+        start(&store, Some([2; 32]), &mut rng).await,
+        Err(EngineError::Keys(_))
+    ));
+
+    // A key stored plain, then a wrap key: it still loads, and a rotation seals.
+    let legacy = std::sync::Arc::new(MemoryStore::new());
+    let plain = start(&legacy, None, &mut rng).await.expect("test setup");
+    let plain_kid = plain.keys().active().kid().to_owned();
+    let upgraded = start(&legacy, Some([3; 32]), &mut rng)
+        .await
+        .expect("test setup");
+    assert_eq!(upgraded.keys().active().kid(), plain_kid);
+    let new_kid = upgraded
+        .rotate_signing_key(now(), &mut rng)
+        .await
+        .expect("test setup");
+    let keys = legacy.signing_keys().await.expect("test setup");
+    let sealed: Vec<bool> = keys
+        .iter()
+        .map(|k| latchkey_jose::is_sealed(&k.pkcs8))
+        .collect();
+    assert_eq!(keys.len(), 2);
+    for key in &keys {
+        assert_eq!(
+            latchkey_jose::is_sealed(&key.pkcs8),
+            key.kid == new_kid,
+            "{sealed:?}"
+        );
+    }
+}
+
+/// An engine over `store` whose secrets carry `wrap` as the key wrap key.
+async fn start(
+    store: &std::sync::Arc<latchkey_store::MemoryStore>,
+    wrap: Option<[u8; 32]>,
+    rng: &mut ChaCha20Rng,
+) -> Result<Engine<latchkey_store::MemoryStore>, latchkey_engine::EngineError> {
+    let config = EngineConfig::new(ISSUER, ResourceUri::parse(RESOURCE).expect("test setup"))
+        .expect("test setup");
+    let secrets = EngineSecrets {
+        rotation_key: RotationKey::new(&latchkey_types::SecretString::new(
+            "rotation-key-for-the-sealing-test-0123".into(),
+        ))
+        .expect("test setup"),
+        key_wrap_key: wrap.map(|bytes| latchkey_engine::KeyWrapKey::new(&bytes)),
+        nonce_key: NonceKey::new(&[5; 32]).expect("test setup"),
+    };
+    Engine::new(
+        std::sync::Arc::clone(store),
+        config,
+        secrets,
+        NoMetadataFetcher,
+        now(),
+        rng,
+    )
+    .await
 }

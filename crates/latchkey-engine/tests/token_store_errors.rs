@@ -240,6 +240,7 @@ async fn failing_engine() -> (Engine<FailingStore>, Harness) {
     let config = EngineConfig::new(ISSUER, resource).expect("a valid config");
     let secrets = EngineSecrets {
         rotation_key: RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: NonceKey::generate(&mut rng),
     };
     let engine = Engine::new(

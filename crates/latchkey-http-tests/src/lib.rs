@@ -169,6 +169,7 @@ pub async fn fixture_engine(base: &str) -> Arc<Engine<MemoryStore>> {
         .expect("the fixture client registers");
     let secrets = EngineSecrets {
         rotation_key: latchkey_token::refresh::RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: latchkey_dpop::NonceKey::generate(&mut rng),
     };
     let engine = Engine::new(

@@ -68,6 +68,7 @@ mod jwks;
 mod jws;
 mod key;
 mod thumbprint;
+mod wrap;
 
 pub use alg::Algorithm;
 pub use jwk::{MAX_KID_LEN, PublicJwk};
@@ -75,6 +76,7 @@ pub use jwks::Jwks;
 pub use jws::{CompactJws, JoseHeader, SIGNATURE_LEN};
 pub use key::SigningKey;
 pub use thumbprint::JwkThumbprint;
+pub use wrap::{KeyWrapKey, is_sealed};
 
 use latchkey_types::ErrorCode;
 

@@ -671,6 +671,7 @@ mod tests {
         let mut rng = rng();
         let secrets = latchkey_engine::EngineSecrets {
             rotation_key: latchkey_token::refresh::RotationKey::generate(&mut rng),
+            key_wrap_key: None,
             nonce_key: latchkey_dpop::NonceKey::generate(&mut rng),
         };
         let engine = Engine::new(

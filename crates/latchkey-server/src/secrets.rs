@@ -1,12 +1,23 @@
-//! The engine secrets file: the refresh-token rotation key and the DPoP nonce
-//! key, kept next to the database as `<database>.secrets`.
+//! The engine secrets file: the refresh-token rotation key, the DPoP nonce
+//! key and the key wrap key, kept next to the database as
+//! `<database>.secrets`.
 //!
 //! The file is created on first start with mode `0600` (owner read and write
-//! only) and holds two lines, `rotation_key=<base64url>` and
-//! `nonce_key=<base64url>`, each 256 random bits. It is refused when other
-//! users can read it. Its contents are never logged. Losing it invalidates
-//! every refresh token (their successors are derived from the rotation key);
-//! keep it with the database in backups.
+//! only) and holds three lines, `rotation_key=<base64url>`,
+//! `nonce_key=<base64url>` and `key_wrap_key=<base64url>`, each 256 random
+//! bits. A file from before the key wrap key existed gets that line appended
+//! on the next start. It is refused when other users can read it. Its contents
+//! are never logged.
+//!
+//! The key wrap key seals the private signing keys stored in the database
+//! (AES-256-GCM, `latchkey_jose::KeyWrapKey`), so a copy of the database alone
+//! holds no usable signing key. Keys stored before it existed stay plain
+//! PKCS#8 and still load; `latchkey keys rotate` makes a sealed one active.
+//!
+//! Losing the file invalidates every refresh token (their successors are
+//! derived from the rotation key) and makes the sealed signing keys unusable
+//! (the server then refuses to start); keep it with the database in backups,
+//! stored apart from them.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -15,6 +26,7 @@ use std::path::Path;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use latchkey_dpop::NonceKey;
 use latchkey_engine::EngineSecrets;
+use latchkey_engine::KeyWrapKey;
 use latchkey_token::refresh::RotationKey;
 use latchkey_types::SecretString;
 use rand_core::CryptoRng;
@@ -34,11 +46,34 @@ pub fn load_or_create(path: &Path, rng: &mut impl CryptoRng) -> Result<EngineSec
             if metadata.permissions().mode() & 0o077 != 0 {
                 return Err(problem("can be read by other users; run chmod 600 on it"));
             }
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|_| problem("could not be read"))?)
+            let mut text = Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|_| problem("could not be read"))?,
+            );
+            if !text.lines().any(|line| line.starts_with("key_wrap_key=")) {
+                let line = Zeroizing::new(format!(
+                    "key_wrap_key={}\n",
+                    random_b64(rng).expose_secret()
+                ));
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(|_| problem("could not be written"))?;
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                    file.write_all(b"\n")
+                        .map_err(|_| problem("could not be written"))?;
+                }
+                file.write_all(line.as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|_| problem("could not be written"))?;
+                text.push_str(&line);
+            }
+            text
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let text = Zeroizing::new(format!(
-                "rotation_key={}\nnonce_key={}\n",
+                "rotation_key={}\nnonce_key={}\nkey_wrap_key={}\n",
+                random_b64(rng).expose_secret(),
                 random_b64(rng).expose_secret(),
                 random_b64(rng).expose_secret()
             ));
@@ -61,18 +96,23 @@ pub fn load_or_create(path: &Path, rng: &mut impl CryptoRng) -> Result<EngineSec
 fn parse(text: &str) -> Option<EngineSecrets> {
     let mut rotation = None;
     let mut nonce = None;
+    let mut wrap = None;
     for line in text.lines() {
         match line.split_once('=') {
             Some(("rotation_key", value)) => rotation = Some(SecretString::new(value.to_owned())),
             Some(("nonce_key", value)) => nonce = Some(SecretString::new(value.to_owned())),
+            Some(("key_wrap_key", value)) => wrap = Some(SecretString::new(value.to_owned())),
             _ => {}
         }
     }
     let rotation_key = RotationKey::new(&rotation?).ok()?;
     let nonce_key = NonceKey::new(nonce?.expose_secret().as_bytes()).ok()?;
+    let wrap = Zeroizing::new(Base64UrlUnpadded::decode_vec(wrap?.expose_secret()).ok()?);
+    let wrap: &[u8; 32] = wrap.as_slice().try_into().ok()?;
     Some(EngineSecrets {
         rotation_key,
         nonce_key,
+        key_wrap_key: Some(KeyWrapKey::new(wrap)),
     })
 }
 
@@ -99,6 +139,38 @@ mod tests {
         let first = std::fs::read_to_string(&path).unwrap();
         load_or_create(&path, &mut rng).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_file_without_a_key_wrap_key_gets_one_appended_once() {
+        let path = temp_path("secrets-upgrade");
+        let old = format!(
+            "rotation_key={}\nnonce_key={}\n",
+            "a".repeat(43),
+            "b".repeat(43)
+        );
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap()
+            .write_all(old.as_bytes())
+            .unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let secrets = load_or_create(&path, &mut rng).unwrap();
+        assert!(secrets.key_wrap_key.is_some());
+        let upgraded = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            upgraded.starts_with(&old),
+            "the old lines are kept as they were"
+        );
+        assert_eq!(upgraded.lines().count(), 3);
+        load_or_create(&path, &mut rng).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), upgraded);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -346,6 +346,7 @@ async fn engine(
     config.cimd = Some(CimdPolicy::strict_default().danger_allow_loopback_http_urls());
     let secrets = latchkey_engine::EngineSecrets {
         rotation_key: latchkey_token::refresh::RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: latchkey_dpop::NonceKey::generate(&mut rng),
     };
     latchkey_engine::Engine::new(

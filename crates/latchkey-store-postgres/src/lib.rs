@@ -111,9 +111,10 @@
 //!   atomicity promises of the traits.
 //! - No TLS: sqlx is built without a TLS backend, so the database must be
 //!   reached over a trusted network or a local socket.
-//! - It does not encrypt signing keys: [`KeyStore`] hands it the PKCS#8
-//!   document, which is stored as given. Protect the database, or wrap keys
-//!   before they reach the store.
+//! - It does not encrypt signing keys itself: [`KeyStore`] hands it the key
+//!   document, stored as given. The engine seals it first when it has a key
+//!   wrap key (`EngineSecrets::key_wrap_key`, as `latchkey serve` always
+//!   does); otherwise it is plain PKCS#8.
 //! - It does not purge by itself: the server calls
 //!   [`GrantStore::purge_expired`] and [`ClientStore::purge_unused_clients`].
 //! - No compile-time checked queries: queries are checked by the tests against

@@ -119,8 +119,10 @@
 //!
 //! # What it does not do
 //!
-//! - No encryption at rest: signing keys are stored as PKCS#8 DER in the file.
-//!   On Unix a file this store creates is made readable by its owner only
+//! - No encryption at rest of its own: a signing key is stored as the engine
+//!   hands it over, sealed with AES-256-GCM when the engine has a key wrap key
+//!   (`EngineSecrets::key_wrap_key`, as `latchkey serve` always does), plain
+//!   PKCS#8 DER otherwise; everything else is in the clear or a digest. On Unix a file this store creates is made readable by its owner only
 //!   (mode 0600; SQLite gives the `-wal` and `-shm` files the same mode).
 //!   Bytes read through SQLite pass through buffers that are not zeroized.
 //! - No sharing between hosts (use the PostgreSQL store), no scheduled purge

@@ -130,15 +130,16 @@ impl KeyStatus {
     }
 }
 
-/// A signing key at rest: its PKCS#8 document, which zeroizes on drop and
-/// never prints.
+/// A signing key at rest: its PKCS#8 document, or that document sealed by the
+/// engine's key wrap key (`latchkey_jose::KeyWrapKey`); it zeroizes on drop
+/// and never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     /// The key id (`kid`).
     pub kid: String,
     /// The JWS algorithm (`ES256`, `EdDSA`).
     pub algorithm: String,
-    /// The private key, PKCS#8 DER.
+    /// The private key: PKCS#8 DER, or sealed (`latchkey_jose::is_sealed`).
     pub pkcs8: Zeroizing<Vec<u8>>,
     /// Its status.
     pub status: KeyStatus,

@@ -130,6 +130,7 @@ fn fixture() -> &'static Engine<MemoryStore> {
             latchkey_types::Scope::parse("mcp:read mcp:write").expect("a valid scope");
         let secrets = EngineSecrets {
             rotation_key: RotationKey::generate(&mut rng),
+            key_wrap_key: None,
             nonce_key: latchkey_dpop::NonceKey::generate(&mut rng),
         };
         let store = Arc::new(MemoryStore::new());

@@ -90,6 +90,7 @@ pub async fn engine_with(config: EngineConfig) -> TestEngine {
     let mut rng = rng(1);
     let secrets = EngineSecrets {
         rotation_key: RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: NonceKey::generate(&mut rng),
     };
     Engine::new(

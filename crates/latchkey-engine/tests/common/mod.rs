@@ -165,6 +165,7 @@ pub async fn harness_with(adjust: impl FnOnce(&mut EngineConfig)) -> Harness {
     .await;
     let secrets = EngineSecrets {
         rotation_key: RotationKey::generate(&mut rng),
+        key_wrap_key: None,
         nonce_key: NonceKey::generate(&mut rng),
     };
     let engine = Engine::new(store, config, secrets, NoMetadataFetcher, now(), &mut rng)

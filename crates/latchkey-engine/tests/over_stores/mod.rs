@@ -95,6 +95,7 @@ pub async fn engine_over<S: Store>(store: Arc<S>, first: bool) -> Engine<S> {
             "engine-over-stores-rotation-key-0123456789".into(),
         ))
         .unwrap(),
+        key_wrap_key: None,
         nonce_key: NonceKey::generate(&mut rng(7)),
     };
     Engine::new(
