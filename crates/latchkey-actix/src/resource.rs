@@ -26,7 +26,7 @@ use latchkey_uri::ResourceUri;
 
 use crate::error::ActixError;
 use crate::http::{adapter_error, into_http_response, now, single_authorization};
-use latchkey_remote_keys::KeySource;
+use latchkey_remote_keys::{KeyRefresh, KeySource};
 
 /// The well-known suffix of protected resource metadata (RFC 9728 section 3).
 const WELL_KNOWN_PRM: &str = "/.well-known/oauth-protected-resource";
@@ -151,11 +151,7 @@ impl ResourceServer {
     /// new keys; a failed fetch is logged and the request refused (`401
     /// invalid_token`).
     pub fn with_key_refresh(mut self, source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
-        self.key_refresh = Some(KeyRefresh {
-            source,
-            min_interval,
-            last_attempt: Mutex::new(None),
-        });
+        self.key_refresh = Some(KeyRefresh::new(source, min_interval));
         self
     }
 
@@ -182,38 +178,12 @@ impl ResourceServer {
         let Some(refresh) = &self.key_refresh else {
             return false;
         };
-        {
-            let mut last = refresh
-                .last_attempt
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let due =
-                last.is_none_or(|at: UnixTime| now >= at.saturating_add(refresh.min_interval));
-            if !due {
-                return false;
-            }
-            *last = Some(now);
-        }
-        match refresh.source.fetch_keys().await {
-            Ok(jwks) => {
-                tracing::info!(
-                    target: "latchkey::actix",
-                    resource = self.resource.as_str(),
-                    keys = jwks.len(),
-                    "fetched the authorization server's keys again"
-                );
+        match refresh.fetch_if_due(now, self.resource.as_str()).await {
+            Some(jwks) => {
                 self.replace_keys(jwks);
                 true
             }
-            Err(error) => {
-                tracing::warn!(
-                    target: "latchkey::actix",
-                    resource = self.resource.as_str(),
-                    %error,
-                    "the authorization server's keys could not be fetched"
-                );
-                false
-            }
+            None => false,
         }
     }
 
@@ -408,21 +378,6 @@ impl ResourceServer {
             .into_iter()
             .filter_map(|builder| builder.build().ok())
             .collect()
-    }
-}
-
-/// The key source of [`ResourceServer::with_key_refresh`] and its rate limit.
-struct KeyRefresh {
-    source: Arc<dyn KeySource>,
-    min_interval: Duration,
-    last_attempt: Mutex<Option<UnixTime>>,
-}
-
-impl core::fmt::Debug for KeyRefresh {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeyRefresh")
-            .field("min_interval", &self.min_interval)
-            .finish_non_exhaustive()
     }
 }
 

@@ -29,7 +29,7 @@ use crate::error::AdapterError;
 use crate::translate::{
     authorization, dpop_values, into_response, mark_sensitive, now, server_error,
 };
-use latchkey_remote_keys::KeySource;
+use latchkey_remote_keys::{KeyRefresh, KeySource};
 
 /// A protected resource (an MCP server): its canonical URI, where its metadata
 /// is, how tokens are validated, the scopes routes need by default, the DPoP
@@ -122,11 +122,7 @@ impl ResourceServer {
     /// request that caused the fetch is checked again with the new keys; a
     /// failed fetch is logged and the request refused (`401 invalid_token`).
     pub fn with_key_refresh(mut self, source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
-        self.key_refresh = Some(KeyRefresh {
-            source,
-            min_interval,
-            last_attempt: Mutex::new(None),
-        });
+        self.key_refresh = Some(KeyRefresh::new(source, min_interval));
         self
     }
 
@@ -153,38 +149,12 @@ impl ResourceServer {
         let Some(refresh) = &self.key_refresh else {
             return false;
         };
-        {
-            let mut last = refresh
-                .last_attempt
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let due =
-                last.is_none_or(|at: UnixTime| now >= at.saturating_add(refresh.min_interval));
-            if !due {
-                return false;
-            }
-            *last = Some(now);
-        }
-        match refresh.source.fetch_keys().await {
-            Ok(jwks) => {
-                tracing::info!(
-                    target: "latchkey::axum",
-                    resource = self.resource.as_str(),
-                    keys = jwks.len(),
-                    "fetched the authorization server's keys again"
-                );
+        match refresh.fetch_if_due(now, self.resource.as_str()).await {
+            Some(jwks) => {
                 self.replace_keys(jwks);
                 true
             }
-            Err(error) => {
-                tracing::warn!(
-                    target: "latchkey::axum",
-                    resource = self.resource.as_str(),
-                    %error,
-                    "the authorization server's keys could not be fetched"
-                );
-                false
-            }
+            None => false,
         }
     }
 
@@ -352,13 +322,6 @@ impl ResourceServer {
         }
         into_response(response)
     }
-}
-
-/// The key source of [`ResourceServer::with_key_refresh`] and its rate limit.
-struct KeyRefresh {
-    source: Arc<dyn KeySource>,
-    min_interval: Duration,
-    last_attempt: Mutex<Option<UnixTime>>,
 }
 
 /// The URI the client sent: under `Router::nest` the request's own URI has

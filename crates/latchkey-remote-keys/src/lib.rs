@@ -23,7 +23,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -33,6 +33,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use latchkey_jose::{JoseError, Jwks};
 use latchkey_metadata::{AuthorizationServerMetadata, MAX_DOCUMENT_LEN, MetadataError};
+use latchkey_types::UnixTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -176,6 +177,73 @@ impl RemoteKeys {
 impl KeySource for RemoteKeys {
     fn fetch_keys(&self) -> KeysFuture<'_> {
         Box::pin(self.fetch())
+    }
+}
+
+/// A [`KeySource`] asked again at most once per interval: what a resource
+/// server keeps to follow the authorization server's key rotations (RFC 7517
+/// section 4.5). Both adapters hold one.
+pub struct KeyRefresh {
+    source: Arc<dyn KeySource>,
+    min_interval: Duration,
+    last_attempt: Mutex<Option<UnixTime>>,
+}
+
+impl core::fmt::Debug for KeyRefresh {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyRefresh")
+            .field("min_interval", &self.min_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRefresh {
+    /// Asks `source` at most once per `min_interval`.
+    pub fn new(source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
+        Self {
+            source,
+            min_interval,
+            last_attempt: Mutex::new(None),
+        }
+    }
+
+    /// The issuer's keys from the source, unless the last attempt was less
+    /// than the interval before `now` (then `None` without asking). A failed
+    /// fetch is logged, naming `resource`, and is `None`; it counts as an
+    /// attempt, so a failing authorization server is not asked on every
+    /// request.
+    pub async fn fetch_if_due(&self, now: UnixTime, resource: &str) -> Option<Jwks> {
+        {
+            let mut last = self
+                .last_attempt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = last.is_none_or(|at: UnixTime| now >= at.saturating_add(self.min_interval));
+            if !due {
+                return None;
+            }
+            *last = Some(now);
+        }
+        match self.source.fetch_keys().await {
+            Ok(jwks) => {
+                tracing::info!(
+                    target: "latchkey::remote_keys",
+                    resource,
+                    keys = jwks.len(),
+                    "fetched the authorization server's keys again"
+                );
+                Some(jwks)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    target: "latchkey::remote_keys",
+                    resource,
+                    %error,
+                    "the authorization server's keys could not be fetched"
+                );
+                None
+            }
+        }
     }
 }
 
@@ -391,6 +459,48 @@ mod tests {
             parse_metadata(no_response_types, true).unwrap_err(),
             KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
         );
+    }
+
+    /// A source that counts its calls and answers with an empty set error.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl KeySource for Counting {
+        fn fetch_keys(&self) -> KeysFuture<'_> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async { Err(KeysError::Empty) })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_source_is_asked_at_most_once_per_interval_failures_included() {
+        let source = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let refresh = KeyRefresh::new(
+            Arc::clone(&source) as Arc<dyn KeySource>,
+            Duration::from_secs(60),
+        );
+        let at = |secs: u64| UnixTime::from_secs(1_700_000_000 + secs);
+        let calls = || source.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            refresh
+                .fetch_if_due(at(0), "https://r.example")
+                .await
+                .is_none()
+        );
+        assert_eq!(calls(), 1);
+        assert!(
+            refresh
+                .fetch_if_due(at(59), "https://r.example")
+                .await
+                .is_none()
+        );
+        assert_eq!(calls(), 1, "within the interval the source is not asked");
+        assert!(
+            refresh
+                .fetch_if_due(at(60), "https://r.example")
+                .await
+                .is_none()
+        );
+        assert_eq!(calls(), 2);
     }
 
     #[test]
