@@ -10,8 +10,9 @@
 //! with a `WWW-Authenticate: Basic` challenge when Basic was tried) and a
 //! [`SecurityEvent::ClientAuthFailed`] without the secret.
 //!
-//! `private_key_jwt` keys come from the client's registered `jwks`; fetching
-//! `jwks_uri` is out of scope (such a client cannot authenticate).
+//! `private_key_jwt` keys come from the client's registered `jwks`, or from
+//! its `jwks_uri` through the [`MetadataFetcher`] (the server's fetcher
+//! applies its SSRF rules, a 64 KiB bound and its cache).
 
 use core::time::Duration;
 
@@ -202,8 +203,13 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     "wrong authentication method",
                 ));
             }
+            let jwks = self
+                .client_jwks(&client)
+                .await
+                .map_err(|reason| refuse(Some(&client_id), method, reason))?;
             let checked = check_assertion(
                 &client,
+                &jwks,
                 params,
                 &[
                     self.config().issuer.as_str(),
@@ -340,6 +346,28 @@ fn assertion_subject(params: &Params) -> Option<String> {
     claims.sub
 }
 
+impl<S: Store, F: MetadataFetcher> Engine<S, F> {
+    /// The keys a `private_key_jwt` client signs with (RFC 7591 section 2):
+    /// its registered `jwks`, or the JWK Set at its `jwks_uri`, fetched
+    /// through the [`MetadataFetcher`] (which bounds, vets and caches it).
+    async fn client_jwks(&self, client: &ResolvedClient) -> Result<Jwks, &'static str> {
+        if let Some(jwks) = client.metadata.jwks() {
+            let jwks = serde_json::to_vec(jwks).map_err(|_| "client jwks unusable")?;
+            return Jwks::parse(&jwks).map_err(|_| "client jwks unusable");
+        }
+        let uri = client
+            .metadata
+            .jwks_uri()
+            .ok_or("client has neither jwks nor jwks_uri")?;
+        let body = self
+            .fetcher()
+            .fetch_jwks(uri)
+            .await
+            .map_err(|_| "client jwks_uri could not be fetched")?;
+        Jwks::parse(&body).map_err(|_| "client jwks_uri is not a usable jwk set")
+    }
+}
+
 struct CheckedAssertion {
     replay_key: [u8; 32],
     expires_at: UnixTime,
@@ -357,11 +385,12 @@ struct AssertionClaims {
 }
 
 /// RFC 7523 sections 2.2 and 3: the assertion type, an ES256 or EdDSA
-/// signature by a key of the client's registered `jwks`, `iss` and `sub` equal
+/// signature by a key of the client's `jwks` (see [`Engine::client_jwks`]), `iss` and `sub` equal
 /// to the client id, an `aud` naming this server, an `exp` in the (near)
 /// future, `nbf`/`iat` not in the future, and a `jti`.
 fn check_assertion(
     client: &ResolvedClient,
+    jwks: &Jwks,
     params: &Params,
     audiences: &[&str],
     now: UnixTime,
@@ -377,12 +406,6 @@ fn check_assertion(
     if !matches!(header.alg, Algorithm::Es256 | Algorithm::EdDsa) {
         return Err("assertion algorithm not allowed");
     }
-    let jwks = client
-        .metadata
-        .jwks()
-        .ok_or("client has no registered jwks")?;
-    let jwks = serde_json::to_vec(jwks).map_err(|_| "client jwks unusable")?;
-    let jwks = Jwks::parse(&jwks).map_err(|_| "client jwks unusable")?;
     let key = match header.kid.as_deref() {
         Some(kid) => jwks.find(kid),
         None => match jwks.keys() {

@@ -5,7 +5,7 @@ use core::fmt;
 use std::future::Future;
 
 use latchkey_registration::{
-    ClientIdMetadataUrl, ClientMetadata, is_client_id_metadata_url,
+    ClientIdMetadataUrl, ClientMetadata, MetadataUri, is_client_id_metadata_url,
     validate_client_id_metadata_document,
 };
 use latchkey_store::{ClientRecord, Store, StoreError};
@@ -24,6 +24,19 @@ pub trait MetadataFetcher: Send + Sync {
         &self,
         url: &ClientIdMetadataUrl,
     ) -> impl Future<Output = Result<Vec<u8>, FetchError>> + Send;
+
+    /// The JWK Set at a `private_key_jwt` client's registered `jwks_uri`
+    /// (RFC 7591 section 2, RFC 7523 section 3), under the same rules as
+    /// documents but up to `latchkey_jose::Jwks::MAX_LEN` bytes. A fetcher
+    /// that does not implement it fetches nothing: [`FetchError::Disabled`],
+    /// so such a client cannot authenticate.
+    fn fetch_jwks(
+        &self,
+        url: &MetadataUri,
+    ) -> impl Future<Output = Result<Vec<u8>, FetchError>> + Send {
+        let _ = url;
+        async { Err(FetchError::Disabled) }
+    }
 }
 
 /// A fetcher that fetches nothing: every call is [`FetchError::Disabled`].

@@ -19,11 +19,35 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 const DOC_CLIENT: &str = "https://app.example.com/oauth/client.json";
+/// A document client that authenticates with `private_key_jwt`, its keys at `KEYED_JWKS`.
+const KEYED_CLIENT: &str = "https://app.example.com/oauth/keyed.json";
+const KEYED_JWKS: &str = "https://app.example.com/oauth/jwks.json";
+
+/// The key the keyed client signs its assertions with.
+fn keyed_key() -> latchkey_jose::SigningKey {
+    latchkey_jose::SigningKey::generate(
+        latchkey_jose::Algorithm::Es256,
+        "keyed-1".to_owned(),
+        &mut ChaCha20Rng::seed_from_u64(99),
+    )
+}
 
 struct DocFetcher;
 
 impl MetadataFetcher for DocFetcher {
     async fn fetch(&self, url: &ClientIdMetadataUrl) -> Result<Vec<u8>, FetchError> {
+        if url.as_str() == KEYED_CLIENT {
+            return Ok(serde_json::json!({
+                "client_id": KEYED_CLIENT,
+                "client_name": "Keyed document client",
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": KEYED_JWKS,
+            })
+            .to_string()
+            .into_bytes());
+        }
         if url.as_str() != DOC_CLIENT {
             return Err(FetchError::Status(404));
         }
@@ -36,6 +60,20 @@ impl MetadataFetcher for DocFetcher {
         })
         .to_string()
         .into_bytes())
+    }
+
+    async fn fetch_jwks(
+        &self,
+        url: &latchkey_registration::MetadataUri,
+    ) -> Result<Vec<u8>, FetchError> {
+        if url.as_str() != KEYED_JWKS {
+            return Err(FetchError::Status(404));
+        }
+        Ok(
+            serde_json::json!({ "keys": [keyed_key().public_jwk().to_json()] })
+                .to_string()
+                .into_bytes(),
+        )
     }
 }
 
@@ -141,4 +179,76 @@ async fn an_http_metadata_url_is_invalid_client_at_the_token_endpoint() {
         body(&response)["error_description"],
         "client id metadata url is not https"
     );
+}
+
+/// RFC 7523 section 3 with RFC 7591's `jwks_uri`: a document client's
+/// assertion is verified with the JWK Set its `jwks_uri` names, fetched
+/// through the fetcher; a key that is not in that set is `invalid_client`.
+#[tokio::test]
+async fn rfc_7523_a_metadata_document_client_authenticates_with_keys_from_its_jwks_uri() {
+    let (engine, mut rng) = engine().await;
+    let issue = |rng: &mut ChaCha20Rng| {
+        let code_params = CodeParams {
+            client_id: ClientId::parse(KEYED_CLIENT).expect("id"),
+            redirect_uri: RedirectUri::parse(REDIRECT).expect("uri"),
+            redirect_uri_source: RedirectUriSource::Request,
+            code_challenge: CodeChallenge::parse(CHALLENGE, Some("S256")).expect("challenge"),
+            resources: vec![ResourceUri::parse(RESOURCE).expect("resource")],
+            scope: Scope::parse("mcp:read").expect("scope"),
+            subject: Subject::parse("alice").expect("subject"),
+            auth_time: now(),
+            dpop_jkt: None,
+        };
+        CodeRecord::issue(code_params, now(), &engine.config().code_policy, rng).expect("code")
+    };
+    let redeem = |code: &str, assertion: &str| {
+        params(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("client_id", KEYED_CLIENT),
+            (
+                "client_assertion_type",
+                latchkey_engine::JWT_BEARER_ASSERTION_TYPE,
+            ),
+            ("client_assertion", assertion),
+        ])
+    };
+
+    let (code, record) = issue(&mut rng);
+    engine.store().insert_code(&record).await.expect("insert");
+    let assertion = client_assertion(&keyed_key(), KEYED_CLIENT, TOKEN_ENDPOINT, NOW + 60, "a-1");
+    let response = engine
+        .token(
+            &redeem(code.expose_secret(), &assertion),
+            &post_token(),
+            now(),
+            &mut rng,
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(
+        jwt_claims(body(&response)["access_token"].as_str().expect("token"))["client_id"],
+        KEYED_CLIENT
+    );
+
+    // Signed by a key the client's JWK Set does not hold.
+    let (code, record) = issue(&mut rng);
+    engine.store().insert_code(&record).await.expect("insert");
+    let stranger = latchkey_jose::SigningKey::generate(
+        latchkey_jose::Algorithm::Es256,
+        "keyed-1".to_owned(),
+        &mut rng,
+    );
+    let forged = client_assertion(&stranger, KEYED_CLIENT, TOKEN_ENDPOINT, NOW + 60, "a-2");
+    let response = engine
+        .token(
+            &redeem(code.expose_secret(), &forged),
+            &post_token(),
+            now(),
+            &mut rng,
+        )
+        .await;
+    assert_eq!(response.status, 401);
+    assert_eq!(error(&response), "invalid_client");
 }

@@ -22,6 +22,9 @@
 //! - The body is read up to 5 KiB and reading stops beyond that
 //!   (`FetchError::TooLarge`; CIMD draft section 6.6 recommends 5 kilobytes, A8).
 //! - A connect timeout and an overall timeout (`FetchError::Timeout`).
+//! - The same rules fetch a `private_key_jwt` client's `jwks_uri`
+//!   ([`HttpMetadataFetcher::fetch_jwks_url`]), with a 64 KiB bound instead of
+//!   5 KiB, cached apart from documents.
 //! - `Accept: application/json`.
 //! - Successful documents are cached in a bounded in-memory cache by the
 //!   response's `Cache-Control` (RFC 9111 section 5.2.2: `max-age`,
@@ -56,7 +59,7 @@ use hyper::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, HOST, USE
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use latchkey_engine::{FetchError, MetadataFetcher};
-use latchkey_registration::ClientIdMetadataUrl;
+use latchkey_registration::{ClientIdMetadataUrl, MetadataUri};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -159,17 +162,37 @@ impl HttpMetadataFetcher {
     /// The document at `url` (any absolute URL string; the engine passes a
     /// validated [`ClientIdMetadataUrl`]), from the cache when fresh.
     pub async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        self.fetch_bounded(url, self.config.max_body_bytes, "document")
+            .await
+    }
+
+    /// The JWK Set at `url` (a `private_key_jwt` client's `jwks_uri`), under
+    /// the same rules but up to [`latchkey_jose::Jwks::MAX_LEN`] bytes, cached
+    /// apart from documents.
+    pub async fn fetch_jwks_url(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        self.fetch_bounded(url, latchkey_jose::Jwks::MAX_LEN, "jwks")
+            .await
+    }
+
+    async fn fetch_bounded(
+        &self,
+        url: &str,
+        max_len: usize,
+        kind: &str,
+    ) -> Result<Vec<u8>, FetchError> {
+        let key = format!("{kind} {url}");
         let now = Instant::now();
-        if let Some(body) = self.cached(url, now) {
+        if let Some(body) = self.cached(&key, now) {
             return Ok(body);
         }
         let parsed = url::Url::parse(url).map_err(|_| FetchError::Refused("malformed url"))?;
-        let (body, ttl) = tokio::time::timeout(self.config.timeout, self.fetch_uncached(&parsed))
-            .await
-            .map_err(|_| FetchError::Timeout)??;
+        let (body, ttl) =
+            tokio::time::timeout(self.config.timeout, self.fetch_uncached(&parsed, max_len))
+                .await
+                .map_err(|_| FetchError::Timeout)??;
         if let Some(ttl) = ttl {
             let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.insert(url.to_owned(), body.clone(), now + ttl, Instant::now());
+            cache.insert(key, body.clone(), now + ttl, Instant::now());
         }
         Ok(body)
     }
@@ -184,6 +207,7 @@ impl HttpMetadataFetcher {
     async fn fetch_uncached(
         &self,
         url: &url::Url,
+        max_len: usize,
     ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
         let https = match url.scheme() {
             "https" => true,
@@ -214,9 +238,9 @@ impl HttpMetadataFetcher {
                 .connect(name, tcp)
                 .await
                 .map_err(|_| FetchError::Network)?;
-            send(stream, request, self.config.max_body_bytes).await?
+            send(stream, request, max_len).await?
         } else {
-            send(tcp, request, self.config.max_body_bytes).await?
+            send(tcp, request, max_len).await?
         };
         let ttl = cache_ttl(&response.1, self.config.default_ttl, self.config.max_ttl);
         Ok((response.0, ttl))
@@ -264,6 +288,15 @@ impl MetadataFetcher for HttpMetadataFetcher {
         if let Err(error) = &result {
             // The engine emits the security event; this is for debugging.
             tracing::debug!(host = url.host(), %error, "metadata document fetch failed");
+        }
+        result
+    }
+
+    async fn fetch_jwks(&self, url: &MetadataUri) -> Result<Vec<u8>, FetchError> {
+        let result = self.fetch_jwks_url(url.as_str()).await;
+        if let Err(error) = &result {
+            // The engine refuses the client authentication; this is for debugging.
+            tracing::debug!(%error, "jwks_uri fetch failed");
         }
         result
     }

@@ -378,3 +378,36 @@ async fn https_fails_closed_when_the_server_does_not_speak_tls() {
     let target = format!("https://127.0.0.1:{port}/client.json");
     assert_eq!(fetcher.fetch_url(&target).await, Err(FetchError::Network));
 }
+
+/// A `private_key_jwt` client's `jwks_uri` goes through the same fetcher: a
+/// 6 KiB JWK Set (too large for a metadata document) is read, one over 64 KiB
+/// is not, and without the danger option a loopback `jwks_uri` is refused
+/// after resolution like any document URL.
+#[tokio::test]
+async fn rfc_7591_jwks_uri_is_fetched_under_the_same_rules_with_a_64_kib_bound() {
+    let six_kb = format!(r#"{{"keys":[],"pad":"{}"}}"#, "a".repeat(6 * 1024));
+    let server = serve(response("200 OK", &[], &six_kb), Duration::ZERO).await;
+    let fetcher = HttpMetadataFetcher::new(loopback_config());
+    let url = format!("http://127.0.0.1:{}/jwks.json", server.port);
+    assert_eq!(
+        fetcher.fetch_jwks_url(&url).await,
+        Ok(six_kb.clone().into_bytes())
+    );
+    assert_eq!(fetcher.fetch_url(&url).await, Err(FetchError::TooLarge));
+
+    let huge = format!(r#"{{"keys":[],"pad":"{}"}}"#, "a".repeat(65 * 1024));
+    let server = serve(response("200 OK", &[], &huge), Duration::ZERO).await;
+    let url = format!("http://127.0.0.1:{}/jwks.json", server.port);
+    assert_eq!(
+        fetcher.fetch_jwks_url(&url).await,
+        Err(FetchError::TooLarge)
+    );
+
+    let strict = HttpMetadataFetcher::new(FetcherConfig::default());
+    let https_loopback = format!("https://127.0.0.1:{}/jwks.json", server.port);
+    assert!(matches!(
+        strict.fetch_jwks_url(&https_loopback).await,
+        Err(FetchError::Refused(_))
+    ));
+    assert_eq!(server.hits(), 1, "the refused fetch never connected");
+}
