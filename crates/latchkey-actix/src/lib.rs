@@ -95,7 +95,9 @@ pub mod fuzzing;
 
 pub use error::ActixError;
 pub use http::{MAX_BODY_LEN, into_http_response, now, request_rng};
-pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture, RemoteKeys};
+#[cfg(feature = "remote-keys")]
+pub use latchkey_remote_keys::RemoteKeys;
+pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
 pub use resource::{
     AccessToken, Presented, Refusal, RequireAccessToken, RequireAccessTokenMiddleware,
     ResourceServer, configure_protected_resource_metadata,

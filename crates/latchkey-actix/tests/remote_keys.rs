@@ -2,6 +2,7 @@
 //! discovery and fetching over real HTTP (RFC 8414 sections 3.1 and 3.3, RFC
 //! 7517 section 5), and `ResourceServer::with_key_refresh` fetching the keys
 //! again when a token names an unknown `kid`, at most once per interval.
+#![cfg(feature = "remote-keys")]
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -128,7 +128,9 @@ pub mod fuzzing;
 
 pub use authorization_server::{Interaction, InteractionHandler, authorization_server_router};
 pub use error::AdapterError;
-pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture, RemoteKeys};
+#[cfg(feature = "remote-keys")]
+pub use latchkey_remote_keys::RemoteKeys;
+pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
 pub use resource_server::{
     AccessToken, OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer,
     ValidateOrigin, protected_resource_metadata_router,

@@ -17,28 +17,28 @@
 //! `127.0.0.1`, the rule the engine applies to issuers), and then the
 //! `jwks_uri` must be `http` on a loopback host too. Redirects are refused,
 //! only `200` is accepted, bodies are limited to the documents' own limits
-//! (64 KiB) and every fetch must finish within [`RemoteKeys::TIMEOUT`].
+//! (64 KiB) and every fetch must finish within `RemoteKeys::TIMEOUT`.
 //! The keys come from the configured issuer's own metadata, never from a
 //! token header (RFC 8725bis sections 3.8 and 3.10).
+//!
+//! Feature `http` (on by default) brings [`RemoteKeys`] and the HTTP client it
+//! needs (hyper, tokio, rustls, webpki-roots). Without it the crate is
+//! [`KeySource`], [`KeyRefresh`] and [`KeysError`] only, for deployments that
+//! distribute keys themselves; the adapters' `remote-keys` feature is this one.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use latchkey_jose::{JoseError, Jwks};
-use latchkey_metadata::{AuthorizationServerMetadata, MAX_DOCUMENT_LEN, MetadataError};
+use latchkey_metadata::MetadataError;
 use latchkey_types::UnixTime;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls;
-use url::Url;
+
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+pub use http::RemoteKeys;
 
 /// Why the keys could not be had. None of these carry a key or a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +51,7 @@ pub enum KeysError {
     /// The authorization server could not be reached (connection, TLS or HTTP failure).
     #[error("the authorization server cannot be reached")]
     Connection,
-    /// Fetching the metadata or the keys took longer than [`RemoteKeys::TIMEOUT`].
+    /// Fetching the metadata or the keys took longer than `RemoteKeys::TIMEOUT`.
     #[error("the authorization server did not answer in time")]
     Timeout,
     /// The authorization server answered with another status than `200`.
@@ -83,101 +83,6 @@ pub type KeysFuture<'a> = Pin<Box<dyn Future<Output = Result<Jwks, KeysError>> +
 pub trait KeySource: Send + Sync {
     /// The issuer's current JWK Set.
     fn fetch_keys(&self) -> KeysFuture<'_>;
-}
-
-/// An issuer's JWK Set location, found through its metadata, and the means
-/// to fetch it (see the [module documentation](self)).
-#[derive(Clone)]
-pub struct RemoteKeys {
-    issuer: String,
-    jwks_uri: Url,
-    tls: Arc<rustls::ClientConfig>,
-}
-
-impl core::fmt::Debug for RemoteKeys {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RemoteKeys")
-            .field("issuer", &self.issuer)
-            .field("jwks_uri", &self.jwks_uri.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RemoteKeys {
-    /// The longest one fetch (connection, TLS, request and body) may take.
-    pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-    /// Fetches `issuer`'s authorization server metadata from
-    /// `/.well-known/oauth-authorization-server` inserted before the issuer's
-    /// path (RFC 8414 section 3.1), checks that its `issuer` is `issuer`
-    /// byte for byte (section 3.3) and that it names a usable `jwks_uri`.
-    pub async fn discover(issuer: &str) -> Result<Self, KeysError> {
-        let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
-        let loopback_http = match issuer_url.scheme() {
-            "https" => false,
-            "http" if is_loopback(&issuer_url) => true,
-            _ => return Err(KeysError::IssuerUnusable),
-        };
-        if issuer_url.host().is_none()
-            || issuer_url.query().is_some()
-            || issuer_url.fragment().is_some()
-        {
-            return Err(KeysError::IssuerUnusable);
-        }
-        let tls = tls_config().ok_or(KeysError::Connection)?;
-        let metadata_url = metadata_url(&issuer_url);
-        let body = get(&metadata_url, MAX_DOCUMENT_LEN, &tls).await?;
-        let metadata = parse_metadata(&body, loopback_http)?;
-        metadata
-            .validate_issuer(issuer)
-            .map_err(KeysError::Metadata)?;
-        let jwks_uri = metadata
-            .jwks_uri
-            .as_deref()
-            .and_then(|uri| Url::parse(uri).ok())
-            .ok_or(KeysError::JwksUri)?;
-        let usable = match jwks_uri.scheme() {
-            "https" => true,
-            "http" => loopback_http && is_loopback(&jwks_uri),
-            _ => false,
-        };
-        if !usable {
-            return Err(KeysError::JwksUri);
-        }
-        Ok(Self {
-            issuer: issuer.to_owned(),
-            jwks_uri,
-            tls,
-        })
-    }
-
-    /// Fetches the JWK Set at `jwks_uri` (RFC 7517 section 5: keys this
-    /// server cannot use are skipped); a set without any usable key is
-    /// [`KeysError::Empty`].
-    pub async fn fetch(&self) -> Result<Jwks, KeysError> {
-        let body = get(&self.jwks_uri, Jwks::MAX_LEN, &self.tls).await?;
-        let jwks = Jwks::parse(&body).map_err(KeysError::Malformed)?;
-        if jwks.is_empty() {
-            return Err(KeysError::Empty);
-        }
-        Ok(jwks)
-    }
-
-    /// The issuer, as configured.
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
-    /// The `jwks_uri` the issuer's metadata names.
-    pub fn jwks_uri(&self) -> &str {
-        self.jwks_uri.as_str()
-    }
-}
-
-impl KeySource for RemoteKeys {
-    fn fetch_keys(&self) -> KeysFuture<'_> {
-        Box::pin(self.fetch())
-    }
 }
 
 /// A [`KeySource`] asked again at most once per interval: what a resource
@@ -247,219 +152,9 @@ impl KeyRefresh {
     }
 }
 
-/// RFC 8414 section 3.1: any terminating `/` of the issuer's path removed,
-/// then `/.well-known/oauth-authorization-server` inserted before it.
-fn metadata_url(issuer: &Url) -> Url {
-    let path = issuer.path().trim_end_matches('/').to_owned();
-    let mut url = issuer.clone();
-    url.set_path(&format!(
-        "/.well-known/{}{path}",
-        latchkey_metadata::OAUTH_AUTHORIZATION_SERVER
-    ));
-    url
-}
-
-/// The metadata document under RFC 8414 section 2's checks. A loopback `http`
-/// issuer's document names an `http` `jwks_uri`, which `parse` refuses last,
-/// after every other check passed; only then is the document read without
-/// that one check (the caller requires the `jwks_uri` to be loopback `http`).
-fn parse_metadata(
-    body: &[u8],
-    loopback_http: bool,
-) -> Result<AuthorizationServerMetadata, KeysError> {
-    match AuthorizationServerMetadata::parse(body) {
-        Ok(metadata) => Ok(metadata),
-        Err(MetadataError::JwksUriNotHttps) if loopback_http => {
-            serde_json::from_slice(body).map_err(|_| KeysError::Metadata(MetadataError::MemberType))
-        }
-        Err(error) => Err(KeysError::Metadata(error)),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// Mozilla's roots, aws-lc-rs, TLS 1.2 and 1.3.
-fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Some(Arc::new(config))
-}
-
-/// `GET url` within [`RemoteKeys::TIMEOUT`]: the body of a `200` answer of at
-/// most `max_len` bytes.
-async fn get(
-    url: &Url,
-    max_len: usize,
-    tls: &Arc<rustls::ClientConfig>,
-) -> Result<Vec<u8>, KeysError> {
-    tokio::time::timeout(RemoteKeys::TIMEOUT, get_unbounded(url, max_len, tls))
-        .await
-        .map_err(|_| KeysError::Timeout)?
-}
-
-async fn get_unbounded(
-    url: &Url,
-    max_len: usize,
-    tls: &Arc<rustls::ClientConfig>,
-) -> Result<Vec<u8>, KeysError> {
-    let host = url.host_str().ok_or(KeysError::Connection)?;
-    let port = url.port_or_known_default().ok_or(KeysError::Connection)?;
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    let request = Request::get(target)
-        .header(HOST, authority)
-        .header(ACCEPT, "application/json")
-        .header(
-            USER_AGENT,
-            concat!("latchkey-remote-keys/", env!("CARGO_PKG_VERSION")),
-        )
-        .header(CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|_| KeysError::Connection)?;
-    // `host_str` keeps IPv6 brackets; connecting and TLS want the bare address.
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = TcpStream::connect((bare_host, port))
-        .await
-        .map_err(|_| KeysError::Connection)?;
-    if url.scheme() == "https" {
-        let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
-            .map_err(|_| KeysError::Connection)?;
-        let stream = TlsConnector::from(Arc::clone(tls))
-            .connect(name, tcp)
-            .await
-            .map_err(|_| KeysError::Connection)?;
-        send(stream, request, max_len).await
-    } else {
-        send(tcp, request, max_len).await
-    }
-}
-
-/// One HTTP/1.1 exchange over `stream`.
-async fn send<T>(
-    stream: T,
-    request: Request<Empty<Bytes>>,
-    max_len: usize,
-) -> Result<Vec<u8>, KeysError>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| KeysError::Connection)?;
-    let _connection = AbortOnDrop(tokio::spawn(connection));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|_| KeysError::Connection)?;
-    if response.status() != StatusCode::OK {
-        return Err(KeysError::Status(response.status().as_u16()));
-    }
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| KeysError::Connection)?;
-        if let Ok(data) = frame.into_data() {
-            if data.len() > max_len.saturating_sub(bytes.len()) {
-                return Err(KeysError::TooLarge);
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(bytes)
-}
-
-/// Aborts the connection task when the exchange ends or is dropped (timeout).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc_8414_section_3_1_the_metadata_url_is_path_inserted() {
-        for (issuer, expected) in [
-            (
-                "https://as.example.com",
-                "https://as.example.com/.well-known/oauth-authorization-server",
-            ),
-            (
-                "https://as.example.com/tenant1/",
-                "https://as.example.com/.well-known/oauth-authorization-server/tenant1",
-            ),
-            (
-                "http://127.0.0.1:8080",
-                "http://127.0.0.1:8080/.well-known/oauth-authorization-server",
-            ),
-        ] {
-            let issuer = Url::parse(issuer).unwrap();
-            assert_eq!(metadata_url(&issuer).as_str(), expected);
-            // The same URL latchkey-metadata builds, where it builds one (https).
-            if issuer.scheme() == "https" {
-                let reference = latchkey_metadata::authorization_server_metadata_url(
-                    &issuer,
-                    latchkey_metadata::OAUTH_AUTHORIZATION_SERVER,
-                )
-                .unwrap();
-                assert_eq!(metadata_url(&issuer), reference);
-            }
-        }
-    }
-
-    #[test]
-    fn loopback_hosts_are_localhost_and_loopback_addresses_only() {
-        for (url, loopback) in [
-            ("http://127.0.0.1:8080", true),
-            ("http://127.9.9.9", true),
-            ("http://[::1]:8080", true),
-            ("http://localhost:8080", true),
-            ("http://10.0.0.1", false),
-            ("http://localhost.example.com", false),
-        ] {
-            assert_eq!(is_loopback(&Url::parse(url).unwrap()), loopback, "{url}");
-        }
-    }
-
-    #[test]
-    fn rfc_8414_section_2_an_http_jwks_uri_is_read_only_for_a_loopback_issuer() {
-        let doc = br#"{"issuer":"http://127.0.0.1:8080","response_types_supported":["code"],"jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
-        assert_eq!(
-            parse_metadata(doc, false).unwrap_err(),
-            KeysError::Metadata(MetadataError::JwksUriNotHttps)
-        );
-        let metadata = parse_metadata(doc, true).unwrap();
-        assert_eq!(
-            metadata.jwks_uri.as_deref(),
-            Some("http://127.0.0.1:8080/jwks")
-        );
-        // Every other check still applies.
-        let no_response_types =
-            br#"{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
-        assert_eq!(
-            parse_metadata(no_response_types, true).unwrap_err(),
-            KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
-        );
-    }
 
     /// A source that counts its calls and answers with an empty set error.
     struct Counting(std::sync::atomic::AtomicUsize);
@@ -517,23 +212,6 @@ mod tests {
             let text = error.to_string();
             assert!(!text.ends_with('.'), "{text}");
             assert_eq!(text, text.to_lowercase(), "{text}");
-        }
-    }
-
-    #[tokio::test]
-    async fn issuers_that_are_not_https_or_loopback_http_are_refused_before_any_fetch() {
-        for issuer in [
-            "http://as.example.com",
-            "ftp://127.0.0.1",
-            "https://as.example.com?tenant=1",
-            "https://as.example.com#x",
-            "not a url",
-        ] {
-            assert_eq!(
-                RemoteKeys::discover(issuer).await.unwrap_err(),
-                KeysError::IssuerUnusable,
-                "{issuer}"
-            );
         }
     }
 }
