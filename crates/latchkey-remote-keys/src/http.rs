@@ -20,7 +20,7 @@ use url::Url;
 use crate::{KeySource, KeysError, KeysFuture};
 
 /// An issuer's JWK Set location, found through its metadata, and the means
-/// to fetch it (see the [module documentation](self)).
+/// to fetch it (see the [crate documentation](crate)).
 #[derive(Clone)]
 pub struct RemoteKeys {
     issuer: String,
