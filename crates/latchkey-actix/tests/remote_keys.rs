@@ -6,72 +6,24 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, test, web};
 use latchkey_actix::{
-    AccessToken, InteractionHandler, KeySource, KeysError, KeysFuture, RemoteKeys,
-    RequireAccessToken, ResourceServer, complete_authorization, configure_authorization_server,
+    AccessToken, InteractionHandler, KeysError, RemoteKeys, RequireAccessToken, ResourceServer,
+    complete_authorization, configure_authorization_server,
 };
 use latchkey_engine::Engine;
 use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
-use latchkey_jose::{Algorithm, Jwks, SigningKey};
+use latchkey_http_tests::remote_keys::{
+    CountingSource, ISSUER, RESOURCE, key, resource, source, token,
+};
+use latchkey_jose::Jwks;
 use latchkey_metadata::{MetadataError, ProtectedResourceMetadata, parse_www_authenticate};
 use latchkey_store::MemoryStore;
-use latchkey_token::{AccessTokenClaims, AccessTokenValidator, Audience, KeySet};
-use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
-use latchkey_uri::{AudienceMatch, ResourceUri};
-use rand_core::SeedableRng;
-
-const ISSUER: &str = "https://as.example.com";
-const RESOURCE: &str = "https://mcp.example.com/mcp";
-
-fn key(kid: &str, seed: u64) -> SigningKey {
-    SigningKey::generate(
-        Algorithm::Es256,
-        kid.to_owned(),
-        &mut rand_chacha::ChaCha20Rng::seed_from_u64(seed),
-    )
-}
-
-fn resource() -> ResourceUri {
-    ResourceUri::parse(RESOURCE).expect("resource")
-}
-
-fn token(signer: SigningKey) -> String {
-    let claims = AccessTokenClaims::new(
-        ISSUER.to_owned(),
-        Subject::parse("alice").expect("subject"),
-        ClientId::parse("client-1").expect("client id"),
-        Audience::new(resource()),
-        latchkey_actix::now(),
-        &mut rand_chacha::ChaCha20Rng::seed_from_u64(5),
-    )
-    .with_scope(Scope::parse("mcp:read").expect("scope"));
-    KeySet::new(signer).expect("key set").issue(&claims)
-}
-
-/// A key source answering with a fixed set (or failing) and counting fetches.
-struct CountingSource {
-    jwks: Option<Jwks>,
-    fetches: AtomicUsize,
-}
-
-impl KeySource for CountingSource {
-    fn fetch_keys(&self) -> KeysFuture<'_> {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-        let result = self.jwks.clone().ok_or(KeysError::Connection);
-        Box::pin(std::future::ready(result))
-    }
-}
-
-fn source(jwks: Option<Jwks>) -> Arc<CountingSource> {
-    Arc::new(CountingSource {
-        jwks,
-        fetches: AtomicUsize::new(0),
-    })
-}
+use latchkey_token::AccessTokenValidator;
+use latchkey_types::{ErrorCode, UnixTime};
+use latchkey_uri::AudienceMatch;
 
 /// A resource server trusting only `k1`, with `source` (if any) and a
 /// one-hour refresh interval.
@@ -122,11 +74,11 @@ async fn rfc_7517_section_4_5_an_unknown_kid_fetches_the_keys_again_once() {
 
     // A token signed by the key the server started with: no fetch.
     assert_eq!(call(&rs, &token(key("k1", 1))).await, (200, None));
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 0);
+    assert_eq!(source.fetches(), 0);
 
     // A token signed by the rotated-in key: one fetch, then accepted.
     assert_eq!(call(&rs, &token(key("k2", 2))).await, (200, None));
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(source.fetches(), 1);
     assert_eq!(rs.keys(), rotated);
 
     // A kid the issuer does not publish either: no second fetch within the interval.
@@ -134,7 +86,7 @@ async fn rfc_7517_section_4_5_an_unknown_kid_fetches_the_keys_again_once() {
         call(&rs, &token(key("k3", 3))).await,
         (401, Some(ErrorCode::InvalidToken))
     );
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(source.fetches(), 1);
 }
 
 #[actix_web::test]
@@ -148,12 +100,12 @@ async fn key_refresh_is_rate_limited_by_the_interval() {
         !rs.refresh_keys(start.saturating_add(Duration::from_secs(3599)))
             .await
     );
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(source.fetches(), 1);
     assert!(
         rs.refresh_keys(start.saturating_add(Duration::from_secs(3600)))
             .await
     );
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(source.fetches(), 2);
 }
 
 #[actix_web::test]
@@ -165,7 +117,7 @@ async fn a_failed_fetch_keeps_the_keys_and_refuses_with_invalid_token() {
         call(&rs, &token(key("k2", 2))).await,
         (401, Some(ErrorCode::InvalidToken))
     );
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(source.fetches(), 1);
     assert_eq!(rs.keys(), before);
     assert_eq!(call(&rs, &token(key("k1", 1))).await, (200, None));
 }

@@ -52,6 +52,7 @@
 pub mod cases;
 pub mod client;
 pub mod dpop;
+pub mod remote_keys;
 
 use std::sync::Arc;
 
