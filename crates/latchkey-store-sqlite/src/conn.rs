@@ -67,10 +67,7 @@ impl Connections {
     /// A free connection if there is one, else the next one in turn once it is
     /// free.
     pub(crate) async fn get(&self) -> Result<Held<'_>, StoreError> {
-        let mut slot = self.lock_slot().await;
-        if slot.interrupted {
-            recover(&mut slot).await?;
-        }
+        let slot = self.ready_slot().await?;
         MutexGuard::try_map(slot, |slot| slot.connection.as_mut()).map_err(|_| closed())
     }
 
@@ -82,10 +79,7 @@ impl Connections {
     /// error returned (a unique violation as [`StoreError::Duplicate`]), so the
     /// batch is all or nothing.
     pub(crate) async fn batch(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, StoreError> {
-        let mut slot = self.lock_slot().await;
-        if slot.interrupted {
-            recover(&mut slot).await?;
-        }
+        let mut slot = self.ready_slot().await?;
         // Marked until every statement's result is read: a caller dropped in
         // between leaves the mark, and the next holder rolls back.
         slot.interrupted = true;
@@ -111,6 +105,15 @@ impl Connections {
                 let _ = connection.close().await;
             }
         }
+    }
+
+    /// A slot to use: locked, and rolled back first if a batch was cut short on it.
+    async fn ready_slot(&self) -> Result<MutexGuard<'_, Slot>, StoreError> {
+        let mut slot = self.lock_slot().await;
+        if slot.interrupted {
+            recover(&mut slot).await?;
+        }
+        Ok(slot)
     }
 
     async fn lock_slot(&self) -> MutexGuard<'_, Slot> {
