@@ -5,7 +5,7 @@
 //! ([`config`]), opens the SQLite store, loads the engine secrets
 //! ([`secrets`]), builds the `latchkey_engine::Engine`, and serves it through
 //! the axum adapter together with the login and consent pages
-//! ([`interaction`], [`pages`], [`session`]) and the demo MCP server
+//! ([`interaction`], [`pages`], [`sealed`], [`session`]) and the demo MCP server
 //! ([`mcp_demo`]). It also holds the administration commands ([`admin`]). It
 //! holds no protocol rule: every OAuth decision is the engine's.
 //!
@@ -87,6 +87,7 @@ pub mod login_limit;
 pub mod mcp_demo;
 pub mod pages;
 pub mod password;
+pub mod sealed;
 pub mod secrets;
 pub mod serve;
 pub mod session;
