@@ -77,7 +77,9 @@ use crate::login_limit::{Blocked, LoginLimiter, LoginPolicy, TrustedProxies};
 use crate::pages::{self, CONSENT_PATH, LOGIN_PATH, STYLESHEET_PATH};
 use crate::password;
 use crate::sealed::{PageKey, SealedError};
-use crate::session::{PendingError, Sessions, SignedIn, looks_like_session_id};
+use crate::session::{
+    MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, looks_like_session_id,
+};
 use crate::{Clock, os_rng};
 
 /// The largest form body the pages accept (the login form carries the
@@ -89,7 +91,7 @@ pub const MAX_FORM_LEN: usize = 64 * 1024;
 pub const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-in attempts.";
 
 /// How the pages guard sign-in, and where they read the time.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PageOptions {
     /// The limits on failed sign-ins.
     pub login: LoginPolicy,
@@ -102,6 +104,21 @@ pub struct PageOptions {
     /// the secrets file). `None`: a random key, so forms open only until
     /// the process ends.
     pub page_key: Option<PageKey>,
+    /// The most signed-in sessions kept for one client address (default
+    /// [`MAX_SESSIONS_PER_ADDRESS`]); its oldest go first.
+    pub max_sessions_per_address: usize,
+}
+
+impl Default for PageOptions {
+    fn default() -> Self {
+        Self {
+            login: LoginPolicy::default(),
+            trusted_proxies: TrustedProxies::default(),
+            clock: Clock::default(),
+            page_key: None,
+            max_sessions_per_address: MAX_SESSIONS_PER_ADDRESS,
+        }
+    }
 }
 
 /// The login and consent pages of one engine.
@@ -139,7 +156,7 @@ where
         let secure = engine.config().issuer.starts_with("https://");
         Arc::new(Self {
             engine,
-            sessions: Sessions::new(),
+            sessions: Sessions::with_address_cap(options.max_sessions_per_address),
             page_key: options
                 .page_key
                 .unwrap_or_else(|| PageKey::generate(&mut os_rng())),

@@ -95,6 +95,7 @@ pub async fn build_with_clock(
         trusted_proxies: config.parsed_trusted_proxies()?,
         clock,
         page_key: Some(page_key),
+        ..PageOptions::default()
     };
     let engine_config = config.engine_config()?;
     let fetcher_config = if config.danger_allow_loopback_http_documents {

@@ -88,9 +88,16 @@ pub enum PendingError {
 }
 
 /// The session map.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sessions {
     map: Mutex<HashMap<[u8; 32], Session>>,
+    per_address: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::with_address_cap(MAX_SESSIONS_PER_ADDRESS)
+    }
 }
 
 #[derive(Debug)]
@@ -110,14 +117,22 @@ struct Pending {
 }
 
 impl Sessions {
-    /// An empty map.
+    /// An empty map, with at most [`MAX_SESSIONS_PER_ADDRESS`] sessions per address.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty map with at most `per_address` sessions (at least one) per address.
+    pub fn with_address_cap(per_address: usize) -> Self {
+        Self {
+            map: Mutex::default(),
+            per_address: per_address.clamp(1, MAX_SESSIONS),
+        }
+    }
+
     /// A new session for `subject`, signed in at `now` from `address`;
     /// returns the cookie value. Makes room first: expired sessions go, then
-    /// the oldest of the same address beyond [`MAX_SESSIONS_PER_ADDRESS`],
+    /// the oldest of the same address beyond its cap,
     /// then the oldest of all beyond [`MAX_SESSIONS`].
     pub fn sign_in(
         &self,
@@ -141,11 +156,11 @@ impl Sessions {
         let mut map = self.lock();
         let same_address = |s: &Session| address.is_some() && s.address == address;
         if map.len() >= MAX_SESSIONS
-            || map.values().filter(|s| same_address(s)).count() >= MAX_SESSIONS_PER_ADDRESS
+            || map.values().filter(|s| same_address(s)).count() >= self.per_address
         {
             map.retain(|_, s| s.expires_at > now);
         }
-        while map.values().filter(|s| same_address(s)).count() >= MAX_SESSIONS_PER_ADDRESS {
+        while map.values().filter(|s| same_address(s)).count() >= self.per_address {
             let Some(oldest) = oldest(&map, same_address) else {
                 break;
             };
