@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -92,6 +93,8 @@ pub enum PendingError {
 pub struct Sessions {
     map: Mutex<HashMap<[u8; 32], Session>>,
     per_address: usize,
+    /// Orders sessions that expire in the same second by creation.
+    created: AtomicU64,
 }
 
 impl Default for Sessions {
@@ -105,6 +108,7 @@ struct Session {
     user: SignedIn,
     address: Option<IpAddr>,
     expires_at: UnixTime,
+    created: u64,
     pending: Vec<Pending>,
 }
 
@@ -127,6 +131,7 @@ impl Sessions {
         Self {
             map: Mutex::default(),
             per_address: per_address.clamp(1, MAX_SESSIONS),
+            created: AtomicU64::new(0),
         }
     }
 
@@ -151,6 +156,7 @@ impl Sessions {
             },
             address,
             expires_at: now.saturating_add(SESSION_LIFETIME),
+            created: self.created.fetch_add(1, Ordering::Relaxed),
             pending: Vec::new(),
         };
         let mut map = self.lock();
@@ -304,7 +310,7 @@ fn find(pending: &[Pending], request_id: &str, now: UnixTime) -> Result<usize, P
 fn oldest(map: &HashMap<[u8; 32], Session>, among: impl Fn(&Session) -> bool) -> Option<[u8; 32]> {
     map.iter()
         .filter(|(_, s)| among(s))
-        .min_by_key(|(_, s)| s.expires_at)
+        .min_by_key(|(_, s)| (s.expires_at, s.created))
         .map(|(key, _)| *key)
 }
 
