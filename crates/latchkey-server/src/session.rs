@@ -21,6 +21,13 @@
 //! new request takes the place of the oldest one never shown, or is refused
 //! when every slot holds a shown one. A consent decision takes only a request
 //! whose page was shown, once.
+//!
+//! Memory: a waiting request is what the authorization endpoint accepted from
+//! a query of at most 32 KiB, so a session holds at most
+//! [`MAX_PENDING_PER_SESSION`] × 32 KiB, one address at most
+//! [`MAX_SESSIONS_PER_ADDRESS`] times that (16 MiB), and the whole map at
+//! most [`MAX_SESSIONS`] times that; filling it takes a valid account and
+//! signing in from many addresses.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
