@@ -445,6 +445,19 @@ async fn security_revoked_access_token_is_refused_at_mcp_after_code_replay() {
 }
 
 #[tokio::test]
+async fn security_revoked_access_token_is_refused_at_mcp_after_client_removal() {
+    let server = start().await;
+    let access = backend_token(&server).await;
+    assert_works(&server, &access).await;
+    // `latchkey clients remove` revokes the client's tokens with it.
+    let now = latchkey_server::now();
+    admin::clients_remove(server.store.as_ref(), BACKEND, now, &mut Vec::new())
+        .await
+        .expect("removed");
+    assert_refused_as_invalid_token(&server, &access).await;
+}
+
+#[tokio::test]
 async fn a_token_the_store_does_not_know_is_refused_at_mcp() {
     let server = start().await;
     let access = backend_token(&server).await;
