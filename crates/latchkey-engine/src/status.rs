@@ -126,7 +126,9 @@ pub async fn check_revocation(
 /// engine issues into ([`GrantStore::access_token`], one read by primary key):
 /// for a resource server in the same deployment as the engine (`latchkey
 /// serve`'s `/mcp`). Every token the engine issues is recorded before it is
-/// returned, so a token without a record is [`TokenStatus::Unknown`].
+/// returned, so a token without a record is [`TokenStatus::Unknown`]; that
+/// includes a token inside the validator's clock leeway after its `exp` whose
+/// record [`GrantStore::purge_expired`] already deleted (it has expired).
 pub struct StoreRevocationCheck<S> {
     store: Arc<S>,
 }
