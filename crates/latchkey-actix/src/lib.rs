@@ -14,6 +14,13 @@
 //! - [`ResourceServer`], [`RequireAccessToken`] (middleware), [`AccessToken`]
 //!   (extractor) and [`configure_protected_resource_metadata`]: protection of
 //!   an MCP server's routes with per-route scopes and DPoP.
+//! - Revocation: beside the authorization server, a resource server given a
+//!   [`RevocationCheck`](latchkey_engine::RevocationCheck) (for example
+//!   `latchkey_engine::StoreRevocationCheck` over the engine's store) refuses
+//!   a revoked token at once (`401 invalid_token`; `503` if the check cannot
+//!   answer). Apart from it, the access-token lifetime (5 minutes by default)
+//!   bounds a revoked token's use until validation by introspection (RFC
+//!   7662) comes to the adapters.
 //! - [`SensitiveHeaders`]: credentials marked sensitive before logging.
 //! - [`RemoteKeys`]: for a resource server apart from its authorization
 //!   server, the issuer's JWK Set found through its RFC 8414 metadata and

@@ -1,6 +1,15 @@
 //! Resource-server protection for actix-web: the [`RequireAccessToken`]
 //! middleware, the [`AccessToken`] extractor, and the protected resource
 //! metadata routes (RFC 9728, MCP R1-R16).
+//!
+//! Revocation: a JWT access token is checked locally, so by itself a revoked
+//! token keeps working until it expires. A resource server beside the
+//! authorization server asks the engine's store after the other checks
+//! ([`ResourceServer::from_engine`] does so; otherwise
+//! [`ResourceServer::with_revocation_check`]) and refuses revoked tokens at
+//! once. One that runs apart either accepts the token lifetime (5 minutes by
+//! default) as the bound on a revoked token's use, or will validate tokens by
+//! introspection (RFC 7662), which this middleware does not do yet.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -13,10 +22,13 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use latchkey_dpop::{
-    DpopConfig, DpopError, Htu, MemoryReplayCache, ProofExpectations, check_key_binding,
-    validate_proof,
+    DpopConfig, DpopError, Htu, MemoryReplayCache, ProofExpectations, ReplayPartition,
+    check_key_binding, validate_proof,
 };
-use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher};
+use latchkey_engine::{
+    EndpointResponse, Engine, MetadataFetcher, RevocationCheck, RevocationRefusal,
+    StoreRevocationCheck, check_revocation,
+};
 use latchkey_jose::Jwks;
 use latchkey_metadata::{Challenge, ChallengeBuilder, ProtectedResourceMetadata};
 use latchkey_store::Store;
@@ -33,10 +45,9 @@ const WELL_KNOWN_PRM: &str = "/.well-known/oauth-protected-resource";
 
 /// One protected resource: how its access tokens are validated and how its
 /// refusals are worded, and optionally where to fetch the issuer's keys again
-/// after a rotation. Build it once, share it in an [`Arc`] between the
-/// [`RequireAccessToken`] middlewares of every route and
-/// [`configure_protected_resource_metadata`].
-#[derive(Debug)]
+/// after a rotation and whom to ask whether a token was revoked. Build it
+/// once, share it in an [`Arc`] between the [`RequireAccessToken`]
+/// middlewares of every route and [`configure_protected_resource_metadata`].
 pub struct ResourceServer {
     resource: ResourceUri,
     metadata_url: String,
@@ -48,11 +59,25 @@ pub struct ResourceServer {
     dpop: DpopConfig,
     replay: Mutex<MemoryReplayCache>,
     allowed_origins: Vec<String>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+}
+
+impl core::fmt::Debug for ResourceServer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ResourceServer")
+            .field("resource", &self.resource.as_str())
+            .field("revocation_check", &self.revocation.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResourceServer {
     /// How many DPoP proofs the replay cache holds by default.
     pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+    /// How many of those one token holder (`client_id` and `sub`) may take by
+    /// default: about 16 proofs a second sustained over the 60-second window,
+    /// so that filling the cache takes 100 holders flooding at once.
+    pub const DEFAULT_REPLAY_SHARE: usize = 1_000;
 
     /// A resource server for `resource`, answering with `metadata` (whose
     /// `resource` must be `resource` byte for byte, RFC 9728 section 3.3) and
@@ -79,8 +104,12 @@ impl ResourceServer {
             key_refresh: None,
             required_scope: Scope::empty(),
             dpop: DpopConfig::default(),
-            replay: Mutex::new(MemoryReplayCache::new(Self::DEFAULT_REPLAY_CAPACITY)),
+            replay: Mutex::new(
+                MemoryReplayCache::new(Self::DEFAULT_REPLAY_CAPACITY)
+                    .with_share(Self::DEFAULT_REPLAY_SHARE),
+            ),
             allowed_origins: Vec::new(),
+            revocation: None,
         })
     }
 
@@ -88,8 +117,10 @@ impl ResourceServer {
     /// validated against the engine's current JWK Set, issuer and audience
     /// matching; the engine's protected resource metadata; the resource's
     /// `default_scope` required; the engine's DPoP algorithms and windows
-    /// (without nonces). Rebuild it after a signing key rotation.
-    pub fn from_engine<S: Store, F: MetadataFetcher>(
+    /// (without nonces); revocation checked in the engine's store (a
+    /// [`StoreRevocationCheck`], one read per request). Rebuild it after a
+    /// signing key rotation.
+    pub fn from_engine<S: Store + 'static, F: MetadataFetcher>(
         engine: &Engine<S, F>,
         resource: &ResourceUri,
     ) -> Result<Self, ActixError> {
@@ -113,7 +144,10 @@ impl ResourceServer {
         dpop.nonces = None;
         Ok(Self::new(resource.clone(), &metadata, validator)?
             .with_required_scope(required_scope)
-            .with_dpop_config(dpop))
+            .with_dpop_config(dpop)
+            .with_revocation_check(Arc::new(StoreRevocationCheck::new(Arc::clone(
+                engine.store(),
+            )))))
     }
 
     /// This resource server requiring `scope` on routes that do not name their own.
@@ -137,10 +171,38 @@ impl ResourceServer {
         self
     }
 
-    /// This resource server with a replay cache of `capacity` proofs (RFC 9449 section 11.1).
+    /// This resource server with a replay cache of `capacity` proofs (RFC
+    /// 9449 section 11.1), of which one token holder takes at most the share
+    /// set before (see [`Self::with_replay_share`]).
     pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
-        self.replay = Mutex::new(MemoryReplayCache::new(capacity));
+        let share = self.replay_cache().share();
+        self.replay = Mutex::new(MemoryReplayCache::new(capacity).with_share(share));
         self
+    }
+
+    /// This resource server with at most `share` live entries of the DPoP
+    /// replay cache per token holder (the token's `client_id` and `sub`): a
+    /// holder past its share gets `503 temporarily_unavailable` while others
+    /// go on.
+    pub fn with_replay_share(mut self, share: usize) -> Self {
+        let cache = std::mem::replace(self.replay_cache(), MemoryReplayCache::new(0));
+        *self.replay_cache() = cache.with_share(share);
+        self
+    }
+
+    /// This resource server asking `check`, after a token passed every other
+    /// check, whether it was revoked (one look-up per request): a revoked or
+    /// unknown token gets `401 invalid_token` (RFC 6750 section 3.1), a failed
+    /// check `503 temporarily_unavailable` (fail closed).
+    pub fn with_revocation_check(mut self, check: Arc<dyn RevocationCheck>) -> Self {
+        self.revocation = Some(check);
+        self
+    }
+
+    fn replay_cache(&mut self) -> &mut MemoryReplayCache {
+        self.replay
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// This resource server asking `source` for the issuer's keys again when
@@ -210,6 +272,8 @@ impl ResourceServer {
     /// only under `DPoP` with a valid proof for this method and URL, `ath`
     /// included, from the bound key (RFC 9449 sections 4.3, 6.1, 7.1), then the
     /// scope (RFC 6750 section 3.1, MCP R11). The refusal is the HTTP answer.
+    /// The revocation check, if any, is not run here: the middleware runs it
+    /// after this (see [`Self::check_revocation`]).
     pub fn check(
         &self,
         request: &HttpRequest,
@@ -217,16 +281,18 @@ impl ResourceServer {
         now: UnixTime,
     ) -> Result<AccessTokenClaims, Refusal> {
         self.check_detailed(request, required, now)
+            .map(|(claims, _)| claims)
             .map_err(Failure::into_refusal)
     }
 
-    /// [`Self::check`], telling a token with an unknown `kid` apart.
+    /// [`Self::check`], telling a token with an unknown `kid` apart, and
+    /// with the scheme the token came under.
     fn check_detailed(
         &self,
         request: &HttpRequest,
         required: &Scope,
         now: UnixTime,
-    ) -> Result<AccessTokenClaims, Failure> {
+    ) -> Result<(AccessTokenClaims, Presented), Failure> {
         self.check_origin(request)?;
         if query_has_access_token(request.query_string()) {
             return Err(Refusal::challenge(
@@ -270,7 +336,11 @@ impl ResourceServer {
         })?;
         let claims = validated.into_claims();
         match (presented, &claims.cnf_jkt) {
-            (Presented::Dpop, Some(jkt)) => self.check_proof(request, token, jkt, now, required)?,
+            (Presented::Dpop, Some(jkt)) => {
+                let holder =
+                    ReplayPartition::new(&[claims.client_id.as_str(), claims.sub.as_str()]);
+                self.check_proof(request, token, (jkt, holder), now, required)?;
+            }
             (Presented::Dpop, None) => {
                 return Err(Refusal::challenge(
                     presented,
@@ -300,7 +370,24 @@ impl ResourceServer {
             )
             .into());
         }
-        Ok(claims)
+        Ok((claims, presented))
+    }
+
+    /// Asks the revocation check (see [`Self::with_revocation_check`]) about
+    /// the token of `claims`, which [`Self::check`] accepted when presented
+    /// as `presented`; without a check, every token passes.
+    pub async fn check_revocation(
+        &self,
+        claims: &AccessTokenClaims,
+        presented: Presented,
+        required: &Scope,
+    ) -> Result<(), Refusal> {
+        let Some(revocation) = &self.revocation else {
+            return Ok(());
+        };
+        check_revocation(revocation.as_ref(), claims.jti.as_str(), claims.exp)
+            .await
+            .map_err(|refusal| revocation_refusal(refusal, presented, required))
     }
 
     fn validator(&self) -> Arc<AccessTokenValidator> {
@@ -333,7 +420,7 @@ impl ResourceServer {
         &self,
         request: &HttpRequest,
         token: &str,
-        bound: &latchkey_jose::JwkThumbprint,
+        (bound, holder): (&latchkey_jose::JwkThumbprint, ReplayPartition),
         now: UnixTime,
         required: &Scope,
     ) -> Result<(), Refusal> {
@@ -349,7 +436,13 @@ impl ResourceServer {
             ProofExpectations::new(request.method().as_str(), &htu).with_access_token(token);
         let proof = {
             let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
-            validate_proof(&proofs, &expected, now, &mut *replay, &self.dpop)
+            validate_proof(
+                &proofs,
+                &expected,
+                now,
+                &mut replay.partition(holder),
+                &self.dpop,
+            )
         }
         .map_err(|e| refuse(&e))?;
         check_key_binding(&proof, bound).map_err(|e| refuse(&e))
@@ -510,28 +603,32 @@ where
         let rs = Arc::clone(&self.resource_server);
         let service = Rc::clone(&self.service);
         let scope = self.scope.clone();
-        match rs.check_detailed(request.request(), &scope, now) {
-            Ok(claims) => Box::pin(serve(service, request, claims)),
-            Err(Failure::UnknownKey(refusal)) if rs.key_refresh.is_some() => {
+        Box::pin(async move {
+            let checked = match rs.check_detailed(request.request(), &scope, now) {
                 // The token names a key this server does not know: fetch the
                 // issuer's keys again (rate-limited) and check once more.
-                Box::pin(async move {
-                    let result = if rs.refresh_keys(now).await {
-                        rs.check(request.request(), &scope, now)
+                Err(Failure::UnknownKey(refusal)) if rs.key_refresh.is_some() => {
+                    if rs.refresh_keys(now).await {
+                        rs.check_detailed(request.request(), &scope, now)
+                            .map_err(Failure::into_refusal)
                     } else {
                         Err(refusal)
-                    };
-                    match result {
-                        Ok(claims) => serve(service, request, claims).await,
-                        Err(refusal) => Ok(refuse(&rs, request, refusal, &scope)),
                     }
-                })
+                }
+                other => other.map_err(Failure::into_refusal),
+            };
+            let admitted = match checked {
+                Ok((claims, presented)) => rs
+                    .check_revocation(&claims, presented, &scope)
+                    .await
+                    .map(|()| claims),
+                Err(refusal) => Err(refusal),
+            };
+            match admitted {
+                Ok(claims) => serve(service, request, claims).await,
+                Err(refusal) => Ok(refuse(&rs, request, refusal, &scope)),
             }
-            Err(failure) => {
-                let response = refuse(&rs, request, failure.into_refusal(), &scope);
-                Box::pin(async move { Ok(response) })
-            }
-        }
+        })
     }
 }
 
@@ -780,6 +877,15 @@ fn token_refusal(presented: Presented, error: &TokenError, scope: &Scope) -> Ref
         code => code,
     };
     Refusal::challenge(presented, code, "the access token is not valid", scope)
+}
+
+fn revocation_refusal(refusal: RevocationRefusal, presented: Presented, scope: &Scope) -> Refusal {
+    let description = match refusal {
+        RevocationRefusal::Revoked => "the access token was revoked",
+        RevocationRefusal::Unavailable => "the service is temporarily unavailable",
+        _ => "the access token is not valid",
+    };
+    Refusal::challenge(presented, ErrorCode::from(&refusal), description, scope)
 }
 
 fn dpop_refusal(error: &DpopError, scope: &Scope) -> Refusal {

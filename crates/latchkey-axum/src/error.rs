@@ -2,6 +2,7 @@
 //! (or instead of) the engine.
 
 use latchkey_dpop::DpopError;
+use latchkey_engine::RevocationRefusal;
 use latchkey_token::TokenError;
 use latchkey_types::ErrorCode;
 
@@ -45,6 +46,10 @@ pub enum AdapterError {
     /// The `Origin` header is present and not allowed (MCP R15).
     #[error("the origin is not allowed")]
     ForbiddenOrigin,
+    /// The token passed every check but the revocation check refused it
+    /// (revoked, unknown, or its status unavailable).
+    #[error("{0}")]
+    TokenStatus(RevocationRefusal),
 }
 
 impl AdapterError {
@@ -52,6 +57,9 @@ impl AdapterError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::BodyTooLarge => 413,
+            // Fail closed under load or on a store failure, as a retryable 503.
+            Self::Dpop(DpopError::ReplayCacheFull) => 503,
+            Self::TokenStatus(refusal) => refusal.http_status(),
             Self::InsufficientScope | Self::ForbiddenOrigin => 403,
             Self::MissingToken
             | Self::InvalidToken(_)
@@ -82,6 +90,7 @@ impl From<&AdapterError> for ErrorCode {
             AdapterError::Dpop(error) => ErrorCode::from(error),
             AdapterError::InsufficientScope => ErrorCode::InsufficientScope,
             AdapterError::ForbiddenOrigin => ErrorCode::AccessDenied,
+            AdapterError::TokenStatus(refusal) => ErrorCode::from(refusal),
         }
     }
 }

@@ -11,6 +11,13 @@
 //!   server, the issuer's JWK Set found through its RFC 8414 metadata and
 //!   fetched over HTTP, and fetched again (rate-limited) when a token names an
 //!   unknown `kid` ([`ResourceServer::with_key_refresh`], any [`KeySource`]).
+//! - Revocation: beside the authorization server, a resource server given a
+//!   [`RevocationCheck`](latchkey_engine::RevocationCheck) (for example
+//!   `latchkey_engine::StoreRevocationCheck` over the engine's store) refuses
+//!   a revoked token at once (`401 invalid_token`; `503` if the check cannot
+//!   answer). Apart from it, the access-token lifetime (5 minutes by default)
+//!   bounds a revoked token's use until validation by introspection (RFC
+//!   7662) comes to the adapters.
 //! - [`AdapterError`]: every refusal the adapter itself makes, with its
 //!   `ErrorCode` and HTTP status.
 //!

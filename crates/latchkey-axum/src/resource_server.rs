@@ -1,5 +1,14 @@
 //! Resource-server protection: access-token validation as a tower layer, the
 //! [`AccessToken`] extractor, protected resource metadata and `Origin` checks.
+//!
+//! Revocation: a JWT access token is checked locally, so by itself a revoked
+//! token keeps working until it expires. A resource server beside the
+//! authorization server (sharing its store) is given a
+//! [`RevocationCheck`](latchkey_engine::RevocationCheck) with
+//! [`ResourceServer::with_revocation_check`] and refuses revoked tokens at
+//! once. One that runs apart either accepts the token lifetime (5 minutes by
+//! default) as the bound on a revoked token's use, or will validate tokens by
+//! introspection (RFC 7662), which this layer does not do yet.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,9 +25,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use latchkey_dpop::{
-    DpopConfig, Htu, MemoryReplayCache, ProofExpectations, check_key_binding, validate_proof,
+    DpopConfig, Htu, MemoryReplayCache, ProofExpectations, ReplayPartition, check_key_binding,
+    validate_proof,
 };
-use latchkey_engine::EndpointResponse;
+use latchkey_engine::{EndpointResponse, RevocationCheck, check_revocation};
 use latchkey_jose::Jwks;
 use latchkey_metadata::{Challenge, ProtectedResourceMetadata};
 use latchkey_token::{AccessTokenClaims, AccessTokenValidator, TokenError};
@@ -34,7 +44,8 @@ use latchkey_remote_keys::{KeyRefresh, KeySource};
 /// A protected resource (an MCP server): its canonical URI, where its metadata
 /// is, how tokens are validated, the scopes routes need by default, the DPoP
 /// policy with a replay cache, the origins browsers may call it from, and
-/// optionally where to fetch the issuer's keys again after a rotation.
+/// optionally where to fetch the issuer's keys again after a rotation and
+/// whom to ask whether a token was revoked.
 pub struct ResourceServer {
     resource: ResourceUri,
     resource_metadata_url: String,
@@ -47,6 +58,7 @@ pub struct ResourceServer {
     replay: Mutex<MemoryReplayCache>,
     /// `scheme://authority` of the resource URI: the `htu` base (RFC 9449 section 4.3).
     htu_base: String,
+    revocation: Option<Arc<dyn RevocationCheck>>,
 }
 
 impl core::fmt::Debug for ResourceServer {
@@ -60,6 +72,10 @@ impl core::fmt::Debug for ResourceServer {
 impl ResourceServer {
     /// The default number of DPoP proofs remembered for replay detection.
     pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+    /// The default number of those one token holder (`client_id` and `sub`)
+    /// may take: about 16 proofs a second sustained over the 60-second
+    /// window, so that filling the cache takes 100 holders flooding at once.
+    pub const DEFAULT_REPLAY_SHARE: usize = 1_000;
 
     /// A resource server for `resource` validating tokens with `validator`
     /// (built over the authorization server's JWKS, with this resource as the
@@ -84,8 +100,12 @@ impl ResourceServer {
             default_scopes: Scope::empty(),
             dpop: DpopConfig::default(),
             allowed_origins: Vec::new(),
-            replay: Mutex::new(MemoryReplayCache::new(Self::DEFAULT_REPLAY_CAPACITY)),
+            replay: Mutex::new(
+                MemoryReplayCache::new(Self::DEFAULT_REPLAY_CAPACITY)
+                    .with_share(Self::DEFAULT_REPLAY_SHARE),
+            ),
             htu_base,
+            revocation: None,
         }
     }
 
@@ -101,11 +121,42 @@ impl ResourceServer {
         self
     }
 
-    /// With a DPoP policy (RFC 9449) and a replay cache of `replay_capacity` proofs.
+    /// With a DPoP policy (RFC 9449) and a replay cache of `replay_capacity`
+    /// proofs, of which one token holder takes at most the share set before
+    /// (see [`Self::with_replay_share`]; by default [`Self::DEFAULT_REPLAY_SHARE`]).
     pub fn with_dpop(mut self, dpop: DpopConfig, replay_capacity: usize) -> Self {
         self.dpop = dpop;
-        self.replay = Mutex::new(MemoryReplayCache::new(replay_capacity));
+        let share = self.replay_cache().share();
+        self.replay = Mutex::new(MemoryReplayCache::new(replay_capacity).with_share(share));
         self
+    }
+
+    /// With at most `share` live entries of the DPoP replay cache per token
+    /// holder (the token's `client_id` and `sub`): a holder past its share
+    /// gets `503 temporarily_unavailable` while others go on (RFC 9449
+    /// section 11.1 wants the cache bounded; this keeps one holder from
+    /// using it all up).
+    pub fn with_replay_share(mut self, share: usize) -> Self {
+        let cache = std::mem::replace(self.replay_cache(), MemoryReplayCache::new(0));
+        *self.replay_cache() = cache.with_share(share);
+        self
+    }
+
+    /// With `check` asked, after a token passed every other check, whether it
+    /// was revoked (one look-up per request): a revoked or unknown token gets
+    /// `401 invalid_token` (RFC 6750 section 3.1), a failed check `503
+    /// temporarily_unavailable` (fail closed). For a resource server beside
+    /// the authorization server: `latchkey_engine::StoreRevocationCheck`
+    /// over the engine's store.
+    pub fn with_revocation_check(mut self, check: Arc<dyn RevocationCheck>) -> Self {
+        self.revocation = Some(check);
+        self
+    }
+
+    fn replay_cache(&mut self) -> &mut MemoryReplayCache {
+        self.replay
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// With the origins (`scheme://host[:port]`, compared exactly) allowed in an
@@ -184,7 +235,9 @@ impl ResourceServer {
         }
     }
 
-    /// Checks a request head: the token, its DPoP proof and `scopes` (all needed).
+    /// Checks a request head: the token, its DPoP proof and `scopes` (all
+    /// needed). The revocation check, if any, is not run here: the layer runs
+    /// it after this (see [`Self::check_revocation`]).
     pub fn check(
         &self,
         parts: &Parts,
@@ -210,7 +263,10 @@ impl ResourceServer {
             (Scheme::Bearer, None) => {}
             (Scheme::Dpop, None) => return Err(AdapterError::UnboundTokenAsDpop),
             (Scheme::Dpop, Some(jkt)) => {
-                let proof = self.check_proof(parts, token, now)?;
+                let claims = validated.claims();
+                let holder =
+                    ReplayPartition::new(&[claims.client_id.as_str(), claims.sub.as_str()]);
+                let proof = self.check_proof(parts, token, holder, now)?;
                 check_key_binding(&proof, jkt).map_err(AdapterError::Dpop)?;
             }
         }
@@ -221,15 +277,35 @@ impl ResourceServer {
         Ok(AccessToken(Arc::new(claims)))
     }
 
+    /// Asks the revocation check (see [`Self::with_revocation_check`]) about
+    /// a token [`Self::check`] accepted; without one, every token passes.
+    pub async fn check_revocation(&self, token: &AccessToken) -> Result<(), AdapterError> {
+        let Some(revocation) = &self.revocation else {
+            return Ok(());
+        };
+        let claims = token.claims();
+        check_revocation(revocation.as_ref(), claims.jti.as_str(), claims.exp)
+            .await
+            .map_err(AdapterError::TokenStatus)
+    }
+
     /// The response to a refusal of [`Self::check`]: the status of
     /// [`AdapterError::http_status`] with `Bearer` and `DPoP` challenges
     /// carrying `resource_metadata` and the route's `scopes` (MCP R3, R4, R11);
     /// the `error` goes on the challenge of the scheme at fault (none for a
     /// missing token, RFC 6750 section 3.1), plus `DPoP-Nonce` when the proof
     /// needs a fresh nonce (RFC 9449 section 9).
+    /// A refusal that is not about the credentials (a `503` when the replay
+    /// cache or the token status is unavailable) is a plain error without
+    /// challenges.
     pub fn refusal(&self, error: &AdapterError, scopes: &Scope) -> Response {
         let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
         let code = ErrorCode::from(error);
+        if !matches!(status.as_u16(), 400 | 401 | 403) {
+            let mut response = EndpointResponse::error(code, &error.to_string());
+            response.status = status.as_u16();
+            return into_response(response);
+        }
         let (code, scheme, nonce) = match error {
             AdapterError::MissingToken => (None, Scheme::Bearer, None),
             // The error goes on the challenge of the scheme the client used.
@@ -265,6 +341,7 @@ impl ResourceServer {
         &self,
         parts: &Parts,
         token: &str,
+        holder: ReplayPartition,
         now: UnixTime,
     ) -> Result<latchkey_dpop::ValidatedProof, AdapterError> {
         let htu = format!("{}{}", self.htu_base, original_uri(parts).path());
@@ -272,8 +349,14 @@ impl ResourceServer {
         let expected = ProofExpectations::new(parts.method.as_str(), &htu).with_access_token(token);
         let proofs = dpop_values(&parts.headers);
         let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
-        validate_proof(&proofs, &expected, now, &mut *replay, &self.dpop)
-            .map_err(AdapterError::Dpop)
+        validate_proof(
+            &proofs,
+            &expected,
+            now,
+            &mut replay.partition(holder),
+            &self.dpop,
+        )
+        .map_err(AdapterError::Dpop)
     }
 
     /// A `WWW-Authenticate` answer: a Bearer and a DPoP challenge, both with
@@ -410,7 +493,8 @@ impl<I> tower::Layer<I> for RequireAccessTokenLayer {
 }
 
 /// The service of [`RequireAccessTokenLayer`]: validates the request's token
-/// (MCP R5-R9, R11, R13), then calls the inner service with an
+/// (MCP R5-R9, R11, R13), asks the revocation check if one is configured,
+/// then calls the inner service with an
 /// [`AccessToken`] in the request extensions.
 #[derive(Clone, Debug)]
 pub struct RequireAccessToken<I> {
@@ -439,40 +523,42 @@ where
         let (mut parts, body) = request.into_parts();
         mark_sensitive(&mut parts.headers);
         let now = now();
-        match self.server.check(&parts, &self.scopes, now) {
-            Err(error) if self.server.may_refresh_for(&error) => {
+        let checked = self.server.check(&parts, &self.scopes, now);
+        if let Err(error) = &checked
+            && !self.server.may_refresh_for(error)
+        {
+            let response = self.server.refusal(error, &self.scopes);
+            return Box::pin(std::future::ready(Ok(response)));
+        }
+        let server = Arc::clone(&self.server);
+        let scopes = Arc::clone(&self.scopes);
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let checked = match checked {
                 // The token names a key this server does not know: fetch the
                 // issuer's keys again (rate-limited) and check once more.
-                let server = Arc::clone(&self.server);
-                let scopes = Arc::clone(&self.scopes);
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(async move {
-                    let result = if server.refresh_keys(now).await {
+                Err(error) => {
+                    if server.refresh_keys(now).await {
                         server.check(&parts, &scopes, now)
                     } else {
                         Err(error)
-                    };
-                    match result {
-                        Ok(token) => {
-                            parts.extensions.insert(token);
-                            inner.call(Request::from_parts(parts, body)).await
-                        }
-                        Err(error) => Ok(server.refusal(&error, &scopes)),
                     }
-                })
+                }
+                ok => ok,
+            };
+            let admitted = match checked {
+                Ok(token) => server.check_revocation(&token).await.map(|()| token),
+                Err(error) => Err(error),
+            };
+            match admitted {
+                Ok(token) => {
+                    parts.extensions.insert(token);
+                    inner.call(Request::from_parts(parts, body)).await
+                }
+                Err(error) => Ok(server.refusal(&error, &scopes)),
             }
-            Err(error) => {
-                let response = self.server.refusal(&error, &self.scopes);
-                Box::pin(std::future::ready(Ok(response)))
-            }
-            Ok(token) => {
-                parts.extensions.insert(token);
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(inner.call(Request::from_parts(parts, body)))
-            }
-        }
+        })
     }
 }
 

@@ -11,7 +11,9 @@
 //! - [`Htu`]: the `htu` claim and the request URI, normalized per RFC 9449
 //!   section 4.3 (RFC 3986 sections 6.2.2 and 6.2.3) so they compare as strings.
 //! - [`ReplayCache`] and [`MemoryReplayCache`]: single use of each proof within its
-//!   acceptance window (RFC 9449 section 11.1), failing closed when full.
+//!   acceptance window (RFC 9449 section 11.1), failing closed when full, with a
+//!   bounded share per token holder ([`ReplayPartition`]) so that one holder
+//!   cannot fill it for everyone.
 //! - [`DpopNonces`]: stateless server nonces from an HMAC key and a time slot
 //!   (RFC 9449 sections 8 and 9); a missing or stale nonce is `use_dpop_nonce`
 //!   with a fresh nonce to send ([`DpopError::fresh_nonce`]).
@@ -77,7 +79,10 @@ pub use error::DpopError;
 pub use htu::Htu;
 pub use nonce::{DpopNonce, DpopNonces, NonceCheck, NonceKey};
 pub use proof::{DPOP_JWT_TYPE, DpopConfig, ProofExpectations, ValidatedProof, validate_proof};
-pub use replay::{MemoryReplayCache, ReplayCache, ReplayKey, ReplayOutcome};
+pub use replay::{
+    MemoryReplayCache, PartitionedReplayCache, ReplayCache, ReplayKey, ReplayOutcome,
+    ReplayPartition,
+};
 
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -73,6 +73,26 @@ pub trait ReplayCache {
     ) -> ReplayOutcome;
 }
 
+/// Whose proofs a [`MemoryReplayCache`] entry counts against: a SHA-256
+/// digest of the values that name the holder of the grant (at a resource
+/// server, the access token's `client_id` and `sub`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplayPartition([u8; 32]);
+
+impl ReplayPartition {
+    /// The partition named by `parts` (each length-prefixed, so `["ab", "c"]`
+    /// and `["a", "bc"]` differ).
+    pub fn new(parts: &[&str]) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"latchkey-dpop-partition-v1");
+        for part in parts {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        Self(hash.finalize().into())
+    }
+}
+
 /// A bounded in-memory [`ReplayCache`] for one process.
 ///
 /// It holds at most `capacity` live entries. Expired entries are evicted on each
@@ -81,20 +101,52 @@ pub trait ReplayCache {
 /// expire: the cache fails closed instead of forgetting a proof that could then be
 /// replayed. Size `capacity` for the peak rate of valid proofs times the
 /// acceptance window ([`DpopConfig::max_age`](crate::DpopConfig) plus skew).
+///
+/// Shares: proofs recorded through [`Self::partition`] count against their
+/// [`ReplayPartition`], which holds at most `share` live entries (see
+/// [`Self::with_share`]); beyond that its proofs get [`ReplayOutcome::Full`]
+/// while other partitions still have room. So one token holder sending proofs
+/// as fast as it can fills its own share, not the whole cache: filling the
+/// cache takes `capacity / share` holders doing so at once. The count of
+/// partitions tracked is at most the number of live entries.
 #[derive(Debug)]
 pub struct MemoryReplayCache {
     capacity: usize,
-    entries: HashMap<ReplayKey, UnixTime>,
+    share: usize,
+    entries: HashMap<ReplayKey, Option<ReplayPartition>>,
     by_expiry: BTreeSet<(UnixTime, ReplayKey)>,
+    shares: HashMap<ReplayPartition, usize>,
 }
 
 impl MemoryReplayCache {
-    /// An empty cache holding at most `capacity` live entries.
+    /// An empty cache holding at most `capacity` live entries, a share as
+    /// large as the whole cache.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
+            share: capacity,
             entries: HashMap::new(),
             by_expiry: BTreeSet::new(),
+            shares: HashMap::new(),
+        }
+    }
+
+    /// This cache with at most `share` live entries per [`ReplayPartition`].
+    pub fn with_share(mut self, share: usize) -> Self {
+        self.share = share;
+        self
+    }
+
+    /// The largest number of live entries one partition may hold.
+    pub fn share(&self) -> usize {
+        self.share
+    }
+
+    /// This cache recording proofs against `partition`'s share.
+    pub fn partition(&mut self, partition: ReplayPartition) -> PartitionedReplayCache<'_> {
+        PartitionedReplayCache {
+            cache: self,
+            partition,
         }
     }
 
@@ -114,8 +166,44 @@ impl MemoryReplayCache {
                 break;
             }
             self.by_expiry.pop_first();
-            self.entries.remove(&key);
+            if let Some(Some(partition)) = self.entries.remove(&key)
+                && let Some(count) = self.shares.get_mut(&partition)
+            {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.shares.remove(&partition);
+                }
+            }
         }
+    }
+
+    fn insert(
+        &mut self,
+        key: ReplayKey,
+        expires_at: UnixTime,
+        now: UnixTime,
+        partition: Option<ReplayPartition>,
+    ) -> ReplayOutcome {
+        self.evict_expired(now);
+        if self.entries.contains_key(&key) {
+            return ReplayOutcome::Replayed;
+        }
+        if self.entries.len() >= self.capacity {
+            return ReplayOutcome::Full;
+        }
+        if let Some(partition) = partition {
+            let count = self.shares.entry(partition).or_insert(0);
+            if *count >= self.share {
+                if *count == 0 {
+                    self.shares.remove(&partition);
+                }
+                return ReplayOutcome::Full;
+            }
+            *count += 1;
+        }
+        self.entries.insert(key, partition);
+        self.by_expiry.insert((expires_at, key));
+        ReplayOutcome::Fresh
     }
 }
 
@@ -126,16 +214,28 @@ impl ReplayCache for MemoryReplayCache {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> ReplayOutcome {
-        self.evict_expired(now);
-        if self.entries.contains_key(&key) {
-            return ReplayOutcome::Replayed;
-        }
-        if self.entries.len() >= self.capacity {
-            return ReplayOutcome::Full;
-        }
-        self.entries.insert(key, expires_at);
-        self.by_expiry.insert((expires_at, key));
-        ReplayOutcome::Fresh
+        self.insert(key, expires_at, now, None)
+    }
+}
+
+/// A [`MemoryReplayCache`] recording against one partition's share (see
+/// [`MemoryReplayCache::partition`]). Replays are still detected across
+/// partitions: the key alone decides whether a proof was seen.
+#[derive(Debug)]
+pub struct PartitionedReplayCache<'a> {
+    cache: &'a mut MemoryReplayCache,
+    partition: ReplayPartition,
+}
+
+impl ReplayCache for PartitionedReplayCache<'_> {
+    fn check_and_insert(
+        &mut self,
+        key: ReplayKey,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> ReplayOutcome {
+        self.cache
+            .insert(key, expires_at, now, Some(self.partition))
     }
 }
 
@@ -234,6 +334,77 @@ mod tests {
         assert_eq!(
             cache.check_and_insert(key(1), t(160), t(100)),
             ReplayOutcome::Full
+        );
+    }
+
+    #[test]
+    fn security_one_client_cannot_fill_the_dpop_replay_cache_for_everyone() {
+        let mut cache = MemoryReplayCache::new(100).with_share(3);
+        let flooder = ReplayPartition::new(&["client-a", "alice"]);
+        let other = ReplayPartition::new(&["client-b", "bob"]);
+        for n in 0..3 {
+            assert_eq!(
+                cache
+                    .partition(flooder)
+                    .check_and_insert(key(n), t(160), t(100)),
+                ReplayOutcome::Fresh
+            );
+        }
+        // The flooder's share is used up; its further proofs are refused...
+        for n in 3..50 {
+            assert_eq!(
+                cache
+                    .partition(flooder)
+                    .check_and_insert(key(n), t(160), t(100)),
+                ReplayOutcome::Full
+            );
+        }
+        assert_eq!(cache.len(), 3, "refused proofs take no room");
+        // ...while another holder's proofs are still recorded.
+        assert_eq!(
+            cache
+                .partition(other)
+                .check_and_insert(key(200), t(160), t(100)),
+            ReplayOutcome::Fresh
+        );
+        // A replay is a replay whichever partition presents it.
+        assert_eq!(
+            cache
+                .partition(other)
+                .check_and_insert(key(0), t(160), t(101)),
+            ReplayOutcome::Replayed
+        );
+        // Once the flooder's entries expire its share is free again, and no
+        // empty share is left behind.
+        assert_eq!(
+            cache
+                .partition(flooder)
+                .check_and_insert(key(60), t(230), t(161)),
+            ReplayOutcome::Fresh
+        );
+        assert_eq!(cache.shares.len(), 1);
+    }
+
+    #[test]
+    fn shares_never_exceed_the_whole_cache() {
+        let mut cache = MemoryReplayCache::new(4).with_share(3);
+        for (n, holder) in [(1, "a"), (2, "a"), (3, "b"), (4, "b")] {
+            assert_eq!(
+                cache
+                    .partition(ReplayPartition::new(&[holder]))
+                    .check_and_insert(key(n), t(160), t(100)),
+                ReplayOutcome::Fresh
+            );
+        }
+        assert_eq!(
+            cache
+                .partition(ReplayPartition::new(&["c"]))
+                .check_and_insert(key(5), t(160), t(100)),
+            ReplayOutcome::Full
+        );
+        assert_ne!(
+            ReplayPartition::new(&["ab", "c"]),
+            ReplayPartition::new(&["a", "bc"])
         );
     }
 

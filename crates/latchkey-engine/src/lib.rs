@@ -19,7 +19,8 @@
 //! - RFC 7523 sections 2.2 and 3 (`private_key_jwt` client assertions).
 //! - RFC 8707 section 2.2 (`resource` at the token endpoint).
 //! - RFC 9449 sections 5, 8 and 10 (DPoP at the token endpoint, nonces, bound codes).
-//! - RFC 7009 (revocation) and RFC 7662 (introspection).
+//! - RFC 7009 (revocation) and RFC 7662 (introspection); [`RevocationCheck`]
+//!   carries revocation to a resource server beside the engine.
 //! - RFC 9700 sections 2.1.1 and 4.14 (refresh-token protection), MCP A9, A10, A18.
 //!
 //! What it deliberately does not do: no HTTP, sockets, clock or OS RNG (time
@@ -98,6 +99,7 @@ mod introspect;
 mod request;
 mod response;
 mod revoke;
+mod status;
 mod token;
 
 pub use client_auth::JWT_BEARER_ASSERTION_TYPE;
@@ -109,3 +111,7 @@ pub use events::{SECURITY_TARGET, SecurityEvent, emit};
 pub use latchkey_jose::KeyWrapKey;
 pub use request::{HttpContext, Params};
 pub use response::{EndpointResponse, ResponseBody};
+pub use status::{
+    RevocationCheck, RevocationRefusal, StatusFuture, StoreRevocationCheck, TokenStatus,
+    check_revocation,
+};

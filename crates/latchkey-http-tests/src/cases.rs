@@ -366,6 +366,32 @@ pub async fn r5_r7_invalid_token_is_401_invalid_token(t: &TestTarget) {
     }
 }
 
+/// RFC 7009 section 2 and RFC 6750 section 3.1: an access token revoked at
+/// the revocation endpoint is refused at once by a resource server beside
+/// the authorization server (the fixture's asks the engine's store), as
+/// `401 invalid_token`; it worked before.
+pub async fn rfc_7009_revoked_access_token_is_401_invalid_token(t: &TestTarget) {
+    let token = access_token(t, DEFAULT_SCOPE, None).await;
+    let before = get_resource(t, RESOURCE_PATH, &token).await;
+    assert_eq!(before.status, 200, "{}", before.text());
+    let revoked = send(
+        &t.base,
+        &Request::new("POST", "/revoke").form(&[
+            ("token", &token),
+            ("client_id", BACKEND_CLIENT),
+            ("client_secret", BACKEND_SECRET),
+        ]),
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    let after = get_resource(t, RESOURCE_PATH, &token).await;
+    assert_eq!(after.status, 401, "{}", after.text());
+    let challenges = challenges(&after);
+    let bearer = find(&challenges, "Bearer");
+    assert_eq!(bearer.error_code(), Some(ErrorCode::InvalidToken));
+    assert!(bearer.resource_metadata().is_some());
+}
+
 /// MCP R6, R13: a token issued for another resource is `401 invalid_token`.
 pub async fn r6_r13_wrong_audience_token_is_401(t: &TestTarget) {
     let other = t.url(OTHER_RESOURCE_PATH);

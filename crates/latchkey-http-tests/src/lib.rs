@@ -24,7 +24,8 @@
 //!   ([`TEST_SUBJECT`]), `auth_time` = now, `remember_consent` false;
 //! - the resource [`fixture_resource_uri`] (`{base}/mcp`) protected by a token
 //!   validator over the engine's JWKS, issuer = base, exact audience, allowed
-//!   origins [`ALLOWED_ORIGIN`]: `GET`/`POST` [`RESOURCE_PATH`] needing
+//!   origins [`ALLOWED_ORIGIN`], revocation checked in the engine's store
+//!   (`latchkey_engine::StoreRevocationCheck`): `GET`/`POST` [`RESOURCE_PATH`] needing
 //!   [`DEFAULT_SCOPE`], `GET` [`ADMIN_PATH`] needing [`ADMIN_SCOPES`]; both
 //!   answer `200` with JSON `{"sub", "client_id", "scope"}` from the token;
 //! - the protected resource metadata of that resource at both well-known URLs.
@@ -229,6 +230,7 @@ macro_rules! http_suite {
             oauth_2_1_section_4_1_2_1_unverifiable_client_gets_an_error_page,
             r3_r4_missing_token_gets_401_with_challenge,
             r5_r7_invalid_token_is_401_invalid_token,
+            rfc_7009_revoked_access_token_is_401_invalid_token,
             r6_r13_wrong_audience_token_is_401,
             r11_insufficient_scope_is_403_step_up,
             rfc_6750_query_string_token_is_refused,

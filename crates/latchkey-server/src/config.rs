@@ -10,6 +10,8 @@
 //! allow_insecure_http_issuer = false      # plain http on a public host: refused unless true
 //! allowed_origins = ["http://localhost:6274"]  # browser origins that may call /mcp (R15)
 //! trusted_proxies = []                    # peers whose X-Forwarded-For is believed; default none
+//! introspection_clients = ["rs-1"]        # confidential clients that may call /introspect
+//!                                         # (RFC 7662); default none
 //!
 //! [login]                                 # password guessing limits (OAuth 2.1 section 7.7)
 //! max_failures_per_user = 5               # failed sign-ins per user name within the window
@@ -47,7 +49,7 @@ use std::time::Duration;
 
 use latchkey_engine::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig};
 use latchkey_registration::CimdPolicy;
-use latchkey_types::{Scope, SecretString};
+use latchkey_types::{ClientId, Scope, SecretString};
 use latchkey_uri::ResourceUri;
 use serde::Deserialize;
 
@@ -179,6 +181,14 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// The limits on failed sign-ins.
     pub login: LoginSettings,
+    /// The client ids allowed to call the introspection endpoint (RFC 7662
+    /// section 2.1: the caller must be authorized). Each must be a
+    /// confidential client (`latchkey clients add --auth-method
+    /// client_secret_basic`); any other caller, and a public client named
+    /// here, gets `401 invalid_client`. Default: none. A deployment setting
+    /// rather than a flag stored on the client, so that no registration or
+    /// metadata document can grant it.
+    pub introspection_clients: Vec<String>,
     /// Environment variables whose values could not be read, reported by
     /// [`problems`](Self::problems): the variable and what it must hold.
     pub environment_problems: Vec<(&'static str, &'static str)>,
@@ -208,6 +218,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             login: LoginSettings::default(),
+            introspection_clients: Vec::new(),
             environment_problems: Vec::new(),
             tls: TlsSettings::default(),
             demo_user: true,
@@ -260,6 +271,7 @@ impl ServerConfig {
         set(&mut self.demo_user, file.demo_user);
         set(&mut self.allowed_origins, file.allowed_origins);
         set(&mut self.trusted_proxies, file.trusted_proxies);
+        set(&mut self.introspection_clients, file.introspection_clients);
         if let Some(login) = file.login {
             set(
                 &mut self.login.max_failures_per_user,
@@ -381,6 +393,18 @@ impl ServerConfig {
         )
     }
 
+    /// One line naming the clients that may introspect, for `latchkey check`.
+    pub fn introspection_summary(&self) -> String {
+        if self.introspection_clients.is_empty() {
+            "introspection: no client may introspect (set introspection_clients)".to_owned()
+        } else {
+            format!(
+                "introspection: allowed for {} (each must be a confidential client)",
+                self.introspection_clients.join(", ")
+            )
+        }
+    }
+
     /// The resources in effect: the configured ones, or `{issuer}/mcp` with
     /// the default scopes.
     pub fn effective_resources(&self) -> Vec<ResourceSettings> {
@@ -476,6 +500,15 @@ impl ServerConfig {
         if !self.registration {
             config.registration_endpoint = None;
         }
+        config.introspection_clients = self
+            .introspection_clients
+            .iter()
+            .map(|id| {
+                ClientId::parse(id).map_err(|_| {
+                    ServerError::ClientInvalid(format!("introspection client id {id:?}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         config.validate().map_err(ServerError::Engine)?;
         Ok(config)
     }
@@ -628,6 +661,7 @@ struct FileConfig {
     demo_user: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
+    introspection_clients: Option<Vec<String>>,
     login: Option<FileLogin>,
     registration: Option<FileSwitch>,
     cimd: Option<FileCimd>,
@@ -939,6 +973,37 @@ mod tests {
         let mut config = ServerConfig::default();
         let error = config.apply_toml("[login]\nmax_failures = 3").unwrap_err();
         assert!(error.to_string().contains("max_failures"), "{error}");
+    }
+
+    #[test]
+    fn rfc_7662_introspection_clients_come_from_the_file_and_bad_ids_are_problems() {
+        let mut config = ServerConfig::default();
+        assert!(
+            config
+                .engine_config()
+                .unwrap()
+                .introspection_clients
+                .is_empty()
+        );
+        config
+            .apply_toml("introspection_clients = [\"rs-1\", \"rs-2\"]")
+            .unwrap();
+        assert_eq!(
+            config.engine_config().unwrap().introspection_clients,
+            vec![
+                ClientId::parse("rs-1").unwrap(),
+                ClientId::parse("rs-2").unwrap()
+            ]
+        );
+        assert!(config.introspection_summary().contains("rs-1, rs-2"));
+        config.apply_toml("introspection_clients = [\"\"]").unwrap();
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_string().contains("introspection client id"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]

@@ -161,6 +161,7 @@ fn check(config: &ServerConfig) -> ExitCode {
             config.issuer, config.bind
         );
         println!("{}", config.login_summary());
+        println!("{}", config.introspection_summary());
         return ExitCode::SUCCESS;
     }
     for problem in problems {

@@ -12,7 +12,8 @@
 //!
 //! Protection: [`router`] wraps the MCP service in
 //! `rs.require_access_token()` (no token: `401` with `resource_metadata`;
-//! missing scope: `403 insufficient_scope`) and, outside it,
+//! missing scope: `403 insufficient_scope`; with the revocation check that
+//! `serve` configures, a revoked token: `401 invalid_token`) and, outside it,
 //! `rs.origin_layer()` (a foreign `Origin`: `403`, MCP R15). rmcp's own `Host`
 //! check (DNS rebinding) allows the resource URI's host.
 //!

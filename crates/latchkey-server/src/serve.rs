@@ -13,7 +13,7 @@ use axum::response::Response;
 use latchkey_axum::{
     ResourceServer, authorization_server_router, protected_resource_metadata_router,
 };
-use latchkey_engine::{Engine, MetadataFetcher};
+use latchkey_engine::{Engine, MetadataFetcher, StoreRevocationCheck};
 use latchkey_store::Store;
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_token::AccessTokenValidator;
@@ -174,14 +174,17 @@ where
     latchkey_axum::with_sensitive_headers(app)
 }
 
-/// The resource-server guard for `engine`'s default resource (tokens checked
-/// locally against the engine's keys), for mounting a protected MCP endpoint.
+/// The resource-server guard for `engine`'s default resource, for mounting a
+/// protected MCP endpoint: tokens checked against the engine's keys, then
+/// looked up in the engine's store, so a token revoked by any path (`/revoke`,
+/// refresh-token reuse, code replay, client deletion) is refused at once with
+/// `401 invalid_token`; if the store cannot answer, `503` (fail closed).
 pub fn resource_server<S, F>(
     engine: &Engine<S, F>,
     allowed_origins: &[String],
 ) -> Arc<ResourceServer>
 where
-    S: Store,
+    S: Store + 'static,
     F: MetadataFetcher,
 {
     let config = engine.config();
@@ -193,7 +196,10 @@ where
         config.audience_match,
     );
     let mut server = ResourceServer::new(resource.clone(), validator)
-        .with_allowed_origins(allowed_origins.to_vec());
+        .with_allowed_origins(allowed_origins.to_vec())
+        .with_revocation_check(Arc::new(StoreRevocationCheck::new(Arc::clone(
+            engine.store(),
+        ))));
     if let Some(settings) = config.resource(&resource) {
         server = server.with_default_scopes(settings.default_scope.clone());
     }

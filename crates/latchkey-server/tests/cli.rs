@@ -50,7 +50,8 @@ fn check_accepts_the_defaults() {
         "the configuration is fine: issuer http://127.0.0.1:8080, listening on 127.0.0.1:8080\n\
          sign-in limits: 5 failures per user name, or 20 per client address, within 900 s \
          lock it out for 900 s, doubling on each repeat up to 3600 s; trusted proxies: none \
-         (the client address is the connection's peer)\n"
+         (the client address is the connection's peer)\n\
+         introspection: no client may introspect (set introspection_clients)\n"
     );
 }
 
