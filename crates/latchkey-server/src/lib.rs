@@ -82,11 +82,13 @@
 pub mod admin;
 pub mod config;
 pub mod fetcher;
+pub mod http_limits;
 pub mod interaction;
 pub mod login_limit;
 pub mod mcp_demo;
 pub mod pages;
 pub mod password;
+pub mod rate_limit;
 pub mod secrets;
 pub mod serve;
 pub mod session;

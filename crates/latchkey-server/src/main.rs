@@ -161,6 +161,9 @@ fn check(config: &ServerConfig) -> ExitCode {
             config.issuer, config.bind
         );
         println!("{}", config.login_summary());
+        for line in config.limits_summary() {
+            println!("{line}");
+        }
         return ExitCode::SUCCESS;
     }
     for problem in problems {
