@@ -28,6 +28,8 @@
 //!   be dropped). The timeouts above bound how long any slot can be held by
 //!   a client that sends nothing useful.
 //!
+//! Request heads are read into a buffer of at most [`MAX_HEAD_BYTES`].
+//!
 //! Each request carries `ConnectInfo<SocketAddr>` (the peer address, for the
 //! sign-in limits and the rate limits). On shutdown the loop stops accepting
 //! and connections in flight finish their current request first.
@@ -69,6 +71,13 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most connections served at once: 512.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// The read buffer of each connection, and so the largest request head
+/// (request line and headers): 64 KiB, twice the longest authorization
+/// request query read (`latchkey_axum::MAX_QUERY_LEN`). A larger head gets
+/// `431 Request Header Fields Too Large`. With the connection cap this
+/// bounds the memory held for reading heads to `max_connections` × 64 KiB.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The limits on each connection and request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +190,9 @@ impl Connection {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(MAX_HEAD_BYTES)
+            .max_buf_size(MAX_HEAD_BYTES);
         let connection = builder.serve_connection(TokioIo::new(io), service);
         if watcher.watch(connection).await.is_err() {
             tracing::debug!("connection ended with an error");

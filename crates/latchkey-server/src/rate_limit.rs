@@ -1,7 +1,8 @@
 //! Request rate limits on the authorization server's endpoints: per source
 //! address and per client on `/authorize`, `/token`, `/revoke`,
-//! `/introspect` and `/register`, and a registration quota per source
-//! address on `/register`.
+//! `/introspect` and `/register` (with the client configuration endpoints
+//! under it, RFC 7592), and a registration quota per source address on
+//! `POST /register`.
 //!
 //! Why: each of these endpoints does work an anonymous caller chooses
 //! (signatures, store writes, argon2-free but not free lookups, metadata
@@ -400,12 +401,7 @@ impl RateLimiter {
 
     async fn handle(&self, request: Request, next: Next) -> Response {
         let path = request.uri().path();
-        let Some(family) = self
-            .paths
-            .iter()
-            .find(|(limited, _)| limited == path)
-            .map(|(_, family)| *family)
-        else {
+        let Some(family) = self.family_of(path) else {
             return next.run(request).await;
         };
         let now = self.epoch.elapsed();
@@ -429,6 +425,18 @@ impl RateLimiter {
             return refusal(family, limited, "client");
         }
         next.run(request).await
+    }
+
+    /// The limited endpoint at `path`: one of the endpoints, or a client's
+    /// configuration endpoint under the registration endpoint (RFC 7592).
+    fn family_of(&self, path: &str) -> Option<Family> {
+        self.paths.iter().find_map(|(limited, family)| {
+            let under = *family == Family::Register
+                && path
+                    .strip_prefix(limited.trim_end_matches('/'))
+                    .is_some_and(|rest| rest.starts_with('/'));
+            (limited == path || under).then_some(*family)
+        })
     }
 
     fn client_address(&self, request: &Request) -> Option<IpAddr> {

@@ -286,3 +286,18 @@ async fn a_well_behaved_client_is_served_with_keep_alive_under_short_limits() {
         "{second}"
     );
 }
+
+#[tokio::test]
+async fn security_an_oversized_request_head_is_refused_with_431() {
+    let server = start(SHORT).await;
+    let mut stream = server.connect().await;
+    let padding = "a".repeat(http_limits::MAX_HEAD_BYTES + 1);
+    let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {padding}\r\n\r\n");
+    // The server may stop reading before the whole head is written.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let (received, _) = read_until_closed(&mut stream).await;
+    assert!(
+        received.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{received}"
+    );
+}

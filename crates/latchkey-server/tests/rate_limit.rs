@@ -196,6 +196,18 @@ async fn security_rate_limit_answers_429_with_retry_after() {
     );
     assert!(reply.body.contains("Too many requests"), "{}", reply.body);
 
+    // A client configuration endpoint (RFC 7592) counts with /register.
+    let reply = send(
+        &app,
+        from(
+            "127.0.1.3",
+            Request::get("/register/some-client").header("authorization", "Bearer x"),
+            Body::empty(),
+        ),
+    )
+    .await;
+    assert_json_429(&reply, "/register/{client_id}");
+
     // Other routes are not limited.
     for _ in 0..10 {
         let reply = send(
