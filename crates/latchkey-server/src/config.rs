@@ -40,11 +40,11 @@
 //! request_timeout_secs = 60               # headers to response head, body included (1 to 600)
 //! max_connections = 512                   # served at once; more wait in the backlog (1 to 65536)
 //!
-//! [rate_limits]                           # /authorize, /token, /revoke, /introspect, /register
+//! [rate_limits]                           # /authorize, /token, /revoke, /introspect, /register[/..]
 //! enabled = true
 //! per_address_per_minute = 300            # per source address (IPv6: per /64) (1 to 1000000)
 //! per_address_burst = 60                  # at once before the rate applies (1 to 1000000)
-//! per_client_per_minute = 600             # per client id (1 to 1000000)
+//! per_client_per_minute = 600             # successful requests per client id (1 to 1000000)
 //! per_client_burst = 120                  # (1 to 1000000)
 //! registrations_per_address_per_hour = 20 # POST /register per source address (1 to 100000)
 //! ```
@@ -56,9 +56,10 @@
 //! above what one person's or one office's OAuth flows need (a sign-in is a
 //! handful of requests; a token refresh every few minutes per client) yet
 //! stop one source from flooding: 60 requests at once, then 5 a second per
-//! address. The per-client limit is twice the per-address one because the
-//! client id is not authenticated when it is counted: spending a client's
-//! budget takes at least two addresses. Twenty registrations an hour per
+//! address. The per-client limit (token, revocation and introspection
+//! endpoints) counts only a client's successful requests, so that naming a
+//! client costs it nothing, and holds one set of credentials used from many
+//! addresses to 10 requests a second. Twenty registrations an hour per
 //! address lets an office of MCP users register their clients while one
 //! source needs 500 hours to fill the 10,000-client cap. Each setting also
 //! has a `LATCHKEY_HTTP_*` or `LATCHKEY_RATE_LIMITS_*` variable (see
@@ -189,7 +190,8 @@ pub struct RateLimitSettings {
     pub per_address_per_minute: u32,
     /// Requests at once per source address (1 to 1000000; default 60).
     pub per_address_burst: u32,
-    /// Requests per minute per client id (1 to 1000000; default 600).
+    /// Successful token, revocation and introspection requests per minute
+    /// per client id (1 to 1000000; default 600).
     pub per_client_per_minute: u32,
     /// Requests at once per client id (1 to 1000000; default 120).
     pub per_client_burst: u32,

@@ -62,9 +62,9 @@
 //!   as wrong passwords ([`login_limit`], [`password`]).
 //! - RFC 6585 section 4 and RFC 7591 section 3 ("MAY be rate-limited"):
 //!   `/authorize`, `/token`, `/revoke`, `/introspect` and `/register` are
-//!   rate-limited per source address and per client, registrations also per
-//!   source address per hour; refusals are `429` with `Retry-After`
-//!   ([`rate_limit`]).
+//!   rate-limited per source address, the token, revocation and
+//!   introspection endpoints also per client, registrations also per source
+//!   address per hour; refusals are `429` with `Retry-After` ([`rate_limit`]).
 //! - RFC 9110 section 15.5.9: connections get header, body and request
 //!   timeouts and a cap on how many are served at once ([`http_limits`]).
 //!

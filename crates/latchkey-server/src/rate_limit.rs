@@ -1,12 +1,11 @@
 //! Request rate limits on the authorization server's endpoints: per source
-//! address and per client on `/authorize`, `/token`, `/revoke`,
-//! `/introspect` and `/register` (with the client configuration endpoints
-//! under it, RFC 7592), and a registration quota per source address on
-//! `POST /register`.
+//! address on `/authorize`, `/token`, `/revoke`, `/introspect` and
+//! `/register` (with the client configuration endpoints under it, RFC 7592),
+//! per client on `/token`, `/revoke` and `/introspect`, and a registration
+//! quota per source address on `POST /register`.
 //!
 //! Why: each of these endpoints does work an anonymous caller chooses
-//! (signatures, store writes, argon2-free but not free lookups, metadata
-//! document fetches), and RFC 7591 section 3 says open registration "MAY be
+//! (signatures, store reads and writes, metadata document fetches), and RFC 7591 section 3 says open registration "MAY be
 //! rate-limited or otherwise limited to prevent a denial-of-service attack".
 //! Without a limit one caller could fill the registration table (10,000
 //! clients in seconds, after which every registration gets 503) or the token
@@ -17,22 +16,37 @@
 //! - **Algorithm.** GCRA (the generic cell rate algorithm, a token bucket
 //!   kept as one "theoretical arrival time" per key; the algorithm the
 //!   `governor` crate implements). A [`Quota`] allows `burst` requests at
-//!   once and then one every `period / count`.
+//!   once and then one every `period / count`. The table is this module's
+//!   own rather than governor's: governor's keyed stores have no cap on keys
+//!   between `retain_recent` calls and read a clock of their own, while
+//!   here time is a parameter (tests pass exact instants) and the cap holds
+//!   at every insert.
 //! - **Per source address first.** The address is the connection's peer, or
 //!   what a configured trusted proxy put in `X-Forwarded-For`
 //!   ([`TrustedProxies`], the same rule as the sign-in limits). IPv6
-//!   addresses count per /64. A request refused here costs the client's
-//!   budget nothing, so one address cannot spend another party's client
-//!   budget faster than its own address limit allows.
-//! - **Then per client.** The client id is read from HTTP Basic
-//!   (RFC 6749 section 2.3.1, form-decoded), else from the `client_id` form
-//!   field (token, revocation and introspection endpoints: the body is read
-//!   once, up to `latchkey_axum::MAX_BODY_LEN` bytes, and handed on
-//!   unchanged) or the `client_id` query parameter (authorization
-//!   endpoint). The id is not authenticated yet, so the per-client limit is
-//!   set well above the per-address one: spending a client's budget takes
-//!   several addresses. A `private_key_jwt` request naming its client only
-//!   inside `client_assertion` counts per address alone.
+//!   addresses count per /64. Every request to a limited endpoint counts
+//!   here, whatever its outcome.
+//! - **Then per client, for what the client did.** On the token,
+//!   revocation and introspection endpoints the client id is read from HTTP
+//!   Basic (RFC 6749 section 2.3.1, form-decoded), else from the `client_id`
+//!   form field (the body is read once, up to `latchkey_axum::MAX_BODY_LEN`
+//!   bytes, and handed on unchanged). A request naming a client whose budget
+//!   is spent is refused; but only a request that proves it comes from the
+//!   client spends it: a `2xx` answer to a request carrying client
+//!   credentials (HTTP Basic, `client_secret` or `client_assertion`), or a
+//!   `2xx` from the token endpoint (a public client presented a valid grant).
+//!   A public client's revocation request is answered `200` whatever its
+//!   token (RFC 7009 section 2.2), so it proves nothing and counts per
+//!   address only. Client ids are public and not yet authenticated when the
+//!   request arrives, so charging every request that merely names a client
+//!   would let anyone with a few addresses (an IPv6 /48 holds 65,536 /64s)
+//!   lock a well-known client out for all its users. This way only the
+//!   client's own traffic counts: one set of credentials used from many
+//!   addresses is still held to one budget. Requests in flight when the budget runs out
+//!   may each still spend once. The authorization endpoint is limited per
+//!   address only: anyone can make a valid authorization request for any
+//!   client. A `private_key_jwt` request naming its client only inside
+//!   `client_assertion` counts per address alone.
 //! - **Registration quota.** `POST` to the registration endpoint also
 //!   spends the source address's registration quota (attempts, successful
 //!   or not), so that one source cannot use up the server-wide cap on
@@ -40,7 +54,7 @@
 //! - **The answer.** `429 Too Many Requests` with `Retry-After` in seconds
 //!   (RFC 6585 section 4, RFC 9110 section 10.2.3) and `Cache-Control:
 //!   no-store`. The JSON endpoints get an OAuth error body with
-//!   `temporarily_unavailable`: RFC 6749 sections 5.2 and 7591 section 3.2.2
+//!   `temporarily_unavailable`: RFC 6749 section 5.2 and RFC 7591 section 3.2.2
 //!   define no code for rate limiting, and `temporarily_unavailable`
 //!   (RFC 6749 section 4.1.2.1, OAuth 2.1 section 4.1.2.1: "unable to handle
 //!   the request due to a temporary overloading") is the registered code
@@ -153,7 +167,8 @@ impl Quota {
 pub struct RateLimitPolicy {
     /// Per source address, on every limited endpoint together.
     pub per_address: Quota,
-    /// Per client id, on every limited endpoint together.
+    /// Per client id: successful token, revocation and introspection
+    /// requests together.
     pub per_client: Quota,
     /// Registration attempts per source address.
     pub registrations_per_address: Quota,
@@ -246,6 +261,16 @@ impl<K: Copy + Eq + Hash> KeyedLimiter<K> {
                 now
             }
         };
+        self.allowed(arrival, now)?;
+        table
+            .arrivals
+            .insert(key, arrival.saturating_add(self.quota.interval()));
+        Ok(())
+    }
+
+    /// Whether a key whose theoretical arrival time is `arrival` may send a
+    /// request at `now`.
+    fn allowed(&self, arrival: Duration, now: Duration) -> Result<(), Limited> {
         let ahead = arrival.saturating_sub(now);
         let tolerance = self.quota.tolerance();
         if ahead > tolerance {
@@ -253,10 +278,31 @@ impl<K: Copy + Eq + Hash> KeyedLimiter<K> {
                 retry_after: ahead.saturating_sub(tolerance),
             });
         }
+        Ok(())
+    }
+
+    /// Whether a request for `key` at `now` would be allowed, counting
+    /// nothing.
+    pub fn peek(&self, key: K, now: Duration) -> Result<(), Limited> {
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let arrival = table.arrivals.get(&key).map_or(now, |a| (*a).max(now));
+        self.allowed(arrival, now)
+    }
+
+    /// Counts one request for `key` at `now`, allowed or not (a request
+    /// let through by [`peek`](Self::peek) that turned out to count).
+    pub fn charge(&self, key: K, now: Duration) {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let arrival = match table.arrivals.get(&key) {
+            Some(arrival) => (*arrival).max(now),
+            None => {
+                self.make_room(&mut table, now);
+                now
+            }
+        };
         table
             .arrivals
             .insert(key, arrival.saturating_add(self.quota.interval()));
-        Ok(())
     }
 
     /// How many keys are held.
@@ -419,12 +465,18 @@ impl RateLimiter {
             Ok(found) => found,
             Err(response) => return response,
         };
-        if let Some(client) = client
-            && let Err(limited) = self.clients.check(client, now)
-        {
+        let Some(client) = client else {
+            return next.run(request).await;
+        };
+        if let Err(limited) = self.clients.peek(client.digest, now) {
             return refusal(family, limited, "client");
         }
-        next.run(request).await
+        let response = next.run(request).await;
+        let proven = client.credentials || family == Family::Token;
+        if proven && response.status().is_success() {
+            self.clients.charge(client.digest, self.epoch.elapsed());
+        }
+        response
     }
 
     /// The limited endpoint at `path`: one of the endpoints, or a client's
@@ -450,23 +502,32 @@ impl RateLimiter {
     }
 }
 
-/// The digest of the client id the request names (HTTP Basic, else the form
-/// body or the query), and the request with its body intact.
+/// The client a request names.
+#[derive(Clone, Copy, Debug)]
+struct NamedClient {
+    /// The SHA-256 digest of the client id.
+    digest: [u8; 32],
+    /// Whether the request carries client credentials.
+    credentials: bool,
+}
+
+/// The client a token, revocation or introspection request names (HTTP
+/// Basic, else the form body), and the request with its body intact.
 async fn client_id(
     family: Family,
     request: Request,
-) -> Result<(Option<[u8; 32]>, Request), Response> {
+) -> Result<(Option<NamedClient>, Request), Response> {
+    if !family.takes_form() {
+        return Ok((None, request));
+    }
     if let Some(id) = basic_client_id(request.headers()) {
-        return Ok((Some(digest(&id)), request));
+        let named = NamedClient {
+            digest: digest(&id),
+            credentials: true,
+        };
+        return Ok((Some(named), request));
     }
-    if family == Family::Authorize {
-        let id = request
-            .uri()
-            .query()
-            .and_then(|query| form_value(query.as_bytes(), "client_id"));
-        return Ok((id.as_deref().map(digest), request));
-    }
-    if !family.takes_form() || !is_form(request.headers()) {
+    if !is_form(request.headers()) {
         return Ok((None, request));
     }
     let declared = request
@@ -483,11 +544,12 @@ async fn client_id(
         Ok(bytes) => bytes,
         Err(error) => return Err(unreadable_body(&error)),
     };
-    let id = form_value(&bytes, "client_id");
-    Ok((
-        id.as_deref().map(digest),
-        Request::from_parts(parts, Body::from(bytes)),
-    ))
+    let named = form_value(&bytes, "client_id").map(|id| NamedClient {
+        digest: digest(&id),
+        credentials: form_value(&bytes, "client_secret").is_some()
+            || form_value(&bytes, "client_assertion").is_some(),
+    });
+    Ok((named, Request::from_parts(parts, Body::from(bytes))))
 }
 
 /// The client id of an `Authorization: Basic` header (RFC 6749 section
@@ -637,6 +699,22 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(limiter.check(1u8, start + secs(100)), Ok(()));
         }
+    }
+
+    #[test]
+    fn peek_counts_nothing_and_charge_counts_even_past_the_limit() {
+        let limiter = KeyedLimiter::new(Quota::per_minute(6, 2), 10);
+        let now = secs(500);
+        for _ in 0..10 {
+            assert_eq!(limiter.peek(7u8, now), Ok(()));
+        }
+        assert_eq!(limiter.tracked(), 0);
+        limiter.charge(7u8, now);
+        limiter.charge(7u8, now);
+        assert_eq!(limiter.peek(7u8, now).unwrap_err().retry_after(), secs(10));
+        // Charges in flight past the limit push the wait further out.
+        limiter.charge(7u8, now);
+        assert_eq!(limiter.peek(7u8, now).unwrap_err().retry_after(), secs(20));
     }
 
     #[test]

@@ -12,9 +12,11 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use base64ct::{Base64, Encoding};
+use latchkey_server::admin::{self, NewClient};
 use latchkey_server::config::ServerConfig;
 use latchkey_server::serve;
 use latchkey_store_sqlite::SqliteStore;
+use latchkey_types::Scope;
 use rand_core::SeedableRng;
 use tower::ServiceExt;
 
@@ -31,6 +33,11 @@ fn temp_db() -> std::path::PathBuf {
 
 /// The application with `toml` over the defaults.
 async fn app(toml: &str) -> Router {
+    app_and_store(toml).await.0
+}
+
+/// [`app`], and its store.
+async fn app_and_store(toml: &str) -> (Router, Arc<SqliteStore>) {
     let mut config = ServerConfig::default();
     config
         .apply_toml(&format!("demo_user = false\n{toml}"))
@@ -44,15 +51,16 @@ async fn app(toml: &str) -> Router {
     assert!(config.problems().is_empty(), "{:?}", config.problems());
     let store = Arc::new(SqliteStore::open(&config.database).await.expect("store"));
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
-    serve::build(
+    let app = serve::build(
         &config,
-        store,
+        Arc::clone(&store),
         latchkey_server::now(),
         &mut rng,
         &mut Vec::new(),
     )
     .await
-    .expect("build")
+    .expect("build");
+    (app, store)
 }
 
 struct Reply {
@@ -223,58 +231,90 @@ async fn security_rate_limit_answers_429_with_retry_after() {
     }
 }
 
+/// A confidential client's successful requests count against one budget
+/// from every address; requests that merely name a client (a wrong secret,
+/// a public client's revocation) cost it nothing, so nobody can lock a
+/// known client out by naming it.
 #[tokio::test]
 async fn security_rate_limit_counts_a_client_across_addresses() {
-    let app = app(
+    let (app, store) = app_and_store(
         "[rate_limits]\nper_address_per_minute = 1000\nper_address_burst = 1000\n\
          per_client_per_minute = 1\nper_client_burst = 3\n",
     )
     .await;
-    let form = "grant_type=client_credentials&client_id=shared";
-    // The client named in the form, in HTTP Basic, and in the query.
-    let basic = Base64::encode_string(b"shared:wrong-secret");
-    let requests = [
-        form_post("/token", "127.0.3.1", form),
+    let new = NewClient {
+        client_id: Some("cc-client".to_owned()),
+        auth_method: "client_secret_basic".to_owned(),
+        client_credentials: true,
+        ..NewClient::default()
+    };
+    let mut out = Vec::new();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    admin::clients_add(
+        store.as_ref(),
+        &new,
+        &Scope::parse("mcp:tools").expect("scope"),
+        latchkey_server::now(),
+        &mut rng,
+        &mut out,
+    )
+    .await
+    .expect("client");
+    let out = String::from_utf8(out).expect("utf-8");
+    let secret = out
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: "))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("secret");
+    let token = |address: &str, secret: &str| {
+        let basic = Base64::encode_string(format!("cc-client:{secret}").as_bytes());
         from(
-            "127.0.3.2",
+            address,
             Request::post("/token")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("authorization", format!("Basic {basic}")),
             Body::from("grant_type=client_credentials"),
-        ),
-        authorize("127.0.3.3", "shared"),
-    ];
-    for request in requests {
-        let reply = send(&app, request).await;
-        assert_ne!(
-            reply.status,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{}",
-            reply.body
-        );
+        )
+    };
+    for n in 0..10 {
+        let reply = send(&app, token(&format!("127.0.3.{}", 100 + n), "wrong")).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
     }
-    let reply = send(
-        &app,
-        form_post("/revoke", "127.0.3.4", "token=x&client_id=shared"),
-    )
-    .await;
-    assert_json_429(&reply, "a fourth address naming the same client");
-    // The same address naming another client is not affected.
+    for n in 1..=3 {
+        let reply = send(&app, token(&format!("127.0.3.{n}"), secret)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let reply = send(&app, token("127.0.3.4", secret)).await;
+    assert_json_429(&reply, "a fourth address using the same client");
+    // The same address with another client is not affected.
+    let reply = send(&app, register("127.0.3.5")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let registered: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
+    let other = registered["client_id"].as_str().expect("client_id");
     let reply = send(
         &app,
         form_post(
-            "/token",
+            "/revoke",
             "127.0.3.4",
-            "grant_type=client_credentials&client_id=other",
+            &format!("token=x&client_id={other}"),
         ),
     )
     .await;
-    assert_ne!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // A public client's revocation is answered 200 whatever the token
+    // (RFC 7009 section 2.2), so anyone can send one: it spends nothing.
+    for n in 0..10 {
+        let reply = send(
+            &app,
+            form_post(
+                "/revoke",
+                &format!("127.0.3.{}", 120 + n),
+                &format!("token=x&client_id={other}"),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
 }
 
 #[tokio::test]
