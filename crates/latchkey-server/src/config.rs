@@ -39,6 +39,7 @@
 //! body_read_timeout_secs = 30             # the whole body, after the headers (1 to 600)
 //! request_timeout_secs = 60               # headers to response head, body included (1 to 600)
 //! max_connections = 512                   # served at once; more wait in the backlog (1 to 65536)
+//! max_connections_per_address = 64       # from one address (IPv6: /64), proxies exempt (1 to 65536)
 //!
 //! [rate_limits]                           # /authorize, /token, /revoke, /introspect, /register[/..]
 //! enabled = true
@@ -52,7 +53,7 @@
 //! The `[http]` defaults let a slow mobile client send a form of a few
 //! kilobytes comfortably while a client that drips bytes is cut off within
 //! seconds; `max_connections` stays below the usual soft limit of 1024 open
-//! files. The `[rate_limits]` defaults (see [`crate::rate_limit`]) are far
+//! files, and one address may hold an eighth of it. The `[rate_limits]` defaults (see [`crate::rate_limit`]) are far
 //! above what one person's or one office's OAuth flows need (a sign-in is a
 //! handful of requests; a token refresh every few minutes per client) yet
 //! stop one source from flooding: 60 requests at once, then 5 a second per
@@ -98,7 +99,7 @@ pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
 pub const DEFAULT_SCOPE: &str = "mcp:tools";
 
 /// The environment variables read, in the order they are applied.
-pub const ENVIRONMENT_VARIABLES: [&str; 25] = [
+pub const ENVIRONMENT_VARIABLES: [&str; 26] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
@@ -118,6 +119,7 @@ pub const ENVIRONMENT_VARIABLES: [&str; 25] = [
     "LATCHKEY_HTTP_BODY_READ_TIMEOUT_SECS",
     "LATCHKEY_HTTP_REQUEST_TIMEOUT_SECS",
     "LATCHKEY_HTTP_MAX_CONNECTIONS",
+    "LATCHKEY_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
     "LATCHKEY_RATE_LIMITS_ENABLED",
     "LATCHKEY_RATE_LIMITS_PER_ADDRESS_PER_MINUTE",
     "LATCHKEY_RATE_LIMITS_PER_ADDRESS_BURST",
@@ -166,6 +168,9 @@ pub struct HttpSettings {
     pub request_timeout_secs: u64,
     /// Connections served at once (1 to 65536; default 512).
     pub max_connections: u64,
+    /// Connections served at once from one client address, trusted proxies
+    /// excepted (1 to 65536; default 64).
+    pub max_connections_per_address: u64,
 }
 
 impl Default for HttpSettings {
@@ -176,6 +181,7 @@ impl Default for HttpSettings {
             body_read_timeout_secs: limits.body_read_timeout.as_secs(),
             request_timeout_secs: limits.request_timeout.as_secs(),
             max_connections: limits.max_connections as u64,
+            max_connections_per_address: limits.max_connections_per_address as u64,
         }
     }
 }
@@ -407,6 +413,10 @@ impl ServerConfig {
                 http.request_timeout_secs,
             );
             set(&mut settings.max_connections, http.max_connections);
+            set(
+                &mut settings.max_connections_per_address,
+                http.max_connections_per_address,
+            );
         }
         if let Some(limits) = file.rate_limits {
             let settings = &mut self.rate_limits;
@@ -507,6 +517,10 @@ impl ServerConfig {
                 &mut http.request_timeout_secs,
             ),
             ("LATCHKEY_HTTP_MAX_CONNECTIONS", &mut http.max_connections),
+            (
+                "LATCHKEY_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+                &mut http.max_connections_per_address,
+            ),
         ] {
             number_from_env(env, name, slot, problems);
         }
@@ -551,6 +565,8 @@ impl ServerConfig {
             body_read_timeout: Duration::from_secs(self.http.body_read_timeout_secs),
             request_timeout: Duration::from_secs(self.http.request_timeout_secs),
             max_connections: usize::try_from(self.http.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.http.max_connections_per_address)
+                .unwrap_or(usize::MAX),
         }
     }
 
@@ -572,11 +588,12 @@ impl ServerConfig {
         let http = &self.http;
         let connections = format!(
             "connection limits: headers within {} s, bodies within {} s, responses within {} s, \
-             at most {} connections at once",
+             at most {} connections at once, {} from one address",
             http.header_read_timeout_secs,
             http.body_read_timeout_secs,
             http.request_timeout_secs,
             http.max_connections,
+            http.max_connections_per_address,
         );
         let limits = &self.rate_limits;
         let rates = if limits.enabled {
@@ -619,6 +636,11 @@ impl ServerConfig {
         );
         check("http.request_timeout_secs", http.request_timeout_secs, 600);
         check("http.max_connections", http.max_connections, 65_536);
+        check(
+            "http.max_connections_per_address",
+            http.max_connections_per_address,
+            65_536,
+        );
         let limits = &self.rate_limits;
         for (setting, value, max) in [
             (
@@ -949,6 +971,7 @@ struct FileHttp {
     body_read_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_connections: Option<u64>,
+    max_connections_per_address: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1294,6 +1317,7 @@ mod tests {
                 body_read_timeout: Duration::from_secs(3),
                 request_timeout: Duration::from_secs(4),
                 max_connections: 5,
+                max_connections_per_address: 64,
             }
         );
         let policy = config.rate_limit_policy().unwrap();

@@ -27,22 +27,26 @@
 //!   connection ends, and are served then (they are never accepted only to
 //!   be dropped). The timeouts above bound how long any slot can be held by
 //!   a client that sends nothing useful.
+//! - **Connections per address.** At most
+//!   [`HttpLimits::max_connections_per_address`] of them from one client
+//!   address (IPv6: one /64), so that one source cannot take every slot.
+//!   A connection past that is closed at once (waiting would hold up the
+//!   accept loop for everyone). Peers listed as trusted proxies are exempt:
+//!   every connection through a proxy has its address.
 //!
 //! Request heads are read into a buffer of at most [`MAX_HEAD_BYTES`].
 //!
 //! Each request carries `ConnectInfo<SocketAddr>` (the peer address, for the
 //! sign-in limits and the rate limits). On shutdown the loop stops accepting
 //! and connections in flight finish their current request first.
-//!
-//! Not done: a cap on connections per client address (behind a proxy every
-//! connection has the proxy's address; the rate limits are per address).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -61,6 +65,8 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::login_limit::TrustedProxies;
+use crate::rate_limit::AddressKey;
 use crate::tls::HANDSHAKE_TIMEOUT;
 
 /// How long the request line and headers may take: 10 s.
@@ -71,6 +77,8 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most connections served at once: 512.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The most connections served at once from one client address: 64.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 
 /// The read buffer of each connection, and so the largest request head
 /// (request line and headers): 64 KiB, twice the longest authorization
@@ -90,6 +98,9 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
     /// The most connections served at once.
     pub max_connections: usize,
+    /// The most connections served at once from one client address (one
+    /// IPv6 /64), trusted proxies excepted.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for HttpLimits {
@@ -100,13 +111,15 @@ impl Default for HttpLimits {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is set) under `limits`
 /// until `shutdown` completes, then waits for the connections in flight to
-/// finish their current request.
+/// finish their current request. No peer is exempt from the per-address
+/// cap.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -114,8 +127,25 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with_proxies(listener, tls, app, limits, TrustedProxies::none(), shutdown).await;
+}
+
+/// [`serve`], with connections from `trusted_proxies` exempt from the
+/// per-address cap.
+pub async fn serve_with_proxies(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: HttpLimits,
+    trusted_proxies: TrustedProxies,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress {
+        max: limits.max_connections_per_address.max(1),
+        open: Mutex::new(HashMap::new()),
+    });
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -136,6 +166,15 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let address_slot = if trusted_proxies.contains(peer.ip()) {
+            None
+        } else {
+            let Some(address_slot) = PerAddress::take(&per_address, peer.ip()) else {
+                tracing::debug!("too many connections from one address; closed");
+                continue;
+            };
+            Some(address_slot)
+        };
         let connection = Connection {
             app: app.clone(),
             peer,
@@ -144,11 +183,58 @@ pub async fn serve(
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, address_slot);
             connection.run(tcp, tls, watcher).await;
         });
     }
     graceful.shutdown().await;
+}
+
+/// The connections open per client address; an address is forgotten when
+/// its last connection ends, so at most `max_connections` are held.
+struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<AddressKey, usize>>,
+}
+
+impl PerAddress {
+    /// A slot for one more connection from `ip`, or `None` at the cap.
+    fn take(this: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let key = AddressKey::of(Some(ip));
+        let mut open = this.open.lock().unwrap_or_else(PoisonError::into_inner);
+        // A new address starts at 0 < max, so no entry stays at 0.
+        let count = open.entry(key).or_insert(0);
+        if *count >= this.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: Arc::clone(this),
+            key,
+        })
+    }
+}
+
+/// One open connection from an address, given back on drop.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: AddressKey,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// One accepted connection.

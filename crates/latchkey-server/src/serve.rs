@@ -48,11 +48,12 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(issuer = %config.issuer, %addr, tls = acceptor.is_some(), "latchkey is listening");
     // One loop for http and https, with the connection limits and the
     // peer address (for the login and rate limits) on every request.
-    http_limits::serve(
+    http_limits::serve_with_proxies(
         listener,
         acceptor,
         app,
         config.http_limits(),
+        config.parsed_trusted_proxies()?,
         shutdown_signal(),
     )
     .await;

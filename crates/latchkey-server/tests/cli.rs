@@ -52,7 +52,7 @@ fn check_accepts_the_defaults() {
          lock it out for 900 s, doubling on each repeat up to 3600 s; trusted proxies: none \
          (the client address is the connection's peer)\n\
          connection limits: headers within 10 s, bodies within 30 s, responses within 60 s, \
-         at most 512 connections at once\n\
+         at most 512 connections at once, 64 from one address\n\
          rate limits: 300 requests per minute per address (burst 60), 600 per client \
          (burst 120), 20 registrations per address per hour\n"
     );

@@ -63,15 +63,36 @@ async fn start(toml: &str) -> Server {
     .expect("build");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = config.http_limits();
-    tokio::spawn(http_limits::serve(listener, None, app, limits, async {
-        let _ = stopped.await;
-    }));
+    let proxies = config.parsed_trusted_proxies().expect("proxies");
+    tokio::spawn(http_limits::serve_with_proxies(
+        listener,
+        None,
+        app,
+        limits,
+        proxies,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Server { port, _stop: stop }
 }
 
 impl Server {
     async fn connect(&self) -> TcpStream {
-        TcpStream::connect(("127.0.0.1", self.port))
+        self.connect_from("127.0.0.1").await
+    }
+
+    /// A connection whose source is `source` (any of 127.0.0.0/8).
+    async fn connect_from(&self, source: &str) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(
+                source.parse().expect("address"),
+                0,
+            ))
+            .expect("bind the source address");
+        socket
+            .connect(([127, 0, 0, 1], self.port).into())
             .await
             .expect("connect")
     }
@@ -300,4 +321,76 @@ async fn security_an_oversized_request_head_is_refused_with_431() {
         received.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
         "{received}"
     );
+}
+
+#[tokio::test]
+async fn security_one_address_cannot_take_every_connection() {
+    let server = start(
+        "[http]\nheader_read_timeout_secs = 30\nmax_connections = 8\n\
+         max_connections_per_address = 2\n",
+    )
+    .await;
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut holder = server.connect_from("127.0.0.1").await;
+        holder
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        holders.push(holder);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A third from the same address is closed at once, long before the
+    // 30 s header timeout.
+    let mut third = server.connect_from("127.0.0.1").await;
+    let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (received, took) = read_until_closed(&mut third).await;
+    assert!(received.is_empty(), "{received}");
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    // Another address is served.
+    let mut other = server.connect_from("127.0.0.2").await;
+    other
+        .write_all(
+            b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let (received, _) = read_until_closed(&mut other).await;
+    assert!(received.starts_with("HTTP/1.1 200 OK\r\n"), "{received}");
+    // When a connection ends, its address may open another.
+    drop(holders.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = server.connect_from("127.0.0.1").await;
+    again
+        .write_all(
+            b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let (received, _) = read_until_closed(&mut again).await;
+    assert!(received.starts_with("HTTP/1.1 200 OK\r\n"), "{received}");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_exempt_from_the_per_address_cap() {
+    let server = start(
+        "trusted_proxies = [\"127.0.0.1\"]\n[http]\nheader_read_timeout_secs = 30\n\
+         max_connections_per_address = 1\n",
+    )
+    .await;
+    let mut holder = server.connect_from("127.0.0.1").await;
+    holder
+        .write_all(b"GET / HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut second = server.connect_from("127.0.0.1").await;
+    second
+        .write_all(
+            b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let (received, _) = read_until_closed(&mut second).await;
+    assert!(received.starts_with("HTTP/1.1 200 OK\r\n"), "{received}");
 }
