@@ -4,7 +4,7 @@
 //! Without these limits a client can hold a connection open for ever by
 //! sending its headers or its body a byte at a time ("slowloris"), and enough
 //! such clients exhaust the server's sockets and memory. Every connection is
-//! served by hyper's HTTP/1.1 server with a timer, under four limits
+//! served by hyper's HTTP/1.1 server with a timer, under five limits
 //! ([`HttpLimits`], the `[http]` settings of `crate::config`):
 //!
 //! - **Header read timeout.** The request line and headers must arrive
@@ -24,8 +24,8 @@
 //! - **Connection cap.** At most [`HttpLimits::max_connections`] connections
 //!   are served at once. At the cap the server stops accepting: new
 //!   connections wait in the kernel's listen backlog, in order, until a
-//!   connection ends, and are served then (they are never accepted only to
-//!   be dropped). The timeouts above bound how long any slot can be held by
+//!   connection ends, and are served then (the global cap never accepts a
+//!   connection only to drop it). The timeouts above bound how long any slot can be held by
 //!   a client that sends nothing useful.
 //! - **Connections per address.** At most
 //!   [`HttpLimits::max_connections_per_address`] of them from one client
