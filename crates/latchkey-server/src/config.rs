@@ -35,7 +35,38 @@
 //! [tls]
 //! cert = "/etc/latchkey/cert.pem"
 //! key = "/etc/latchkey/key.pem"
+//!
+//! [http]                                  # connection limits (slowloris; see crate::http_limits)
+//! header_read_timeout_secs = 10           # request line and headers (1 to 300)
+//! body_read_timeout_secs = 30             # the whole body, after the headers (1 to 600)
+//! request_timeout_secs = 60               # headers to response head, body included (1 to 600)
+//! max_connections = 512                   # served at once; more wait in the backlog (1 to 65536)
+//! max_connections_per_address = 64       # from one address (IPv6: /64), proxies exempt (1 to 65536)
+//!
+//! [rate_limits]                           # /authorize, /token, /revoke, /introspect, /register[/..]
+//! enabled = true
+//! per_address_per_minute = 300            # per source address (IPv6: per /64) (1 to 1000000)
+//! per_address_burst = 60                  # at once before the rate applies (1 to 1000000)
+//! per_client_per_minute = 600             # successful requests per client id (1 to 1000000)
+//! per_client_burst = 120                  # (1 to 1000000)
+//! registrations_per_address_per_hour = 20 # POST /register per source address (1 to 100000)
 //! ```
+//!
+//! The `[http]` defaults let a slow mobile client send a form of a few
+//! kilobytes comfortably while a client that drips bytes is cut off within
+//! seconds; `max_connections` stays below the usual soft limit of 1024 open
+//! files, and one address may hold an eighth of it. The `[rate_limits]` defaults (see [`crate::rate_limit`]) are far
+//! above what one person's or one office's OAuth flows need (a sign-in is a
+//! handful of requests; a token refresh every few minutes per client) yet
+//! stop one source from flooding: 60 requests at once, then 5 a second per
+//! address. The per-client limit (token, revocation and introspection
+//! endpoints) counts only a client's successful requests, so that naming a
+//! client costs it nothing, and holds one set of credentials used from many
+//! addresses to 10 requests a second. Twenty registrations an hour per
+//! address lets an office of MCP users register their clients while one
+//! source needs 500 hours to fill the 10,000-client cap. Each setting also
+//! has a `LATCHKEY_HTTP_*` or `LATCHKEY_RATE_LIMITS_*` variable (see
+//! [`ENVIRONMENT_VARIABLES`]).
 //!
 //! The login limits are on by default with the values shown (see
 //! [`crate::login_limit`]). The client address they count is the peer address
@@ -54,7 +85,9 @@ use latchkey_uri::ResourceUri;
 use serde::Deserialize;
 
 use crate::error::ServerError;
+use crate::http_limits::HttpLimits;
 use crate::login_limit::{self, LoginPolicy, TrustedProxies};
+use crate::rate_limit::{self, Quota, RateLimitPolicy};
 
 /// The issuer used when none is configured.
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
@@ -68,7 +101,7 @@ pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
 pub const DEFAULT_SCOPE: &str = "mcp:tools";
 
 /// The environment variables read, in the order they are applied.
-pub const ENVIRONMENT_VARIABLES: [&str; 15] = [
+pub const ENVIRONMENT_VARIABLES: [&str; 26] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
@@ -84,6 +117,17 @@ pub const ENVIRONMENT_VARIABLES: [&str; 15] = [
     "LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS",
     "LATCHKEY_LOGIN_WINDOW_SECS",
     "LATCHKEY_LOGIN_MAX_LOCKOUT_SECS",
+    "LATCHKEY_HTTP_HEADER_READ_TIMEOUT_SECS",
+    "LATCHKEY_HTTP_BODY_READ_TIMEOUT_SECS",
+    "LATCHKEY_HTTP_REQUEST_TIMEOUT_SECS",
+    "LATCHKEY_HTTP_MAX_CONNECTIONS",
+    "LATCHKEY_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+    "LATCHKEY_RATE_LIMITS_ENABLED",
+    "LATCHKEY_RATE_LIMITS_PER_ADDRESS_PER_MINUTE",
+    "LATCHKEY_RATE_LIMITS_PER_ADDRESS_BURST",
+    "LATCHKEY_RATE_LIMITS_PER_CLIENT_PER_MINUTE",
+    "LATCHKEY_RATE_LIMITS_PER_CLIENT_BURST",
+    "LATCHKEY_RATE_LIMITS_REGISTRATIONS_PER_ADDRESS_PER_HOUR",
 ];
 
 /// The limits on failed sign-ins (the `[login]` table; see
@@ -111,6 +155,69 @@ impl Default for LoginSettings {
             max_failures_per_address: login_limit::DEFAULT_MAX_FAILURES_PER_ADDRESS,
             window_secs: login_limit::DEFAULT_WINDOW.as_secs(),
             max_lockout_secs: login_limit::DEFAULT_MAX_LOCKOUT.as_secs(),
+        }
+    }
+}
+
+/// The connection limits (the `[http]` table; see [`crate::http_limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Seconds for the request line and headers (1 to 300; default 10).
+    pub header_read_timeout_secs: u64,
+    /// Seconds for the whole body after the headers (1 to 600; default 30).
+    pub body_read_timeout_secs: u64,
+    /// Seconds from the headers to the response head (1 to 600; default 60).
+    pub request_timeout_secs: u64,
+    /// Connections served at once (1 to 65536; default 512).
+    pub max_connections: u64,
+    /// Connections served at once from one client address, trusted proxies
+    /// excepted (1 to 65536; default 64).
+    pub max_connections_per_address: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        let limits = HttpLimits::default();
+        Self {
+            header_read_timeout_secs: limits.header_read_timeout.as_secs(),
+            body_read_timeout_secs: limits.body_read_timeout.as_secs(),
+            request_timeout_secs: limits.request_timeout.as_secs(),
+            max_connections: limits.max_connections as u64,
+            max_connections_per_address: limits.max_connections_per_address as u64,
+        }
+    }
+}
+
+/// The request rate limits (the `[rate_limits]` table; see
+/// [`crate::rate_limit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Whether the limits apply (default true).
+    pub enabled: bool,
+    /// Requests per minute per source address (1 to 1000000; default 300).
+    pub per_address_per_minute: u32,
+    /// Requests at once per source address (1 to 1000000; default 60).
+    pub per_address_burst: u32,
+    /// Successful token, revocation and introspection requests per minute
+    /// per client id (1 to 1000000; default 600).
+    pub per_client_per_minute: u32,
+    /// Requests at once per client id (1 to 1000000; default 120).
+    pub per_client_burst: u32,
+    /// Registration attempts per source address per hour (1 to 100000;
+    /// default 20).
+    pub registrations_per_address_per_hour: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_address_per_minute: rate_limit::DEFAULT_PER_ADDRESS_PER_MINUTE,
+            per_address_burst: rate_limit::DEFAULT_PER_ADDRESS_BURST,
+            per_client_per_minute: rate_limit::DEFAULT_PER_CLIENT_PER_MINUTE,
+            per_client_burst: rate_limit::DEFAULT_PER_CLIENT_BURST,
+            registrations_per_address_per_hour:
+                rate_limit::DEFAULT_REGISTRATIONS_PER_ADDRESS_PER_HOUR,
         }
     }
 }
@@ -198,6 +305,10 @@ pub struct ServerConfig {
     pub demo_user: bool,
     /// The demo user's password, from `LATCHKEY_DEMO_PASSWORD`; never printed.
     pub demo_password: Option<SecretString>,
+    /// The connection limits.
+    pub http: HttpSettings,
+    /// The request rate limits.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for ServerConfig {
@@ -223,6 +334,8 @@ impl Default for ServerConfig {
             tls: TlsSettings::default(),
             demo_user: true,
             demo_password: None,
+            http: HttpSettings::default(),
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -297,6 +410,44 @@ impl ServerConfig {
         if let Some(tls) = file.tls {
             self.tls = tls;
         }
+        if let Some(http) = file.http {
+            let settings = &mut self.http;
+            set(
+                &mut settings.header_read_timeout_secs,
+                http.header_read_timeout_secs,
+            );
+            set(
+                &mut settings.body_read_timeout_secs,
+                http.body_read_timeout_secs,
+            );
+            set(
+                &mut settings.request_timeout_secs,
+                http.request_timeout_secs,
+            );
+            set(&mut settings.max_connections, http.max_connections);
+            set(
+                &mut settings.max_connections_per_address,
+                http.max_connections_per_address,
+            );
+        }
+        if let Some(limits) = file.rate_limits {
+            let settings = &mut self.rate_limits;
+            set(&mut settings.enabled, limits.enabled);
+            set(
+                &mut settings.per_address_per_minute,
+                limits.per_address_per_minute,
+            );
+            set(&mut settings.per_address_burst, limits.per_address_burst);
+            set(
+                &mut settings.per_client_per_minute,
+                limits.per_client_per_minute,
+            );
+            set(&mut settings.per_client_burst, limits.per_client_burst);
+            set(
+                &mut settings.registrations_per_address_per_hour,
+                limits.registrations_per_address_per_hour,
+            );
+        }
         Ok(())
     }
 
@@ -357,6 +508,182 @@ impl ServerConfig {
         if let Some(password) = env("LATCHKEY_DEMO_PASSWORD") {
             self.demo_password = Some(SecretString::new(password));
         }
+        self.apply_limits_env(&env);
+    }
+
+    /// The `LATCHKEY_HTTP_*` and `LATCHKEY_RATE_LIMITS_*` variables.
+    fn apply_limits_env(&mut self, env: &impl Fn(&str) -> Option<String>) {
+        let problems = &mut self.environment_problems;
+        let http = &mut self.http;
+        for (name, slot) in [
+            (
+                "LATCHKEY_HTTP_HEADER_READ_TIMEOUT_SECS",
+                &mut http.header_read_timeout_secs,
+            ),
+            (
+                "LATCHKEY_HTTP_BODY_READ_TIMEOUT_SECS",
+                &mut http.body_read_timeout_secs,
+            ),
+            (
+                "LATCHKEY_HTTP_REQUEST_TIMEOUT_SECS",
+                &mut http.request_timeout_secs,
+            ),
+            ("LATCHKEY_HTTP_MAX_CONNECTIONS", &mut http.max_connections),
+            (
+                "LATCHKEY_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+                &mut http.max_connections_per_address,
+            ),
+        ] {
+            number_from_env(env, name, slot, problems);
+        }
+        let limits = &mut self.rate_limits;
+        if let Some(value) = env("LATCHKEY_RATE_LIMITS_ENABLED") {
+            match value.trim() {
+                "1" | "true" | "yes" => limits.enabled = true,
+                "0" | "false" | "no" => limits.enabled = false,
+                _ => problems.push(("LATCHKEY_RATE_LIMITS_ENABLED", "true or false")),
+            }
+        }
+        for (name, slot) in [
+            (
+                "LATCHKEY_RATE_LIMITS_PER_ADDRESS_PER_MINUTE",
+                &mut limits.per_address_per_minute,
+            ),
+            (
+                "LATCHKEY_RATE_LIMITS_PER_ADDRESS_BURST",
+                &mut limits.per_address_burst,
+            ),
+            (
+                "LATCHKEY_RATE_LIMITS_PER_CLIENT_PER_MINUTE",
+                &mut limits.per_client_per_minute,
+            ),
+            (
+                "LATCHKEY_RATE_LIMITS_PER_CLIENT_BURST",
+                &mut limits.per_client_burst,
+            ),
+            (
+                "LATCHKEY_RATE_LIMITS_REGISTRATIONS_PER_ADDRESS_PER_HOUR",
+                &mut limits.registrations_per_address_per_hour,
+            ),
+        ] {
+            number_from_env(env, name, slot, problems);
+        }
+    }
+
+    /// The connection limits as the server takes them.
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.http.body_read_timeout_secs),
+            request_timeout: Duration::from_secs(self.http.request_timeout_secs),
+            max_connections: usize::try_from(self.http.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.http.max_connections_per_address)
+                .unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The request rate limits as the limiter takes them; `None` when they
+    /// are off.
+    pub fn rate_limit_policy(&self) -> Option<RateLimitPolicy> {
+        let limits = &self.rate_limits;
+        limits.enabled.then(|| RateLimitPolicy {
+            per_address: Quota::per_minute(limits.per_address_per_minute, limits.per_address_burst),
+            per_client: Quota::per_minute(limits.per_client_per_minute, limits.per_client_burst),
+            registrations_per_address: Quota::per_hour(limits.registrations_per_address_per_hour),
+            max_tracked: rate_limit::DEFAULT_MAX_TRACKED,
+        })
+    }
+
+    /// Lines describing the connection and rate limits in force, for
+    /// `latchkey check`.
+    pub fn limits_summary(&self) -> [String; 2] {
+        let http = &self.http;
+        let connections = format!(
+            "connection limits: headers within {} s, bodies within {} s, responses within {} s, \
+             at most {} connections at once, {} from one address",
+            http.header_read_timeout_secs,
+            http.body_read_timeout_secs,
+            http.request_timeout_secs,
+            http.max_connections,
+            http.max_connections_per_address,
+        );
+        let limits = &self.rate_limits;
+        let rates = if limits.enabled {
+            format!(
+                "rate limits: {} requests per minute per address (burst {}), {} per client \
+                 (burst {}), {} registrations per address per hour",
+                limits.per_address_per_minute,
+                limits.per_address_burst,
+                limits.per_client_per_minute,
+                limits.per_client_burst,
+                limits.registrations_per_address_per_hour,
+            )
+        } else {
+            "rate limits: off".to_owned()
+        };
+        [connections, rates]
+    }
+
+    fn limits_problems(&self) -> Vec<ServerError> {
+        let mut problems = Vec::new();
+        let mut check = |setting: &'static str, value: u64, max: u64| {
+            if !(1..=max).contains(&value) {
+                problems.push(ServerError::SettingOutOfRange {
+                    setting,
+                    min: 1,
+                    max,
+                });
+            }
+        };
+        let http = &self.http;
+        check(
+            "http.header_read_timeout_secs",
+            http.header_read_timeout_secs,
+            300,
+        );
+        check(
+            "http.body_read_timeout_secs",
+            http.body_read_timeout_secs,
+            600,
+        );
+        check("http.request_timeout_secs", http.request_timeout_secs, 600);
+        check("http.max_connections", http.max_connections, 65_536);
+        check(
+            "http.max_connections_per_address",
+            http.max_connections_per_address,
+            65_536,
+        );
+        let limits = &self.rate_limits;
+        for (setting, value, max) in [
+            (
+                "rate_limits.per_address_per_minute",
+                limits.per_address_per_minute,
+                1_000_000,
+            ),
+            (
+                "rate_limits.per_address_burst",
+                limits.per_address_burst,
+                1_000_000,
+            ),
+            (
+                "rate_limits.per_client_per_minute",
+                limits.per_client_per_minute,
+                1_000_000,
+            ),
+            (
+                "rate_limits.per_client_burst",
+                limits.per_client_burst,
+                1_000_000,
+            ),
+            (
+                "rate_limits.registrations_per_address_per_hour",
+                limits.registrations_per_address_per_hour,
+                100_000,
+            ),
+        ] {
+            check(setting, u64::from(value), max);
+        }
+        problems
     }
 
     /// The login limits as the limiter takes them.
@@ -438,6 +765,7 @@ impl ServerConfig {
             problems.push(error);
         }
         problems.extend(self.login_problems());
+        problems.extend(self.limits_problems());
         if parse_profile(&self.profile).is_none() {
             problems.push(ServerError::UnknownProfile {
                 profile: self.profile.clone(),
@@ -666,6 +994,29 @@ struct FileConfig {
     registration: Option<FileSwitch>,
     cimd: Option<FileCimd>,
     tls: Option<TlsSettings>,
+    http: Option<FileHttp>,
+    rate_limits: Option<FileRateLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_address: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimits {
+    enabled: Option<bool>,
+    per_address_per_minute: Option<u32>,
+    per_address_burst: Option<u32>,
+    per_client_per_minute: Option<u32>,
+    per_client_burst: Option<u32>,
+    registrations_per_address_per_hour: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1004,6 +1355,113 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn http_and_rate_limits_have_safe_defaults_and_come_from_toml_then_env() {
+        let config = ServerConfig::load(None, no_env).unwrap();
+        assert_eq!(config.http_limits(), HttpLimits::default());
+        assert_eq!(
+            config.http_limits().header_read_timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(config.rate_limit_policy(), Some(RateLimitPolicy::default()));
+
+        let mut config = with_toml(
+            "[http]\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 3\n\
+             request_timeout_secs = 4\nmax_connections = 5\n\
+             [rate_limits]\nper_address_per_minute = 6\nper_address_burst = 7\n\
+             per_client_per_minute = 8\nper_client_burst = 9\n\
+             registrations_per_address_per_hour = 10\n",
+        );
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert_eq!(
+            config.http_limits(),
+            HttpLimits {
+                header_read_timeout: Duration::from_secs(2),
+                body_read_timeout: Duration::from_secs(3),
+                request_timeout: Duration::from_secs(4),
+                max_connections: 5,
+                max_connections_per_address: 64,
+            }
+        );
+        let policy = config.rate_limit_policy().unwrap();
+        assert_eq!(policy.per_address, Quota::per_minute(6, 7));
+        assert_eq!(policy.per_client, Quota::per_minute(8, 9));
+        assert_eq!(policy.registrations_per_address, Quota::per_hour(10));
+
+        config.apply_env(|name| match name {
+            "LATCHKEY_HTTP_MAX_CONNECTIONS" => Some("50".to_owned()),
+            "LATCHKEY_RATE_LIMITS_PER_CLIENT_BURST" => Some("90".to_owned()),
+            "LATCHKEY_RATE_LIMITS_ENABLED" => Some("false".to_owned()),
+            _ => None,
+        });
+        assert_eq!(config.http.max_connections, 50);
+        assert_eq!(config.rate_limits.per_client_burst, 90);
+        assert_eq!(config.rate_limit_policy(), None);
+        assert_eq!(config.limits_summary()[1], "rate limits: off");
+    }
+
+    #[test]
+    fn http_and_rate_limit_problems_are_reported() {
+        let config = with_toml(
+            "[http]\nheader_read_timeout_secs = 0\nmax_connections = 100000\n\
+             [rate_limits]\nper_client_burst = 0\n",
+        );
+        let problems = config.problems();
+        assert!(
+            matches!(
+                problems.as_slice(),
+                [
+                    ServerError::SettingOutOfRange {
+                        setting: "http.header_read_timeout_secs",
+                        min: 1,
+                        max: 300
+                    },
+                    ServerError::SettingOutOfRange {
+                        setting: "http.max_connections",
+                        min: 1,
+                        max: 65_536
+                    },
+                    ServerError::SettingOutOfRange {
+                        setting: "rate_limits.per_client_burst",
+                        ..
+                    },
+                ]
+            ),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "http.header_read_timeout_secs must be between 1 and 300"
+        );
+        let mut config = ServerConfig::default();
+        config.apply_env(|name| match name {
+            "LATCHKEY_RATE_LIMITS_ENABLED" => Some("maybe".to_owned()),
+            "LATCHKEY_HTTP_REQUEST_TIMEOUT_SECS" => Some("1m".to_owned()),
+            _ => None,
+        });
+        assert!(
+            matches!(
+                config.problems().as_slice(),
+                [
+                    ServerError::EnvironmentValueInvalid {
+                        name: "LATCHKEY_HTTP_REQUEST_TIMEOUT_SECS",
+                        ..
+                    },
+                    ServerError::EnvironmentValueInvalid {
+                        name: "LATCHKEY_RATE_LIMITS_ENABLED",
+                        expected: "true or false"
+                    },
+                ]
+            ),
+            "{:?}",
+            config.problems()
+        );
+        let error = ServerConfig::default()
+            .apply_toml("[rate_limits]\nper_minute = 3")
+            .unwrap_err();
+        assert!(error.to_string().contains("per_minute"), "{error}");
     }
 
     #[test]

@@ -138,6 +138,16 @@ pub enum ServerError {
     /// The longest lockout is shorter than the first one.
     #[error("login.max_lockout_secs must not be shorter than login.window_secs")]
     LoginLockoutShorterThanWindow,
+    /// An `[http]` or `[rate_limits]` number is outside its range.
+    #[error("{setting} must be between {min} and {max}")]
+    SettingOutOfRange {
+        /// The setting, as `table.name`.
+        setting: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
     /// A trusted proxy is not an IP address or network.
     #[error(
         "trusted proxy {entry:?} is not an IP address or network such as 10.0.0.1 or 10.0.0.0/8"
@@ -230,6 +240,7 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::TlsWithHttpIssuer
             | ServerError::LoginSettingOutOfRange { .. }
             | ServerError::LoginLockoutShorterThanWindow
+            | ServerError::SettingOutOfRange { .. }
             | ServerError::TrustedProxyInvalid { .. }
             | ServerError::EnvironmentValueInvalid { .. }
             | ServerError::DemoPasswordTooShort

@@ -31,6 +31,23 @@
 //!   `no-store`, `no-cache`), with a default lifetime when the header is
 //!   absent and a maximum lifetime whatever it says (CIMD draft section 6.3:
 //!   the server may cache, respecting HTTP cache headers).
+//! - Failed fetches are cached too, for [`FetcherConfig::failure_ttl`]
+//!   (default 60 s) in a bounded cache of their own: the same failing URL
+//!   asked for again within that time gets the same error without a new
+//!   connection, whoever asks.
+//! - Outgoing fetches are limited, so that clients naming new `https`
+//!   `client_id`s cannot make this server connect out at will: at most
+//!   [`FetcherConfig::max_concurrent`] at once (more wait up to half the
+//!   overall timeout, then are refused), at most [`FetcherConfig::max_concurrent_per_host`] at
+//!   once to one host (more are refused at once), and a rate overall and per
+//!   host ([`FetcherConfig::fetches_per_minute`],
+//!   [`FetcherConfig::fetches_per_host_per_minute`], GCRA as in
+//!   [`crate::rate_limit`]; past it `FetchError::Refused("fetch rate
+//!   limit")`). A host is its lowercased name (random subdomains each count
+//!   as a host, and the overall rate bounds them together). Cached answers,
+//!   good or bad, cost nothing. The price: a flood of new document URLs can
+//!   delay or refuse the first fetch of a legitimate new client for a while;
+//!   clients already cached are unaffected.
 //!
 //! The engine emits `SecurityEvent::CimdFetchRefused` (host and reason, never
 //! the path) for every error this fetcher returns, so the fetcher itself logs
@@ -53,6 +70,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::rate_limit::{KeyedLimiter, Quota};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, HOST, USER_AGENT};
@@ -60,8 +78,10 @@ use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use latchkey_engine::{FetchError, MetadataFetcher};
 use latchkey_registration::{ClientIdMetadataUrl, MetadataUri};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
@@ -84,6 +104,21 @@ pub struct FetcherConfig {
     pub max_ttl: Duration,
     /// The most documents the cache holds.
     pub cache_capacity: usize,
+    /// How long a failed fetch is remembered (and answered from memory).
+    pub failure_ttl: Duration,
+    /// The most failures remembered.
+    pub failure_cache_capacity: usize,
+    /// The most fetches in flight at once; more wait up to half of
+    /// `timeout`, then are refused.
+    pub max_concurrent: usize,
+    /// The most fetches in flight at once to one host; more are refused.
+    pub max_concurrent_per_host: usize,
+    /// Fetches started per minute, overall (also the burst).
+    pub fetches_per_minute: u32,
+    /// Fetches started per minute to one host (also the burst).
+    pub fetches_per_host_per_minute: u32,
+    /// The most hosts whose fetch rate is tracked.
+    pub max_tracked_hosts: usize,
     /// Whether loopback addresses may be fetched from, over `http` too.
     /// For tests against a local document server only.
     pub danger_allow_loopback_http: bool,
@@ -91,7 +126,9 @@ pub struct FetcherConfig {
 
 impl Default for FetcherConfig {
     /// 5 s overall, 2 s to connect, 5 KiB, 5 min default and 1 h maximum
-    /// lifetime, 1024 cached documents, loopback refused.
+    /// lifetime, 1024 cached documents, failures remembered 60 s (1024 of
+    /// them), 16 fetches at once and 2 per host, 120 fetches a minute and 20
+    /// per host (10,000 hosts tracked), loopback refused.
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(5),
@@ -100,6 +137,13 @@ impl Default for FetcherConfig {
             default_ttl: Duration::from_secs(5 * 60),
             max_ttl: Duration::from_secs(60 * 60),
             cache_capacity: 1024,
+            failure_ttl: Duration::from_secs(60),
+            failure_cache_capacity: 1024,
+            max_concurrent: 16,
+            max_concurrent_per_host: 2,
+            fetches_per_minute: 120,
+            fetches_per_host_per_minute: 20,
+            max_tracked_hosts: 10_000,
             danger_allow_loopback_http: false,
         }
     }
@@ -122,7 +166,13 @@ pub struct HttpMetadataFetcher {
     /// `None` only if rustls could not build a configuration (then every
     /// `https` fetch is refused).
     tls: Option<Arc<rustls::ClientConfig>>,
-    cache: Mutex<Cache>,
+    cache: Mutex<Cache<Vec<u8>>>,
+    failures: Mutex<Cache<FetchError>>,
+    in_flight: Semaphore,
+    per_host_in_flight: Mutex<HashMap<String, usize>>,
+    overall_rate: KeyedLimiter<()>,
+    host_rate: KeyedLimiter<[u8; 32]>,
+    epoch: Instant,
 }
 
 impl core::fmt::Debug for HttpMetadataFetcher {
@@ -147,8 +197,18 @@ impl HttpMetadataFetcher {
         if tls.is_none() {
             tracing::error!("no TLS configuration: metadata documents cannot be fetched");
         }
+        let per_minute = |count: u32| Quota::per_minute(count, count);
         Self {
             cache: Mutex::new(Cache::new(config.cache_capacity)),
+            failures: Mutex::new(Cache::new(config.failure_cache_capacity)),
+            in_flight: Semaphore::new(config.max_concurrent.max(1)),
+            per_host_in_flight: Mutex::new(HashMap::new()),
+            overall_rate: KeyedLimiter::new(per_minute(config.fetches_per_minute), 1),
+            host_rate: KeyedLimiter::new(
+                per_minute(config.fetches_per_host_per_minute),
+                config.max_tracked_hosts,
+            ),
+            epoch: Instant::now(),
             config,
             tls,
         }
@@ -182,24 +242,66 @@ impl HttpMetadataFetcher {
     ) -> Result<Vec<u8>, FetchError> {
         let key = format!("{kind} {url}");
         let now = Instant::now();
-        if let Some(body) = self.cached(&key, now) {
+        if let Some(body) = lock(&self.cache).get(&key, now) {
             return Ok(body);
         }
-        let parsed = url::Url::parse(url).map_err(|_| FetchError::Refused("malformed url"))?;
-        let (body, ttl) =
-            tokio::time::timeout(self.config.timeout, self.fetch_uncached(&parsed, max_len))
-                .await
-                .map_err(|_| FetchError::Timeout)??;
-        if let Some(ttl) = ttl {
-            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.insert(key, body.clone(), now + ttl, Instant::now());
+        if let Some(error) = lock(&self.failures).get(&key, now) {
+            return Err(error);
         }
-        Ok(body)
+        let parsed = url::Url::parse(url).map_err(|_| FetchError::Refused("malformed url"))?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        self.admit(&host, now)?;
+        // Waiting for a slot (at most half the timeout) is this server's own
+        // congestion: refused, not remembered as the URL's failure.
+        let deadline = now + self.config.timeout;
+        let slot = tokio::time::timeout(self.config.timeout / 2, self.in_flight.acquire())
+            .await
+            .map_err(|_| FetchError::Refused(BUSY))?;
+        let _slot = slot.map_err(|_| FetchError::Refused(BUSY))?;
+        let _host_slot = self.host_slot(host)?;
+        let fetched = tokio::time::timeout_at(deadline, self.fetch_uncached(&parsed, max_len))
+            .await
+            .map_err(|_| FetchError::Timeout)
+            .flatten();
+        match fetched {
+            Ok((body, Some(ttl))) => {
+                lock(&self.cache).insert(key, body.clone(), now + ttl, Instant::now());
+                Ok(body)
+            }
+            Ok((body, None)) => Ok(body),
+            Err(error) => {
+                let expires = now + self.config.failure_ttl;
+                lock(&self.failures).insert(key, error, expires, Instant::now());
+                Err(error)
+            }
+        }
     }
 
-    fn cached(&self, url: &str, now: Instant) -> Option<Vec<u8>> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.get(url, now)
+    /// Counts a fetch against the overall and the host's rate, or refuses it.
+    fn admit(&self, host: &str, now: Instant) -> Result<(), FetchError> {
+        let since = now.duration_since(self.epoch);
+        let host_key: [u8; 32] = Sha256::digest(host.as_bytes()).into();
+        if self.host_rate.check(host_key, since).is_err()
+            || self.overall_rate.check((), since).is_err()
+        {
+            return Err(FetchError::Refused(RATE_LIMITED));
+        }
+        Ok(())
+    }
+
+    /// A slot among the fetches in flight to `host`, or a refusal when it has
+    /// `max_concurrent_per_host` already.
+    fn host_slot(&self, host: String) -> Result<HostSlot<'_>, FetchError> {
+        let mut in_flight = lock(&self.per_host_in_flight);
+        let count = in_flight.entry(host.clone()).or_insert(0);
+        if *count >= self.config.max_concurrent_per_host.max(1) {
+            return Err(FetchError::Refused(HOST_BUSY));
+        }
+        *count += 1;
+        Ok(HostSlot {
+            fetcher: self,
+            host,
+        })
     }
 
     /// One fetch, without the overall timeout: the body and how long it may
@@ -504,6 +606,37 @@ where
     Ok((bytes, parts.headers))
 }
 
+/// Why a fetch past the rate limits is refused.
+const RATE_LIMITED: &str = "fetch rate limit";
+/// Why a fetch to a host with too many fetches in flight is refused.
+const HOST_BUSY: &str = "too many fetches in flight to this host";
+/// Why a fetch that found no free slot within the timeout is refused.
+const BUSY: &str = "too many fetches in flight";
+
+/// One fetch in flight to a host; the count drops (and the host is
+/// forgotten at zero, so the map holds only hosts being fetched from) when
+/// it ends.
+struct HostSlot<'a> {
+    fetcher: &'a HttpMetadataFetcher,
+    host: String,
+}
+
+impl Drop for HostSlot<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = lock(&self.fetcher.per_host_in_flight);
+        if let Some(count) = in_flight.get_mut(&self.host) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(&self.host);
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Aborts the connection task when the fetch ends or is dropped (timeout).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
@@ -513,13 +646,13 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// A bounded map from URL to body and expiry.
-struct Cache {
+/// A bounded map from URL to a value (a body, or a failure) and expiry.
+struct Cache<V> {
     capacity: usize,
-    entries: HashMap<String, (Vec<u8>, Instant)>,
+    entries: HashMap<String, (V, Instant)>,
 }
 
-impl Cache {
+impl<V: Clone> Cache<V> {
     fn new(capacity: usize) -> Self {
         Self {
             capacity,
@@ -527,7 +660,7 @@ impl Cache {
         }
     }
 
-    fn get(&self, url: &str, now: Instant) -> Option<Vec<u8>> {
+    fn get(&self, url: &str, now: Instant) -> Option<V> {
         self.entries
             .get(url)
             .filter(|(_, expires)| *expires > now)
@@ -536,7 +669,7 @@ impl Cache {
 
     /// Inserts, first dropping expired entries and then, when still full, the
     /// entry that expires soonest.
-    fn insert(&mut self, url: String, body: Vec<u8>, expires: Instant, now: Instant) {
+    fn insert(&mut self, url: String, body: V, expires: Instant, now: Instant) {
         if self.capacity == 0 {
             return;
         }

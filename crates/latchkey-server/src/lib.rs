@@ -65,6 +65,13 @@
 //!   per user name and per client address, with lockouts that double, checked
 //!   before argon2 runs; unknown user names cost the same argon2 verification
 //!   as wrong passwords ([`login_limit`], [`password`]).
+//! - RFC 6585 section 4 and RFC 7591 section 3 ("MAY be rate-limited"):
+//!   `/authorize`, `/token`, `/revoke`, `/introspect` and `/register` are
+//!   rate-limited per source address, the token, revocation and
+//!   introspection endpoints also per client, registrations also per source
+//!   address per hour; refusals are `429` with `Retry-After` ([`rate_limit`]).
+//! - RFC 9110 section 15.5.9: connections get header, body and request
+//!   timeouts and a cap on how many are served at once ([`http_limits`]).
 //!
 //! What it deliberately does not do: it holds no OAuth rule (an OAuth rule
 //! here would be a layering bug), stores no password or client secret in
@@ -87,11 +94,13 @@
 pub mod admin;
 pub mod config;
 pub mod fetcher;
+pub mod http_limits;
 pub mod interaction;
 pub mod login_limit;
 pub mod mcp_demo;
 pub mod pages;
 pub mod password;
+pub mod rate_limit;
 pub mod sealed;
 pub mod secrets;
 pub mod serve;

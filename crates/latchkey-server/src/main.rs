@@ -162,6 +162,9 @@ fn check(config: &ServerConfig) -> ExitCode {
         );
         println!("{}", config.login_summary());
         println!("{}", config.introspection_summary());
+        for line in config.limits_summary() {
+            println!("{line}");
+        }
         return ExitCode::SUCCESS;
     }
     for problem in problems {

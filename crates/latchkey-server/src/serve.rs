@@ -2,7 +2,6 @@
 //! pages into one router, and serving it until SIGINT or SIGTERM.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -25,8 +24,10 @@ use crate::admin;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fetcher::{FetcherConfig, HttpMetadataFetcher};
+use crate::http_limits;
 use crate::interaction::{PageOptions, Pages};
 use crate::mcp_demo;
+use crate::rate_limit::{RateLimitPolicy, RateLimiter};
 use crate::{Clock, now, os_rng, secrets, tls};
 
 /// The name of the user created on first start.
@@ -45,18 +46,17 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(issuer = %config.issuer, %addr, tls = acceptor.is_some(), "latchkey is listening");
-    match acceptor {
-        Some(acceptor) => tls::serve(listener, acceptor, app, shutdown_signal()).await,
-        None => {
-            // The peer address feeds the login limits (see `interaction`).
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        }
-    }
+    // One loop for http and https, with the connection limits and the
+    // peer address (for the login and rate limits) on every request.
+    http_limits::serve_with_proxies(
+        listener,
+        acceptor,
+        app,
+        config.http_limits(),
+        config.parsed_trusted_proxies()?,
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("shutting down");
     store.close().await;
     Ok(())
@@ -67,8 +67,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
 /// to `out` when generated), and assembles the routes. The pages read the
 /// system clock.
 ///
-/// Serve the router with `into_make_service_with_connect_info::<SocketAddr>()`
-/// so that the login limits see each client's address.
+/// Serve the router with [`http_limits::serve`] (or
+/// `into_make_service_with_connect_info::<SocketAddr>()`) so that the login
+/// and rate limits see each client's address.
 pub async fn build(
     config: &ServerConfig,
     store: Arc<SqliteStore>,
@@ -119,7 +120,13 @@ pub async fn build_with_clock(
         )
         .await?;
     }
-    Ok(router_with(engine, &config.allowed_origins, options))
+    let rate_limits = config.rate_limit_policy();
+    Ok(router_with_limits(
+        engine,
+        &config.allowed_origins,
+        options,
+        rate_limits,
+    ))
 }
 
 /// The routes of a running engine: the authorization server, the pages, the
@@ -136,7 +143,8 @@ where
 }
 
 /// [`router`], with the pages' login limits, trusted proxies and clock from
-/// `options`.
+/// `options`, and the default request rate limits
+/// ([`RateLimitPolicy::default`]).
 pub fn router_with<S, F>(
     engine: Arc<Engine<S, F>>,
     allowed_origins: &[String],
@@ -146,6 +154,35 @@ where
     S: Store + Send + Sync + 'static,
     F: MetadataFetcher + Send + Sync + 'static,
 {
+    router_with_limits(
+        engine,
+        allowed_origins,
+        options,
+        Some(RateLimitPolicy::default()),
+    )
+}
+
+/// [`router_with`], with the request rate limits of `rate_limits` (`None`:
+/// none) in front of the authorization server's endpoints
+/// ([`crate::rate_limit`]; the client address as `options.trusted_proxies`
+/// says).
+pub fn router_with_limits<S, F>(
+    engine: Arc<Engine<S, F>>,
+    allowed_origins: &[String],
+    options: PageOptions,
+    rate_limits: Option<RateLimitPolicy>,
+) -> Router
+where
+    S: Store + Send + Sync + 'static,
+    F: MetadataFetcher + Send + Sync + 'static,
+{
+    let limiter = rate_limits.map(|policy| {
+        Arc::new(RateLimiter::new(
+            policy,
+            options.trusted_proxies.clone(),
+            engine.config(),
+        ))
+    });
     let pages = Pages::with_options(Arc::clone(&engine), options);
     let mut app =
         authorization_server_router(Arc::clone(&engine), pages.clone()).merge(pages.router());
@@ -170,6 +207,9 @@ where
         "/favicon.ico",
         axum::routing::get(|| async { StatusCode::NO_CONTENT }),
     );
+    if let Some(limiter) = limiter {
+        app = limiter.apply(app);
+    }
     let app = app.layer(axum::middleware::from_fn(request_span));
     latchkey_axum::with_sensitive_headers(app)
 }

@@ -4,8 +4,9 @@
 //! with the server's certificate; the key is PKCS#8, SEC1 or PKCS#1). Only
 //! HTTP/1.1 is offered (ALPN `http/1.1`), with rustls' default protocol
 //! versions (TLS 1.2 and 1.3) and cipher suites. A handshake that takes more
-//! than [`HANDSHAKE_TIMEOUT`] is dropped. On shutdown, connections in flight
-//! finish their current request first.
+//! than [`HANDSHAKE_TIMEOUT`] is dropped. Connections are served by the same
+//! loop as plain http, under the same limits ([`crate::http_limits`]). On
+//! shutdown, connections in flight finish their current request first.
 //!
 //! Not done: certificate reloading without a restart, client certificates,
 //! HTTP/2.
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig as RustlsConfig;
@@ -24,6 +24,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::ServerError;
+use crate::http_limits::{self, HttpLimits};
 
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,48 +52,23 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` completes, then
-/// waits for the connections in flight.
+/// Serves `app` over TLS on `listener` with the default [`HttpLimits`]
+/// until `shutdown` completes, then waits for the connections in flight
+/// (see [`crate::http_limits::serve`], which plain http shares).
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else {
-                    // Out of file descriptors and the like: back off briefly.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                // The peer address feeds the login limits, as with plain http.
-                let service = hyper_util::service::TowerToHyperService::new(
-                    app.clone().layer(axum::Extension(ConnectInfo(peer))),
-                );
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                    else {
-                        tracing::debug!("tls handshake failed or timed out");
-                        return;
-                    };
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    if watcher.watch(connection).await.is_err() {
-                        tracing::debug!("connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    graceful.shutdown().await;
+    http_limits::serve(
+        listener,
+        Some(acceptor),
+        app,
+        HttpLimits::default(),
+        shutdown,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -51,7 +51,11 @@ fn check_accepts_the_defaults() {
          sign-in limits: 5 failures per user name, or 20 per client address, within 900 s \
          lock it out for 900 s, doubling on each repeat up to 3600 s; trusted proxies: none \
          (the client address is the connection's peer)\n\
-         introspection: no client may introspect (set introspection_clients)\n"
+         introspection: no client may introspect (set introspection_clients)\n\
+         connection limits: headers within 10 s, bodies within 30 s, responses within 60 s, \
+         at most 512 connections at once, 64 from one address\n\
+         rate limits: 300 requests per minute per address (burst 60), 600 per client \
+         (burst 120), 20 registrations per address per hour\n"
     );
 }
 

@@ -411,3 +411,128 @@ async fn rfc_7591_jwks_uri_is_fetched_under_the_same_rules_with_a_64_kib_bound()
     ));
     assert_eq!(server.hits(), 1, "the refused fetch never connected");
 }
+
+/// A failed fetch is remembered for `failure_ttl`: the same URL asked for
+/// again gets the same error without a new connection, so a client naming
+/// a failing `client_id` over and over makes this server connect out once.
+#[tokio::test]
+async fn security_failed_fetches_are_remembered_for_the_failure_ttl() {
+    for (status, code) in [("404 Not Found", 404), ("500 Internal Server Error", 500)] {
+        let server = serve(response(status, &[], ""), Duration::ZERO).await;
+        let fetcher = HttpMetadataFetcher::new(loopback_config());
+        for _ in 0..5 {
+            assert_eq!(
+                fetcher.fetch(&server.url()).await,
+                Err(FetchError::Status(code))
+            );
+        }
+        assert_eq!(server.hits(), 1, "{status}");
+    }
+    // A slow host too: one timeout, then answered from memory at once.
+    let server = serve(response("200 OK", &[], DOCUMENT), Duration::from_secs(3)).await;
+    let mut config = loopback_config();
+    config.timeout = Duration::from_millis(300);
+    let fetcher = HttpMetadataFetcher::new(config);
+    assert_eq!(fetcher.fetch(&server.url()).await, Err(FetchError::Timeout));
+    let started = std::time::Instant::now();
+    assert_eq!(fetcher.fetch(&server.url()).await, Err(FetchError::Timeout));
+    assert!(started.elapsed() < Duration::from_millis(100));
+    assert_eq!(server.hits(), 1);
+    // With no failure lifetime every attempt connects.
+    let server = serve(response("404 Not Found", &[], ""), Duration::ZERO).await;
+    let mut config = loopback_config();
+    config.failure_ttl = Duration::ZERO;
+    let fetcher = HttpMetadataFetcher::new(config);
+    for _ in 0..3 {
+        assert_eq!(
+            fetcher.fetch(&server.url()).await,
+            Err(FetchError::Status(404))
+        );
+    }
+    assert_eq!(server.hits(), 3);
+}
+
+/// Fetches that are not cached (`no-store`) still start at most
+/// `fetches_per_host_per_minute` a minute to one host and
+/// `fetches_per_minute` overall; past that they are refused before any
+/// connection.
+#[tokio::test]
+async fn security_outgoing_fetches_are_rate_limited_per_host_and_overall() {
+    let uncached = response("200 OK", &["Cache-Control: no-store"], DOCUMENT);
+    let server = serve(uncached.clone(), Duration::ZERO).await;
+    let mut config = loopback_config();
+    config.fetches_per_host_per_minute = 3;
+    let fetcher = HttpMetadataFetcher::new(config);
+    for _ in 0..3 {
+        assert!(fetcher.fetch(&server.url()).await.is_ok());
+    }
+    assert_eq!(
+        fetcher.fetch(&server.url()).await,
+        Err(FetchError::Refused("fetch rate limit"))
+    );
+    assert_eq!(server.hits(), 3);
+
+    let server = serve(uncached, Duration::ZERO).await;
+    let mut config = loopback_config();
+    config.fetches_per_minute = 4;
+    let fetcher = HttpMetadataFetcher::new(config);
+    for n in 0..4 {
+        let url = format!("http://127.0.0.1:{}/client-{n}.json", server.port);
+        assert!(fetcher.fetch_url(&url).await.is_ok());
+    }
+    // Another host is refused too: the overall rate is spent.
+    let other = format!("http://localhost:{}/client.json", server.port);
+    assert_eq!(
+        fetcher.fetch_url(&other).await,
+        Err(FetchError::Refused("fetch rate limit"))
+    );
+    assert_eq!(server.hits(), 4);
+}
+
+/// At most `max_concurrent_per_host` fetches are in flight to one host
+/// (more are refused at once), and at most `max_concurrent` overall (more
+/// wait up to half the timeout, then are refused); slots free up when
+/// fetches end.
+#[tokio::test]
+async fn security_fetches_in_flight_are_limited_per_host_and_overall() {
+    let server = serve(
+        response("200 OK", &["Cache-Control: no-store"], DOCUMENT),
+        Duration::from_millis(500),
+    )
+    .await;
+    let mut config = loopback_config();
+    config.max_concurrent_per_host = 1;
+    let fetcher = Arc::new(HttpMetadataFetcher::new(config));
+    let url = |n: u32| format!("http://127.0.0.1:{}/c{n}.json", server.port);
+    let first = {
+        let (fetcher, url) = (Arc::clone(&fetcher), url(1));
+        tokio::spawn(async move { fetcher.fetch_url(&url).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        fetcher.fetch_url(&url(2)).await,
+        Err(FetchError::Refused(
+            "too many fetches in flight to this host"
+        ))
+    );
+    assert!(first.await.expect("task").is_ok());
+    assert!(
+        fetcher.fetch_url(&url(3)).await.is_ok(),
+        "the slot was freed"
+    );
+
+    let mut config = loopback_config();
+    config.max_concurrent = 1;
+    config.timeout = Duration::from_millis(400);
+    let fetcher = Arc::new(HttpMetadataFetcher::new(config));
+    let first = {
+        let (fetcher, url) = (Arc::clone(&fetcher), url(4));
+        tokio::spawn(async move { fetcher.fetch_url(&url).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        fetcher.fetch_url(&url(5)).await,
+        Err(FetchError::Refused("too many fetches in flight"))
+    );
+    assert_eq!(first.await.expect("task"), Err(FetchError::Timeout));
+}
