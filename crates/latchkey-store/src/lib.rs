@@ -112,11 +112,14 @@ pub trait ClientStore: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes dynamically registered clients that were issued before
-    /// `issued_before` and never used; returns how many.
+    /// Deletes at most `limit` dynamically registered clients that were
+    /// issued before `issued_before` and never used; returns how many. A
+    /// caller purging everything calls again until fewer than `limit` come
+    /// back, so one call never holds the store for long.
     fn purge_unused_clients(
         &self,
         issued_before: UnixTime,
+        limit: u64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Every registered client, ordered by client id.
@@ -221,6 +224,9 @@ pub trait GrantStore: Send + Sync {
     /// Revokes everything issued from the code with this digest: its refresh
     /// families and access tokens (OAuth 2.1 section 4.1.3), in one step.
     ///
+    /// The answer also says whether the code's consuming redemption was
+    /// refused ([`Self::mark_redemption_failed`]).
+    ///
     /// It also leaves a tombstone on the code (kept until
     /// [`CODE_TOMBSTONE_MARGIN`] after the code's expiry), so that a family or
     /// access token of this code stored afterwards, by a redemption that
@@ -232,11 +238,35 @@ pub trait GrantStore: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<RevokedGrant, StoreError>> + Send;
 
-    /// Deletes codes, families and access-token records that expired before
-    /// `now`; returns how many rows went. A code revoked by
-    /// [`Self::revoke_code_grant`] stays until [`CODE_TOMBSTONE_MARGIN`] after
-    /// its expiry.
-    fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Notes, at `now`, that the redemption which consumed the code with this
+    /// digest (the caller that got [`Consumption::First`]) was refused, so
+    /// nothing was or ever will be issued from the code. A later
+    /// [`Self::revoke_code_grant`] reports it
+    /// ([`RevokedGrant::failed_redemption_at`]), so that presenting the code
+    /// again is told apart from replaying a successful redemption. The first
+    /// mark stays; an unknown code is no error.
+    fn mark_redemption_failed(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes at most `limit` records that expired before `now`, in all:
+    /// codes, refresh families (with the digests of their rotated tokens),
+    /// access-token records and one-time identifiers of the [`ReplayStore`];
+    /// returns how many went (the rotated-token digests that go with their
+    /// family are not counted). A code revoked by [`Self::revoke_code_grant`]
+    /// stays until [`CODE_TOMBSTONE_MARGIN`] after its expiry. Nothing that
+    /// has not expired is deleted.
+    ///
+    /// A caller purging everything calls again until fewer than `limit` come
+    /// back (then nothing expired is left), so that one call is one short
+    /// write, never a long hold on the store however large the backlog.
+    fn purge_expired(
+        &self,
+        now: UnixTime,
+        limit: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Consent remembered per user, client and scope set.
