@@ -202,6 +202,24 @@ pub enum ServerError {
     /// Reading input or writing output failed.
     #[error("input or output failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A numeric setting is outside its range.
+    #[error("{setting} must be between {min} and {max}")]
+    SettingOutOfRange {
+        /// The setting, as `table.name`.
+        setting: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// The database file has the wrong permissions or could not be inspected.
+    #[error("the database file {path} {problem}")]
+    DatabaseFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl From<&ServerError> for ErrorCode {
@@ -243,7 +261,9 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::ClientInvalid(_)
             | ServerError::ClientExists(_)
             | ServerError::ClientUnknown(_)
-            | ServerError::Io(_) => ErrorCode::ServerError,
+            | ServerError::Io(_)
+            | ServerError::SettingOutOfRange { .. }
+            | ServerError::DatabaseFile { .. } => ErrorCode::ServerError,
         }
     }
 }
