@@ -108,15 +108,30 @@ pub fn spawn<S>(store: Arc<S>, settings: PurgeSettings, clock: Clock) -> JoinHan
 where
     S: ClientStore + GrantStore + 'static,
 {
+    let interval = settings.interval;
+    let settings = Arc::new(settings);
+    schedule(interval, clock, move |now| {
+        let (store, settings) = (Arc::clone(&store), Arc::clone(&settings));
+        async move { run_once(store.as_ref(), &settings, now).await }
+    })
+}
+
+/// The loop of [`spawn`]: `run` at once and then every `interval`, one run
+/// at a time, each logged; a failed run is logged and the loop goes on.
+fn schedule<R, Fut>(interval: Duration, clock: Clock, mut run: R) -> JoinHandle<()>
+where
+    R: FnMut(UnixTime) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Purged, StoreError>> + Send,
+{
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(settings.interval);
+        let mut ticks = tokio::time::interval(interval);
         // A run longer than the interval delays the next one; runs never
         // pile up or overlap.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             let started = Instant::now();
-            match run_once(store.as_ref(), &settings, clock.now()).await {
+            match run(clock.now()).await {
                 Ok(purged) if purged.expired == 0 && purged.unused_clients == 0 => {
                     tracing::debug!("purge: nothing expired");
                 }
@@ -129,7 +144,7 @@ where
                 ),
                 Err(error) => tracing::warn!(
                     %error,
-                    retry_in_secs = settings.interval.as_secs(),
+                    retry_in_secs = interval.as_secs(),
                     "purge failed; it runs again at the next tick"
                 ),
             }
@@ -306,6 +321,41 @@ mod tests {
         tokio::time::advance(Duration::from_secs(60)).await;
         settle(&store, 0).await;
         task.abort();
+    }
+
+    /// A failed run is no end of the task: the next tick runs again.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_run_is_retried_at_the_next_tick() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let task = {
+            let runs = Arc::clone(&runs);
+            schedule(Duration::from_secs(60), Clock::system(), move |_| {
+                let run = runs.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if run == 0 {
+                        Err(StoreError::Backend("the database is locked".into()))
+                    } else {
+                        Ok(Purged::default())
+                    }
+                }
+            })
+        };
+        wait_for(&runs, 1).await;
+        tokio::time::advance(Duration::from_secs(60)).await;
+        wait_for(&runs, 2).await;
+        // One run per tick, never two at once or back to back.
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        task.abort();
+    }
+
+    async fn wait_for(runs: &AtomicU64, expected: u64) {
+        for _ in 0..1_000 {
+            if runs.load(Ordering::SeqCst) >= expected {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the purge task did not run {expected} times");
     }
 
     /// Lets the task run until `expected` of the two tokens are left (the
