@@ -19,6 +19,13 @@
 //! - [`ReplayStore::remember_once`]: a one-time identifier (DPoP `jti`, client
 //!   assertion `jti`) is accepted once within its lifetime (RFC 9449 section 11.1,
 //!   RFC 7523 section 3).
+//! - [`GrantStore::mark_redemption_failed`]: a code whose consuming redemption
+//!   was refused is marked, so that presenting it again is told apart from
+//!   replaying a redemption that issued tokens.
+//! - [`GrantStore::purge_expired`] and [`ClientStore::purge_unused_clients`]:
+//!   everything stored expires and is deleted, in batches of a caller-chosen
+//!   size, so one call is one short write however large the backlog
+//!   (`latchkey serve` runs both on a schedule).
 //!
 //! Tokens, codes and secrets reach a store only as SHA-256 [`TokenDigest`]s; the
 //! records it keeps ([`CodeRecord`], [`RefreshFamily`]) hold no secret.
