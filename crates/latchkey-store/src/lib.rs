@@ -91,6 +91,8 @@ pub trait ClientStore: Send + Sync {
     /// client with the same fingerprint exists, that client is returned instead
     /// (idempotent registration of public clients); otherwise, if `max_clients`
     /// are already registered, nothing is stored; otherwise it is inserted.
+    /// (The engine registers without a fingerprint, so each of its
+    /// registrations is a client of its own; clients stored with one keep it.)
     fn register_client(
         &self,
         client: &ClientRecord,
