@@ -262,8 +262,9 @@ impl GrantStore for PostgresStore {
     }
 
     /// Deletes up to `limit` expired rows in one transaction, codes first,
-    /// then families (`refresh_tokens` rows go with them, `ON DELETE
-    /// CASCADE`), access-token records and replay keys. Each `DELETE` picks
+    /// then the `refresh_tokens` rows of expired families, then the families
+    /// (once their rows are gone, so `ON DELETE CASCADE` has next to nothing
+    /// left to delete uncounted), access-token records and replay keys. Each `DELETE` picks
     /// its rows with `FOR UPDATE SKIP LOCKED`: rows another transaction holds
     /// (a revocation setting a tombstone, an instance purging concurrently)
     /// are left for the next batch instead of waited for, and a picked row is
@@ -289,6 +290,21 @@ impl GrantStore for PostgresStore {
             .map_err(backend)?
             .rows_affected(),
         );
+        if left > 0 {
+            left = left.saturating_sub(
+                sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE digest IN (SELECT t.digest \
+                     FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
+                     WHERE f.expires_at < $1 LIMIT $2 FOR UPDATE OF t SKIP LOCKED)",
+                )
+                .bind(now)
+                .bind(i64::try_from(left).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected(),
+            );
+        }
         for (table, key) in [
             ("refresh_families", "id"),
             ("access_tokens", "jti"),

@@ -418,9 +418,11 @@ impl GrantStore for SqliteStore {
     }
 
     /// Deletes up to `limit` expired rows in one `IMMEDIATE` transaction,
-    /// codes first, then families (their `refresh_tokens` rows cascade),
-    /// access-token records and replay keys, each `DELETE` picking its rows
-    /// through the `expires_at` index with a `LIMIT` of what is left.
+    /// codes first, then the `refresh_tokens` rows of expired families, then
+    /// the families (only once their rows are gone, so the cascade deletes
+    /// nothing uncounted), access-token records and replay keys, each
+    /// `DELETE` picking its rows through the `expires_at` index with a
+    /// `LIMIT` of what is left.
     async fn purge_expired(&self, now: UnixTime, limit: u64) -> Result<u64, StoreError> {
         let tombstones_until = time(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time(now)?;
@@ -431,6 +433,9 @@ impl GrantStore for SqliteStore {
         let statements = [
             "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes \
              WHERE expires_at < ?1 AND (revoked_at IS NULL OR expires_at < ?2) LIMIT ?3)",
+            "DELETE FROM refresh_tokens WHERE digest IN (SELECT t.digest \
+             FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
+             WHERE f.expires_at < ?1 LIMIT ?3)",
             "DELETE FROM refresh_families WHERE id IN \
              (SELECT id FROM refresh_families WHERE expires_at < ?1 LIMIT ?3)",
             "DELETE FROM access_tokens WHERE jti IN \

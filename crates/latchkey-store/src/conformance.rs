@@ -1413,7 +1413,8 @@ pub async fn expired_records_are_purged<S: Store + 'static>(store: Arc<S>) {
 }
 
 /// `purge_expired` deletes at most `limit` rows per call, across codes,
-/// families, access-token records and replay keys, so a caller looping until
+/// families with their token digests, access-token records and replay keys
+/// (a family's rotated digests counted too), so a caller looping until
 /// a batch comes back short drains a backlog in bounded steps; nothing live
 /// goes, and a revoked code keeps its tombstone for [`CODE_TOMBSTONE_MARGIN`]
 /// past its expiry.
@@ -1433,9 +1434,30 @@ pub async fn expired_records_are_purged_in_batches_and_live_ones_kept<S: Store +
         let code = code_record(&client, &mut rng);
         store.insert_code(&code).await.expect("insert");
         expired_codes.push(code);
-        let (_, family) =
+        let (first, family) =
             RefreshFamily::start(family_params(&client), NOW, &short, &mut rng).expect("start");
         store.insert_family(&family, None).await.expect("insert");
+        if i == 0 {
+            // One family rotated once: two token digests to purge before it.
+            let presentation = RefreshPresentation {
+                token: &first,
+                client_id: &client,
+                client_authenticated: true,
+                dpop_jkt: None,
+                scope: None,
+                resources: &[],
+            };
+            let RefreshDecision::Rotate(rotation) =
+                family.present(&presentation, NOW, &short, &rotation_key())
+            else {
+                panic!("the current token rotates");
+            };
+            assert_eq!(
+                store.rotate_family(&rotation.next).await.expect("rotate"),
+                Rotated::Applied
+            );
+            expired_families.push(rotation.next);
+        }
         expired_families.push(family);
         let token = access_token(&client, None, None, &mut rng);
         store.record_access_token(&token).await.expect("record");
@@ -1495,10 +1517,12 @@ pub async fn expired_records_are_purged_in_batches_and_live_ones_kept<S: Store +
         }
         assert!(batches.len() < 20, "the purge must end: {batches:?}");
     }
+    // Five each of codes, families, access tokens and replay keys, and six
+    // token digests of those families (one rotated once).
     assert_eq!(
         batches,
-        [3, 3, 3, 3, 3, 3, 2],
-        "20 expired rows, 3 at a time"
+        [3, 3, 3, 3, 3, 3, 3, 3, 2],
+        "26 expired rows, 3 at a time"
     );
     assert_eq!(store.purge_expired(at, 3).await.expect("purge"), 0);
 

@@ -261,10 +261,11 @@ pub trait GrantStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes at most `limit` records that expired before `now`, in all:
-    /// codes, refresh families (with the digests of their rotated tokens),
-    /// access-token records and one-time identifiers of the [`ReplayStore`];
-    /// returns how many went (the rotated-token digests that go with their
-    /// family are not counted). A code revoked by [`Self::revoke_code_grant`]
+    /// codes, refresh families and the digests of every token they issued
+    /// (each digest a record of its own, deleted before its family, so a
+    /// long-lived family's thousands of rotated digests never go in one
+    /// step), access-token records and one-time identifiers of the
+    /// [`ReplayStore`]; returns how many went. A code revoked by [`Self::revoke_code_grant`]
     /// stays until [`CODE_TOMBSTONE_MARGIN`] after its expiry. Nothing that
     /// has not expired is deleted.
     ///

@@ -432,16 +432,28 @@ impl GrantStore for MemoryStore {
             inner.codes.remove(digest);
         }
         left = left.saturating_sub(codes.len());
-        let families: HashSet<FamilyId> = inner
+        // The token digests of expired families first, each a record; their
+        // families only once none is left (else `left` is used up).
+        let expired: HashSet<FamilyId> = inner
             .families
             .iter()
             .filter(|(_, f)| f.family.expires_at() < now)
             .map(|(id, _)| *id)
+            .collect();
+        let digests: Vec<TokenDigest> = inner
+            .family_by_token
+            .iter()
+            .filter(|(_, id)| expired.contains(id))
+            .map(|(digest, _)| *digest)
             .take(left)
             .collect();
-        if !families.is_empty() {
-            inner.families.retain(|id, _| !families.contains(id));
-            inner.family_by_token.retain(|_, id| !families.contains(id));
+        for digest in &digests {
+            inner.family_by_token.remove(digest);
+        }
+        left = left.saturating_sub(digests.len());
+        let families: Vec<FamilyId> = expired.into_iter().take(left).collect();
+        for id in &families {
+            inner.families.remove(id);
         }
         left = left.saturating_sub(families.len());
         let tokens: Vec<String> = inner
@@ -466,7 +478,7 @@ impl GrantStore for MemoryStore {
             inner.replay.remove(key);
         }
         Ok(count(
-            codes.len() + families.len() + tokens.len() + keys.len(),
+            codes.len() + digests.len() + families.len() + tokens.len() + keys.len(),
         ))
     }
 }
