@@ -135,7 +135,14 @@ pub struct EngineConfig {
     pub access_token_lifetime: Duration,
     /// Authorization code lifetime. Default 60 s.
     pub code_policy: CodePolicy,
-    /// Refresh family lifetime and retry window. Default 30 days and 30 s.
+    /// Refresh family lifetime and retry windows. Default 30 days; a 30 s
+    /// retry window for DPoP-bound families and clients that authenticate;
+    /// none for public clients without DPoP, whose rotated token presented
+    /// again revokes the family at once (RFC 9700 section 4.14.2). Giving
+    /// those a window is an explicit opt-in of at most 60 s
+    /// ([`RefreshPolicy::with_public_client_retry_window`]; `latchkey serve`:
+    /// `[refresh] public_client_retry_window_secs`): within it, whoever
+    /// presents a stolen rotated token gets the same successor as the client.
     pub refresh_policy: RefreshPolicy,
     /// Whether `authorization_code` grants get a refresh token (when the client
     /// registered the `refresh_token` grant). Default true.
@@ -366,6 +373,15 @@ mod tests {
         assert!(config.issue_refresh_tokens);
         assert!(!config.dpop_nonce_required);
         assert!(config.resource(&resource()).is_some());
+        assert_eq!(
+            config.refresh_policy.retry_window(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            config.refresh_policy.public_client_retry_window(),
+            Duration::ZERO,
+            "public bearer clients are strict unless opted in"
+        );
     }
 
     #[test]

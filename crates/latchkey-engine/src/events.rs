@@ -3,7 +3,7 @@
 //! assertion or proof; only identifiers and reasons).
 
 use latchkey_token::refresh::{FamilyId, ReuseReason};
-use latchkey_types::ClientId;
+use latchkey_types::{ClientId, UnixTime};
 
 /// The tracing target every security event is emitted under.
 pub const SECURITY_TARGET: &str = "latchkey::security";
@@ -76,6 +76,25 @@ pub enum SecurityEvent<'a> {
         client_id: &'a ClientId,
         /// `refresh_token` or `access_token`.
         kind: &'static str,
+    },
+    /// A redemption that consumed a code was refused (wrong `code_verifier`,
+    /// `redirect_uri`, client, DPoP key, resource, expired, or a replayed
+    /// proof); the code is used up and nothing was issued (OAuth 2.1 section 4.1.3).
+    CodeRedemptionFailed {
+        /// The client the code was issued to.
+        client_id: &'a ClientId,
+        /// The client that presented it.
+        presented_by: &'a ClientId,
+        /// Why the redemption was refused.
+        reason: &'a str,
+    },
+    /// A code used up by a refused redemption was presented again; nothing
+    /// had been issued from it, so this is no replay of a redemption.
+    CodeAfterFailedRedemption {
+        /// The client the code was issued to.
+        client_id: &'a ClientId,
+        /// When the refused redemption used it up.
+        failed_at: UnixTime,
     },
 }
 
@@ -161,6 +180,28 @@ pub fn emit(event: &SecurityEvent<'_>) {
             client_id = client_id.as_str(),
             kind,
             "token revoked at the client's request"
+        ),
+        SecurityEvent::CodeRedemptionFailed {
+            client_id,
+            presented_by,
+            reason,
+        } => tracing::warn!(
+            target: SECURITY_TARGET,
+            event = "code_redemption_failed",
+            client_id = client_id.as_str(),
+            presented_by = presented_by.as_str(),
+            reason,
+            "authorization code redemption refused; the code is used up"
+        ),
+        SecurityEvent::CodeAfterFailedRedemption {
+            client_id,
+            failed_at,
+        } => tracing::warn!(
+            target: SECURITY_TARGET,
+            event = "code_presented_after_failed_redemption",
+            client_id = client_id.as_str(),
+            failed_at = failed_at.as_secs(),
+            "authorization code presented again after a refused redemption used it up; nothing had been issued from it"
         ),
     }
 }

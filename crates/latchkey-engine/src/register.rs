@@ -18,22 +18,24 @@
 //! - Registration off (`EngineConfig::registration` or
 //!   `registration_endpoint` is `None`): every registration and management
 //!   request gets an empty `404`, as if the endpoint did not exist.
-//! - Idempotent public clients: MCP clients register on every start, so a
-//!   public client whose canonical metadata equals an existing one's
-//!   ([`ValidatedRegistration::fingerprint`]) gets that client back, in the
-//!   same atomic step as the cap check (`ClientStore::register_client`). Only
-//!   digests are stored, so the old registration access token cannot be
-//!   returned: a new one is issued (`ClientRegistrationResponse::reissue`) and
-//!   its digest replaces the old one (RFC 7592 section 2.1 lets the token
-//!   change). The answer is `201`, like a first registration, with the
-//!   original `client_id` and `client_id_issued_at`. Confidential clients are
-//!   never idempotent.
-//! - Because anyone who registers the same public metadata obtains a token for
-//!   that shared client, the token must not be able to harm it: an update of an
-//!   idempotently registered client may not change its metadata
-//!   (`invalid_client_metadata`; register the new metadata instead), and
-//!   deleting one is refused with `405` (RFC 7592 section 2.3 allows a server
-//!   not to support delete). Unused ones are still purged.
+//! - Every registration is a client of its own, with its own `client_id`
+//!   and registration access token, even when its metadata equals another
+//!   client's. (Registering identical public metadata used to return the
+//!   existing client with a new registration access token, whose digest
+//!   replaced the old one: the first registrant's token silently stopped
+//!   working, and a stranger could take over reading it. Only digests are
+//!   stored, so the first token cannot be handed out again; sharing a client
+//!   between strangers is not worth a second token table.) What repeated
+//!   registrations can store is bounded by the client cap, the purge of
+//!   clients that never obtained a token ([`Engine::purge_unused_clients`],
+//!   run on a schedule by `latchkey serve`) and the server's limits on
+//!   registrations per source address.
+//! - Clients stored by that earlier idempotent registration keep their
+//!   fingerprint and stay protected as before: an update may not change
+//!   their metadata (`invalid_client_metadata`; register the new metadata
+//!   instead), and deleting one is refused with `405` (RFC 7592 section 2.3
+//!   allows a server not to support delete), because anyone who registered
+//!   the same metadata held a token for them. Unused ones are still purged.
 //! - An update may not switch a client between public, secret-based and other
 //!   authentication (`invalid_client_metadata`): no secret is issued or
 //!   withdrawn by an update. A `client_secret` in the update must match the
@@ -48,8 +50,8 @@
 //!   bounded by the policy and the cap.
 
 use latchkey_registration::{
-    ClientRegistrationResponse, RegistrationEndpoint, RegistrationPolicy, ValidatedRegistration,
-    validate_registration, validate_update,
+    ClientRegistrationResponse, RegistrationEndpoint, RegistrationPolicy, validate_registration,
+    validate_update,
 };
 use latchkey_store::{ClientRecord, Registered, Store};
 use latchkey_types::{ClientId, ErrorCode, ScopeToken, TokenDigest, UnixTime};
@@ -72,7 +74,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     /// secret-based clients, `client_secret` and `client_secret_expires_at`;
     /// `400` with the RFC 7591 section 3.2.2 code when the metadata is refused;
     /// `503` when the client cap is reached; `404` when registration is off.
-    /// See the module documentation for idempotent public clients.
+    /// Each registration is a new client (see the module documentation).
     pub async fn register(
         &self,
         body: &[u8],
@@ -97,7 +99,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             secret_digest: issued.client_secret_digest(),
             secret_expires_at: issued.client_secret_expires_at(),
             registration_token_digest: Some(issued.registration_access_token_digest()),
-            fingerprint: registration.is_public().then(|| registration.fingerprint()),
+            // No fingerprint: every registration is its own client (see the
+            // module docs), so the store never answers with another's.
+            fingerprint: None,
             issued_at: now,
             first_used_at: None,
         };
@@ -108,9 +112,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         {
             Err(error) => EngineError::Store(error).to_response(),
             Ok(Registered::Inserted) => registration_response(201, &issued),
-            Ok(Registered::Existing(existing)) => {
-                self.reissue_existing(*existing, &registration, &endpoint, rng)
-                    .await
+            // Only a record with a fingerprint can match an existing client.
+            Ok(Registered::Existing(_)) => {
+                EngineError::protocol(ErrorCode::ServerError, "internal server error").to_response()
             }
             Ok(Registered::CapReached) => {
                 emit(&SecurityEvent::RegistrationCapReached);
@@ -271,15 +275,24 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         }
     }
 
-    /// Deletes registered clients that were issued more than the configured
-    /// `unused_client_ttl` before `now` and never obtained a token; returns how
-    /// many. `Ok(0)` when registration is off.
-    pub async fn purge_unused_clients(&self, now: UnixTime) -> Result<u64, EngineError> {
+    /// Deletes at most `limit` registered clients that were issued more than
+    /// the configured `unused_client_ttl` before `now` and never obtained a
+    /// token; returns how many. Call again until fewer than `limit` come back
+    /// to purge them all (`latchkey serve` does, on a schedule). `Ok(0)` when
+    /// registration is off.
+    pub async fn purge_unused_clients(
+        &self,
+        now: UnixTime,
+        limit: u64,
+    ) -> Result<u64, EngineError> {
         let Some(settings) = &self.config().registration else {
             return Ok(0);
         };
         let issued_before = now.saturating_sub(settings.unused_client_ttl);
-        Ok(self.store().purge_unused_clients(issued_before).await?)
+        Ok(self
+            .store()
+            .purge_unused_clients(issued_before, limit)
+            .await?)
     }
 
     /// The registration settings and endpoint, when registration is on.
@@ -347,37 +360,6 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 Err(unauthorized(token.is_some()))
             }
             None => Err(unauthorized(token.is_some())),
-        }
-    }
-
-    /// Answers a repeated registration of a public client with the existing
-    /// client and a new registration access token.
-    async fn reissue_existing(
-        &self,
-        existing: ClientRecord,
-        registration: &ValidatedRegistration,
-        endpoint: &RegistrationEndpoint,
-        rng: &mut impl CryptoRng,
-    ) -> EndpointResponse {
-        let response = ClientRegistrationResponse::reissue(
-            existing.client_id.clone(),
-            existing.issued_at,
-            registration.metadata(),
-            endpoint,
-            rng,
-        );
-        let updated = ClientRecord {
-            registration_token_digest: Some(response.registration_access_token_digest()),
-            ..existing
-        };
-        match self.store().replace_client(&updated).await {
-            Ok(true) => registration_response(201, &response),
-            // Deleted in between (purged): the client may simply register again.
-            Ok(false) => EndpointResponse::error(
-                ErrorCode::TemporarilyUnavailable,
-                "the client changed during registration; try again",
-            ),
-            Err(error) => EngineError::Store(error).to_response(),
         }
     }
 

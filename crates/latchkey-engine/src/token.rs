@@ -3,10 +3,31 @@
 //!
 //! Order of work, so that a refused request changes nothing stored: the
 //! parameters are parsed and the DPoP proof is checked (pure), then the client
-//! authenticates (a client assertion `jti` is remembered), then the proof's
-//! single use is recorded, and only then is the grant touched (a code
-//! consumed, a refresh family rotated). The deliberate exceptions are the
-//! revocations that code replay and refresh-token reuse trigger.
+//! authenticates (a client assertion `jti` is remembered), then the grant is
+//! checked, and the proof's single use is recorded just before anything is
+//! issued, rotated or consumed. The deliberate exceptions are the revocations
+//! that code replay and refresh-token reuse trigger, and the code itself:
+//! checking it consumes it (the store's atomic single use, OAuth 2.1 section
+//! 4.1.3), so a refused redemption, a wrong `code_verifier` or `redirect_uri`
+//! included, uses the code up. That is recorded
+//! ([`latchkey_store::GrantStore::mark_redemption_failed`]) and logged as
+//! `code_redemption_failed`; the code presented again afterwards is logged as
+//! `code_presented_after_failed_redemption`, not as a `code_replay` (which is
+//! a second redemption of a code that did issue tokens).
+//!
+//! Where the DPoP proof's single use is recorded (RFC 9449 section 11.1):
+//! only for requests whose client authenticated, and never after anything was
+//! issued or stored for the grant, so a replayed proof is refused with nothing
+//! changed. A refresh is checked first (the family looked up, the token, the
+//! client, the key, the scope: reads only) and the proof recorded only when
+//! it would rotate or retry; a client-credentials request likewise once its
+//! scope and resources hold. A code cannot be checked without consuming it,
+//! so its proof is recorded after client authentication and before the code
+//! is consumed. A request refused before that point, for a wrong secret, an
+//! unknown client or refresh token, adds no row to the replay store. What a
+//! caller naming a public client can still add with fresh proofs and bogus
+//! codes is bounded by the proof's lifetime (the row expires with it and the
+//! server's purge deletes it) and the server's rate limits.
 //!
 //! DPoP replay and the async store: `latchkey_dpop::ReplayCache` is
 //! synchronous while [`latchkey_store::ReplayStore::remember_once`] is async.
@@ -23,7 +44,8 @@ use latchkey_pkce::CodeVerifier;
 use latchkey_registration::GrantType;
 use latchkey_store::{AccessTokenRecord, NewFamily, Rotated, Store};
 use latchkey_token::code::{
-    AuthorizationCode, CodeRedemption, JwkThumbprint, RedemptionDecision, RedirectUriRule,
+    AuthorizationCode, CodeRedemption, Consumption, JwkThumbprint, RedemptionDecision,
+    RedirectUriRule,
 };
 use latchkey_token::refresh::{
     FamilyParams, RefreshDecision, RefreshFamily, RefreshGrant, RefreshPresentation, RefreshToken,
@@ -74,11 +96,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .authenticate_client(params, http, &self.config().token_endpoint, now)
             .await
             .map_err(Refusal::Auth)?;
-        let proof = match proof {
-            Some(checked) => Some(self.record_dpop_proof(checked, &client, now).await?),
-            None => None,
-        };
-        let jkt = proof.as_ref().map(|proof| proof.jkt().clone());
+        let jkt = proof.as_ref().map(|checked| checked.proof.jkt().clone());
+        // Recorded by the grant once it holds (see the module docs).
+        let mut proof = PendingProof(proof);
         let issued = match request {
             GrantRequest::AuthorizationCode {
                 code,
@@ -88,6 +108,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             } => {
                 self.redeem_code(
                     &client,
+                    &mut proof,
                     &code,
                     &verifier,
                     redirect_uri,
@@ -103,11 +124,20 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 scope,
                 resources,
             } => {
-                self.refresh(&client, &token, scope.as_ref(), &resources, jkt, now, rng)
-                    .await?
+                self.refresh(
+                    &client,
+                    &mut proof,
+                    &token,
+                    scope.as_ref(),
+                    &resources,
+                    jkt,
+                    now,
+                    rng,
+                )
+                .await?
             }
             GrantRequest::ClientCredentials { scope, resources } => {
-                self.client_credentials(&client, scope, resources, jkt, now, rng)
+                self.client_credentials(&client, &mut proof, scope, resources, jkt, now, rng)
                     .await?
             }
         };
@@ -152,13 +182,17 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         }))
     }
 
-    /// Stores the proof's single use (RFC 9449 section 11.1); a replay is `invalid_dpop_proof`.
+    /// Stores the proof's single use (RFC 9449 section 11.1), if the request
+    /// carried one and it was not stored yet; a replay is `invalid_dpop_proof`.
     async fn record_dpop_proof(
         &self,
-        checked: CheckedProof,
+        pending: &mut PendingProof,
         client: &AuthenticatedClient,
         now: UnixTime,
-    ) -> Result<ValidatedProof, Refusal> {
+    ) -> Result<(), Refusal> {
+        let Some(checked) = pending.0.take() else {
+            return Ok(());
+        };
         let fresh = self
             .store()
             .remember_once(checked.key.as_bytes(), checked.expires_at, now)
@@ -174,7 +208,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             )
             .into());
         }
-        Ok(checked.proof)
+        Ok(())
     }
 
     /// OAuth 2.1 section 4.1.3.
@@ -182,6 +216,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     async fn redeem_code(
         &self,
         client: &AuthenticatedClient,
+        proof: &mut PendingProof,
         code: &str,
         verifier: &CodeVerifier,
         redirect_uri: Option<String>,
@@ -200,6 +235,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 "the client may not use this grant type",
             ));
         }
+        // Checking the code consumes it, so the proof's single use comes
+        // first: a replayed proof must not use a code up (RFC 9449 section 11.1).
+        self.record_dpop_proof(proof, client, now).await?;
         let digest = AuthorizationCode::new(code.to_owned()).digest();
         let consumption = self
             .store()
@@ -214,9 +252,24 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             resources,
             dpop_jkt: jkt.as_ref(),
         };
+        // The client the code was issued to, when this request consumed it.
+        let consumed_for = match &consumption {
+            Consumption::First(record) => Some(record.client_id().clone()),
+            Consumption::AlreadyConsumed(_) | Consumption::Unknown => None,
+        };
         let grant = match consumption.decide(&redemption, now) {
             RedemptionDecision::Issue(grant) => grant,
             RedemptionDecision::Reject(error) => {
+                if let Some(code_client) = &consumed_for {
+                    self.note_failed_redemption(
+                        &digest,
+                        code_client,
+                        client_id,
+                        &error.to_string(),
+                        now,
+                    )
+                    .await?;
+                }
                 return Err(
                     EngineError::protocol(ErrorCode::from(&error), error.to_string()).into(),
                 );
@@ -227,11 +280,19 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     .revoke_code_grant(&replay.code_digest, now)
                     .await
                     .map_err(EngineError::from)?;
-                emit(&SecurityEvent::CodeReplay {
-                    client_id: &replay.client_id,
-                    revoked_families: revoked.families,
-                    revoked_access_tokens: revoked.access_tokens,
-                });
+                match revoked.failed_redemption_at {
+                    // Nothing was ever issued from this code: not a replay of
+                    // a redemption, but the code coming back after a refused one.
+                    Some(failed_at) => emit(&SecurityEvent::CodeAfterFailedRedemption {
+                        client_id: &replay.client_id,
+                        failed_at,
+                    }),
+                    None => emit(&SecurityEvent::CodeReplay {
+                        client_id: &replay.client_id,
+                        revoked_families: revoked.families,
+                        revoked_access_tokens: revoked.access_tokens,
+                    }),
+                }
                 return Err(EngineError::protocol(
                     ErrorCode::InvalidGrant,
                     "authorization code was already used",
@@ -239,6 +300,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 .into());
             }
         };
+
         let refresh = if self.config().issue_refresh_tokens
             && client
                 .client
@@ -299,6 +361,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     async fn refresh(
         &self,
         client: &AuthenticatedClient,
+        proof: &mut PendingProof,
         token: &str,
         scope: Option<&Scope>,
         resources: &[ResourceUri],
@@ -328,6 +391,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let presentation = RefreshPresentation {
             token: &token,
             client_id,
+            // Every method but `none` proved a credential (client_auth.rs
+            // enforces the registered method): the retry window applies.
+            client_authenticated: !client.client.metadata.is_public(),
             dpop_jkt: jkt.as_ref(),
             scope,
             resources,
@@ -341,6 +407,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             attempts_left = attempts_left.saturating_sub(1);
             match family.present(&presentation, now, &policy, rotation_key) {
                 RefreshDecision::Rotate(rotation) => {
+                    self.record_dpop_proof(proof, client, now).await?;
                     // Signed before the compare-and-set so that the rotation
                     // and its access token are stored in one step; a lost race
                     // discards this signature.
@@ -362,6 +429,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     }
                 }
                 RefreshDecision::Retry(retry) => {
+                    self.record_dpop_proof(proof, client, now).await?;
                     let response = self
                         .issue_access_token(refreshed(&retry.grant, jkt.clone()), now, rng)
                         .await?;
@@ -394,9 +462,11 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     /// OAuth 2.1 section 4.2. The token's `sub` is the client id (RFC 9068
     /// section 2.2: for a client-credentials grant the subject is the client);
     /// no refresh token is issued.
+    #[allow(clippy::too_many_arguments)]
     async fn client_credentials(
         &self,
         client: &AuthenticatedClient,
+        proof: &mut PendingProof,
         scope: Option<Scope>,
         resources: Vec<ResourceUri>,
         jkt: Option<JwkThumbprint>,
@@ -479,6 +549,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             family: None,
             from_code: None,
         };
+        self.record_dpop_proof(proof, client, now).await?;
         let response = self.issue_access_token(issue, now, rng).await?;
         self.mark_used(client, now).await?;
         Ok(response)
@@ -549,6 +620,29 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             refresh_token: None,
         };
         Ok((response, record))
+    }
+
+    /// A redemption that consumed the code was refused: the code is used up
+    /// (single use, OAuth 2.1 section 4.1.3). Records it, so the code coming
+    /// back is not taken for a replay, and logs what happened.
+    async fn note_failed_redemption(
+        &self,
+        digest: &latchkey_types::TokenDigest,
+        code_client: &ClientId,
+        presented_by: &ClientId,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        emit(&SecurityEvent::CodeRedemptionFailed {
+            client_id: code_client,
+            presented_by,
+            reason,
+        });
+        self.store()
+            .mark_redemption_failed(digest, now)
+            .await
+            .map_err(EngineError::from)?;
+        Ok(())
     }
 
     /// Notes a registered client's first token (so it is never purged as
@@ -707,6 +801,9 @@ struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
 }
+
+/// The request's checked proof until its single use is stored (then empty).
+struct PendingProof(Option<CheckedProof>);
 
 /// A proof that passed every check but single use, with the key to store.
 struct CheckedProof {

@@ -74,7 +74,10 @@ async fn rfc_7591_section_3_2_1_public_client_response() {
             .unwrap()
             .matches(token.as_bytes())
     );
-    assert!(stored.fingerprint.is_some());
+    assert!(
+        stored.fingerprint.is_none(),
+        "every registration is its own client"
+    );
     assert!(stored.secret_digest.is_none());
 }
 
@@ -98,8 +101,11 @@ async fn rfc_7591_section_3_2_1_confidential_client_gets_a_secret_and_is_never_i
     assert_eq!(engine.store().list_clients().await.unwrap().len(), 2);
 }
 
+/// Registering identical public metadata again is a new client with its own
+/// registration access token; the first registrant's token keeps working
+/// (RFC 7592 section 2.1).
 #[tokio::test]
-async fn idempotent_public_registration_returns_the_same_client_with_a_new_token() {
+async fn rfc_7592_section_2_1_identical_public_metadata_keeps_the_first_registrants_token() {
     let engine = engine().await;
     let first = json(&post(&engine, public_metadata().to_string().as_bytes(), 1).await);
     // Same meaning, other member order and a repeated redirect URI.
@@ -114,42 +120,29 @@ async fn idempotent_public_registration_returns_the_same_client_with_a_new_token
     assert_eq!(response.status, 201);
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let second = json(&response);
-    assert_eq!(second["client_id"], first["client_id"]);
-    assert_eq!(second["client_id_issued_at"], first["client_id_issued_at"]);
-    assert_ne!(
-        second["registration_access_token"],
-        first["registration_access_token"]
-    );
-    assert_eq!(engine.store().list_clients().await.unwrap().len(), 1);
-    // Only the newest registration access token works.
-    let client_id = first["client_id"].as_str().unwrap();
-    let old = engine
-        .read_client(
-            client_id,
-            &bearer(first["registration_access_token"].as_str().unwrap()),
-            NOW,
-            &mut rng(3),
-        )
+    assert_ne!(second["client_id"], first["client_id"]);
+    assert_eq!(engine.store().list_clients().await.unwrap().len(), 2);
+    let first_id = first["client_id"].as_str().unwrap();
+    let first_token = first["registration_access_token"].as_str().unwrap();
+    let second_id = second["client_id"].as_str().unwrap();
+    let second_token = second["registration_access_token"].as_str().unwrap();
+    // Each token reads its own client, and only its own.
+    let read = engine
+        .read_client(first_id, &bearer(first_token), NOW, &mut rng(3))
         .await;
-    assert_eq!(old.status, 401);
-    let new = engine
-        .read_client(
-            client_id,
-            &bearer(second["registration_access_token"].as_str().unwrap()),
-            NOW,
-            &mut rng(3),
-        )
+    assert_eq!(read.status, 200, "the first registrant's token still works");
+    let read = engine
+        .read_client(second_id, &bearer(second_token), NOW, &mut rng(4))
         .await;
-    assert_eq!(new.status, 200);
-    // Different metadata is a different client.
-    let mut other = public_metadata();
-    other["client_name"] = "Another".into();
-    let third = json(&post(&engine, other.to_string().as_bytes(), 4).await);
-    assert_ne!(third["client_id"], first["client_id"]);
+    assert_eq!(read.status, 200);
+    let crossed = engine
+        .read_client(first_id, &bearer(second_token), NOW, &mut rng(5))
+        .await;
+    assert_eq!(crossed.status, 401);
 }
 
 #[tokio::test]
-async fn client_cap_refuses_new_clients_but_not_repeats() {
+async fn client_cap_counts_every_registration() {
     let mut config = config();
     config.registration = Some(RegistrationSettings {
         max_clients: 1,
@@ -161,8 +154,15 @@ async fn client_cap_refuses_new_clients_but_not_repeats() {
     assert_eq!(refused.status, 503);
     assert_eq!(error_of(&refused), "temporarily_unavailable");
     assert_eq!(engine.store().list_clients().await.unwrap().len(), 1);
-    let repeat = json(&post(&engine, public_metadata().to_string().as_bytes(), 3).await);
-    assert_eq!(repeat["client_id"], first["client_id"]);
+    // A repeat is a new client too, so the cap refuses it.
+    let repeat = post(&engine, public_metadata().to_string().as_bytes(), 3).await;
+    assert_eq!(repeat.status, 503);
+    let stored = engine.store().list_clients().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].client_id.as_str(),
+        first["client_id"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -230,7 +230,7 @@ async fn registration_off_is_404() {
         engine.delete_client("x", &bearer("abc"), NOW).await.status,
         404
     );
-    assert_eq!(engine.purge_unused_clients(NOW).await.unwrap(), 0);
+    assert_eq!(engine.purge_unused_clients(NOW, u64::MAX).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -406,12 +406,12 @@ async fn rfc_7592_section_2_2_update_replaces_the_metadata() {
 }
 
 #[tokio::test]
-async fn idempotent_public_clients_cannot_be_redirected_or_deleted_by_a_repeat_registrant() {
+async fn a_repeat_registrant_cannot_redirect_or_delete_the_first_client() {
     let engine = engine().await;
     let victim = json(&post(&engine, public_metadata().to_string().as_bytes(), 1).await);
     let attacker = json(&post(&engine, public_metadata().to_string().as_bytes(), 2).await);
     let client_id = victim["client_id"].as_str().unwrap();
-    assert_eq!(attacker["client_id"], client_id);
+    assert_ne!(attacker["client_id"], client_id);
     let token = attacker["registration_access_token"].as_str().unwrap();
     let mut hijack = public_metadata();
     hijack["client_id"] = client_id.into();
@@ -425,17 +425,18 @@ async fn idempotent_public_clients_cannot_be_redirected_or_deleted_by_a_repeat_r
             &mut rng(3),
         )
         .await;
-    assert_eq!(response.status, 400);
-    assert_eq!(error_of(&response), "invalid_client_metadata");
+    assert_eq!(response.status, 401);
     let deleted = engine.delete_client(client_id, &bearer(token), NOW).await;
-    assert_eq!(deleted.status, 405);
-    assert!(
-        engine
-            .store()
-            .client(&ClientId::parse(client_id).unwrap())
-            .await
-            .unwrap()
-            .is_some()
+    assert_eq!(deleted.status, 401);
+    let stored = engine
+        .store()
+        .client(&ClientId::parse(client_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.metadata["redirect_uris"],
+        serde_json::json!([LOOPBACK])
     );
 }
 
@@ -501,13 +502,22 @@ async fn purge_unused_clients_after_the_ttl() {
     let ttl = RegistrationSettings::default().unused_client_ttl;
     assert_eq!(ttl, Duration::from_secs(24 * 3600));
     let just_before = UnixTime::from_secs(NOW.as_secs() + ttl.as_secs() - 1);
-    assert_eq!(engine.purge_unused_clients(just_before).await.unwrap(), 0);
+    assert_eq!(
+        engine
+            .purge_unused_clients(just_before, u64::MAX)
+            .await
+            .unwrap(),
+        0
+    );
     let after = UnixTime::from_secs(NOW.as_secs() + ttl.as_secs() + 1);
-    assert_eq!(engine.purge_unused_clients(after).await.unwrap(), 1);
+    assert_eq!(
+        engine.purge_unused_clients(after, u64::MAX).await.unwrap(),
+        1
+    );
     let unused_id = ClientId::parse(unused["client_id"].as_str().unwrap()).unwrap();
     assert!(engine.store().client(&unused_id).await.unwrap().is_none());
     assert!(engine.store().client(&used_id).await.unwrap().is_some());
-    let _ = engine.store().purge_expired(after).await.unwrap();
+    let _ = engine.store().purge_expired(after, u64::MAX).await.unwrap();
 }
 
 #[tokio::test]

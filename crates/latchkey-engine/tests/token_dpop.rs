@@ -257,3 +257,96 @@ async fn rfc_9449_section_5_confidential_clients_refresh_tokens_are_not_bound() 
     assert_eq!(response.status, 200);
     assert_eq!(body(&response)["token_type"], "Bearer");
 }
+
+/// RFC 9449 section 11.1: a proof's single use is recorded only for a
+/// request whose client authenticated and whose grant holds. Refused requests
+/// (a wrong secret, an unknown client, an unknown refresh token, a scope the
+/// client may not have) store nothing, so the very same proof still works
+/// afterwards; and once used, it is refused as a replay.
+#[tokio::test]
+async fn rfc_9449_section_11_1_a_refused_request_records_no_proof() {
+    let mut h = harness().await;
+    let proof = h.proof(false, now(), None);
+    let wrong_secret = h
+        .token(
+            &[("grant_type", "client_credentials")],
+            post_token()
+                .with_authorization(basic(BASIC, "wrong secret"))
+                .with_dpop(proof.clone()),
+        )
+        .await;
+    assert_eq!(error(&wrong_secret), "invalid_client");
+    let unknown_client = h
+        .token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", SECRET),
+            ],
+            post_token().with_dpop(proof.clone()),
+        )
+        .await;
+    assert_eq!(error(&unknown_client), "invalid_client");
+    // A public client "authenticates" by naming itself: the grant decides.
+    let unknown_refresh = h
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "not-a-refresh-token"),
+                ("client_id", PUBLIC),
+            ],
+            post_token().with_dpop(proof.clone()),
+        )
+        .await;
+    assert_eq!(error(&unknown_refresh), "invalid_grant");
+    let wrong_scope = h
+        .token(
+            &[("grant_type", "client_credentials"), ("scope", "tools:run")],
+            post_token()
+                .with_authorization(basic(BASIC, SECRET))
+                .with_dpop(proof.clone()),
+        )
+        .await;
+    assert_eq!(error(&wrong_scope), "invalid_scope");
+
+    // None of them stored the proof: it is still fresh...
+    let auth = || post_token().with_authorization(basic(BASIC, SECRET));
+    let pairs = [("grant_type", "client_credentials")];
+    let ok = h.token(&pairs, auth().with_dpop(proof.clone())).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    // ...and single use still holds.
+    let replay = h.token(&pairs, auth().with_dpop(proof)).await;
+    assert_eq!(error(&replay), "invalid_dpop_proof");
+}
+
+/// RFC 9449 section 11.1: a replayed proof never rotates a refresh family.
+#[tokio::test]
+async fn rfc_9449_section_11_1_a_replayed_proof_does_not_rotate_the_family() {
+    let mut h = harness().await;
+    let code = h.issue_code(PUBLIC, None).await;
+    let proof = h.proof(false, now(), None);
+    let first = h
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("client_id", PUBLIC),
+            ],
+            post_token().with_dpop(proof.clone()),
+        )
+        .await;
+    assert_eq!(first.status, 200);
+    let refresh = body(&first)["refresh_token"].as_str().unwrap().to_owned();
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", PUBLIC),
+    ];
+    let replay = h.token(&pairs, post_token().with_dpop(proof)).await;
+    assert_eq!(error(&replay), "invalid_dpop_proof");
+    // The token was not rotated: a fresh proof still rotates it.
+    let fresh = h.proof(false, now(), None);
+    let rotated = h.token(&pairs, post_token().with_dpop(fresh)).await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+}

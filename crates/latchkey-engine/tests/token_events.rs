@@ -168,3 +168,65 @@ async fn rfc_9449_section_11_1_dpop_replay_event() {
     );
     assert!(!events.iter().any(|e| e.contains(&proof)));
 }
+
+/// OAuth 2.1 section 4.1.3: a refused redemption uses the code up (single
+/// use), and the event says so; the code presented again afterwards is logged
+/// as that, never as the replay of a successful redemption.
+#[tokio::test]
+async fn oauth_2_1_section_4_1_3_a_failed_redemption_is_logged_as_such_not_as_a_replay() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let mut h = harness().await;
+    let wrong = "x".repeat(43);
+    for (code, pairs_for) in [
+        (h.issue_code(PUBLIC, None).await, "verifier"),
+        (h.issue_code(PUBLIC, None).await, "redirect_uri"),
+    ] {
+        let (verifier, redirect) = match pairs_for {
+            "verifier" => (wrong.as_str(), REDIRECT),
+            _ => (VERIFIER, "http://127.0.0.1:8080/other"),
+        };
+        let failed = h
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("code_verifier", verifier),
+                    ("client_id", PUBLIC),
+                    ("redirect_uri", redirect),
+                ],
+                post_token(),
+            )
+            .await;
+        assert_eq!(error(&failed), "invalid_grant");
+        // The right request afterwards: the code is used up.
+        let later = h.redeem_public(&code).await;
+        assert_eq!(error(&later), "invalid_grant");
+        assert!(!capture.security().iter().any(|e| e.contains(&code)));
+    }
+    let events = capture.security();
+    let failures: Vec<&String> = events
+        .iter()
+        .filter(|e| e.contains("event=\"code_redemption_failed\""))
+        .collect();
+    assert_eq!(failures.len(), 2, "{events:?}");
+    assert!(
+        failures[0].contains("reason=\"code_verifier does not match the code challenge\"")
+            && failures[0].contains("presented_by=\"public-client\""),
+        "{events:?}"
+    );
+    assert!(
+        failures[1].contains("reason=\"redirect_uri does not match the authorization request\""),
+        "{events:?}"
+    );
+    let after: Vec<&String> = events
+        .iter()
+        .filter(|e| e.contains("event=\"code_presented_after_failed_redemption\""))
+        .collect();
+    assert_eq!(after.len(), 2, "{events:?}");
+    assert!(after[0].contains(&format!("failed_at={NOW}")), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e.contains("event=\"code_replay\"")),
+        "no false code_replay: {events:?}"
+    );
+}

@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use latchkey_store::GrantStore;
@@ -149,9 +150,20 @@ async fn rfc_9700_section_4_14_2_refresh_reuse_revokes_the_family() {
     assert_eq!(error(&response), "invalid_grant");
 }
 
+/// An engine whose public clients without DPoP opted in to a 30 s retry window.
+async fn lenient_harness() -> Harness {
+    harness_with(|config| {
+        config.refresh_policy = config
+            .refresh_policy
+            .with_public_client_retry_window(Duration::from_secs(30))
+            .unwrap_or_else(|error| panic!("a window within 60 s: {error}"));
+    })
+    .await
+}
+
 #[tokio::test]
 async fn mcp_a10_retry_within_the_window_returns_the_same_successor() {
-    let mut h = harness().await;
+    let mut h = lenient_harness().await;
     let code = h.issue_code(PUBLIC, None).await;
     let first = body(&h.redeem_public(&code).await);
     let old = first["refresh_token"].as_str().unwrap().to_owned();
@@ -412,7 +424,7 @@ async fn oauth_2_1_section_4_1_3_concurrent_redemptions_issue_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mcp_a10_concurrent_refreshes_agree_on_one_successor() {
     for round in 0..20u64 {
-        let mut h = harness().await;
+        let mut h = lenient_harness().await;
         let code = h.issue_code(PUBLIC, None).await;
         let token = body(&h.redeem_public(&code).await)["refresh_token"]
             .as_str()
@@ -462,4 +474,108 @@ async fn mcp_a10_concurrent_refreshes_agree_on_one_successor() {
             200
         );
     }
+}
+
+/// RFC 9700 section 4.14.2, by default: a public client without DPoP proves
+/// nothing but the token, so its rotated token presented again, even a second
+/// later, revokes the family and the access tokens issued under it.
+#[tokio::test]
+async fn rfc_9700_section_4_14_2_a_public_bearer_retry_revokes_the_family() {
+    let mut h = harness().await;
+    let code = h.issue_code(PUBLIC, None).await;
+    let first = body(&h.redeem_public(&code).await);
+    let old = first["refresh_token"].as_str().unwrap().to_owned();
+    let rotated = body(&h.refresh_public(&old, now()).await);
+    let current = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let current_jti = jwt_claims(rotated["access_token"].as_str().unwrap())["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let thief = h.refresh_public(&old, UnixTime::from_secs(NOW + 1)).await;
+    assert_eq!(error(&thief), "invalid_grant");
+    assert!(
+        h.store()
+            .access_token(&current_jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let response = h
+        .refresh_public(&current, UnixTime::from_secs(NOW + 2))
+        .await;
+    assert_eq!(error(&response), "invalid_grant", "the family is revoked");
+}
+
+/// A DPoP-bound family keeps the retry window: the retry proves the key.
+#[tokio::test]
+async fn rfc_9700_section_4_14_2_a_dpop_bound_retry_gets_the_same_successor() {
+    let mut h = harness().await;
+    let code = h.issue_code(PUBLIC, None).await;
+    let proof = h.proof(false, now(), None);
+    let first = h
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("client_id", PUBLIC),
+            ],
+            post_token().with_dpop(proof),
+        )
+        .await;
+    let old = body(&first)["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |h: &mut Harness, at: UnixTime| {
+        let proof = h.proof(false, at, None);
+        let pairs = [
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", old.clone()),
+            ("client_id", PUBLIC.to_owned()),
+        ];
+        (pairs, proof)
+    };
+    let (pairs, proof) = refresh(&mut h, now());
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let rotated = body(&h.token(&borrowed, post_token().with_dpop(proof)).await);
+    let later = UnixTime::from_secs(NOW + 5);
+    let (_, proof) = refresh(&mut h, later);
+    let retried = h
+        .token_at(&borrowed, post_token().with_dpop(proof), later)
+        .await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(body(&retried)["refresh_token"], rotated["refresh_token"]);
+}
+
+/// A client that authenticates keeps the retry window: the retry proves its
+/// secret.
+#[tokio::test]
+async fn rfc_9700_section_4_14_2_an_authenticated_clients_retry_gets_the_same_successor() {
+    let mut h = harness().await;
+    let code = h.issue_code(POST, None).await;
+    let first = h
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("client_id", POST),
+                ("client_secret", SECRET),
+                ("redirect_uri", REDIRECT),
+            ],
+            post_token(),
+        )
+        .await;
+    let old = body(&first)["refresh_token"].as_str().unwrap().to_owned();
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", old.as_str()),
+        ("client_id", POST),
+        ("client_secret", SECRET),
+    ];
+    let rotated = body(&h.token(&pairs, post_token()).await);
+    let retried = h
+        .token_at(&pairs, post_token(), UnixTime::from_secs(NOW + 5))
+        .await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(body(&retried)["refresh_token"], rotated["refresh_token"]);
 }

@@ -66,8 +66,8 @@ impl ClientStore for FailingStore {
     ) -> Result<(), StoreError> {
         self.inner.mark_client_used(client_id, now).await
     }
-    async fn purge_unused_clients(&self, before: UnixTime) -> Result<u64, StoreError> {
-        self.inner.purge_unused_clients(before).await
+    async fn purge_unused_clients(&self, before: UnixTime, limit: u64) -> Result<u64, StoreError> {
+        self.inner.purge_unused_clients(before, limit).await
     }
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         self.inner.list_clients().await
@@ -144,8 +144,16 @@ impl GrantStore for FailingStore {
         self.check()?;
         self.inner.revoke_code_grant(code, now).await
     }
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        self.inner.purge_expired(now).await
+    async fn mark_redemption_failed(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.mark_redemption_failed(code, now).await
+    }
+    async fn purge_expired(&self, now: UnixTime, limit: u64) -> Result<u64, StoreError> {
+        self.inner.purge_expired(now, limit).await
     }
 }
 
@@ -237,7 +245,13 @@ async fn failing_engine() -> (Engine<FailingStore>, Harness) {
     }
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let resource = ResourceUri::parse(RESOURCE).expect("a resource uri");
-    let config = EngineConfig::new(ISSUER, resource).expect("a valid config");
+    let mut config = EngineConfig::new(ISSUER, resource).expect("a valid config");
+    // The lost-race test refreshes as a public client without DPoP, whose
+    // retry (the loser's second presentation) needs the opted-in window.
+    config.refresh_policy = config
+        .refresh_policy
+        .with_public_client_retry_window(core::time::Duration::from_secs(30))
+        .expect("a window within 60 s");
     let secrets = EngineSecrets {
         rotation_key: RotationKey::generate(&mut rng),
         key_wrap_key: None,

@@ -275,6 +275,32 @@ pub async fn clients_remove<S: Store>(
     Ok(())
 }
 
+/// `latchkey clients purge`: deletes the dynamically registered clients that
+/// were registered more than `ttl` before `now` and never obtained a token
+/// (as `latchkey serve` does on a schedule, see [`crate::purge`]), and says
+/// how many went. With registration off (`ttl` is `None`) there is nothing to do.
+pub async fn clients_purge<S: Store>(
+    store: &S,
+    ttl: Option<std::time::Duration>,
+    now: UnixTime,
+    out: &mut impl Write,
+) -> Result<u64, ServerError> {
+    let Some(ttl) = ttl else {
+        writeln!(
+            out,
+            "dynamic client registration is off: no registered client is purged"
+        )?;
+        return Ok(0);
+    };
+    let purged = crate::purge::purge_unused_clients(store, ttl, now).await?;
+    writeln!(
+        out,
+        "purged {purged} registered client(s) that obtained no token within {} hours",
+        ttl.as_secs() / 3600
+    )?;
+    Ok(purged)
+}
+
 /// `latchkey keys list`: kid, algorithm, status and creation time.
 pub async fn keys_list<S: Store>(store: &S, out: &mut impl Write) -> Result<(), ServerError> {
     let keys = store.signing_keys().await?;

@@ -50,6 +50,11 @@
 //! per_client_per_minute = 600             # successful requests per client id (1 to 1000000)
 //! per_client_burst = 120                  # (1 to 1000000)
 //! registrations_per_address_per_hour = 20 # POST /register per source address (1 to 100000)
+//! [purge]                                 # deleting what expired (see crate::purge)
+//! interval_secs = 300                     # 10 to 86400; each run deletes in batches
+//!
+//! [refresh]
+//! public_client_retry_window_secs = 0     # 0 to 60; see below
 //! ```
 //!
 //! The `[http]` defaults let a slow mobile client send a form of a few
@@ -73,6 +78,20 @@
 //! of the connection; `X-Forwarded-For` is read only when that peer is listed
 //! in `trusted_proxies` (addresses or CIDR networks), so a client cannot pick
 //! its own address by sending the header.
+//!
+//! `[purge] interval_secs` is how often `latchkey serve` deletes expired
+//! codes, refresh families, access-token records and one-time `jti`s, and
+//! dynamically registered clients that never obtained a token within a day
+//! ([`crate::purge`]); default 300 s.
+//!
+//! `[refresh] public_client_retry_window_secs` gives public clients without
+//! DPoP a window (0 to 60 s, default 0) in which presenting a just-rotated
+//! refresh token again returns the same successor instead of revoking the
+//! family. It is off by default because such a retry proves nothing but
+//! possession of the token: within the window, whoever stole the rotated
+//! token gets the successor too (RFC 9700 section 4.14.2). DPoP-bound
+//! families and clients that authenticate keep a 30 s window regardless.
+//! Turn it on only for public clients known to lose refresh responses.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -80,6 +99,7 @@ use std::time::Duration;
 
 use latchkey_engine::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig};
 use latchkey_registration::CimdPolicy;
+use latchkey_token::refresh::RefreshPolicy;
 use latchkey_types::{ClientId, Scope, SecretString};
 use latchkey_uri::ResourceUri;
 use serde::Deserialize;
@@ -309,6 +329,12 @@ pub struct ServerConfig {
     pub http: HttpSettings,
     /// The request rate limits.
     pub rate_limits: RateLimitSettings,
+    /// Seconds between two runs of the purge of expired records and unused
+    /// clients (10 to 86400; default 300).
+    pub purge_interval_secs: u64,
+    /// The refresh retry window of public clients without DPoP, in seconds
+    /// (0 to 60; default 0, strict). See the module docs.
+    pub public_client_retry_window_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -336,6 +362,8 @@ impl Default for ServerConfig {
             demo_password: None,
             http: HttpSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            purge_interval_secs: crate::purge::DEFAULT_INTERVAL.as_secs(),
+            public_client_retry_window_secs: 0,
         }
     }
 }
@@ -446,6 +474,15 @@ impl ServerConfig {
             set(
                 &mut settings.registrations_per_address_per_hour,
                 limits.registrations_per_address_per_hour,
+            );
+        }
+        if let Some(purge) = file.purge {
+            set(&mut self.purge_interval_secs, purge.interval_secs);
+        }
+        if let Some(refresh) = file.refresh {
+            set(
+                &mut self.public_client_retry_window_secs,
+                refresh.public_client_retry_window_secs,
             );
         }
         Ok(())
@@ -786,12 +823,63 @@ impl ServerConfig {
         {
             problems.push(ServerError::DemoPasswordTooShort);
         }
+        problems.extend(self.housekeeping_problems());
         if problems.is_empty()
             && let Err(error) = self.engine_config()
         {
             problems.push(error);
         }
         problems
+    }
+
+    /// Problems with `[purge]` and `[refresh]`.
+    fn housekeeping_problems(&self) -> Vec<ServerError> {
+        let mut problems = Vec::new();
+        if !(10..=86_400).contains(&self.purge_interval_secs) {
+            problems.push(ServerError::SettingOutOfRange {
+                setting: "purge.interval_secs",
+                min: 10,
+                max: 86_400,
+            });
+        }
+        if self.public_client_retry_window_secs > RefreshPolicy::MAX_RETRY_WINDOW.as_secs() {
+            problems.push(ServerError::SettingOutOfRange {
+                setting: "refresh.public_client_retry_window_secs",
+                min: 0,
+                max: RefreshPolicy::MAX_RETRY_WINDOW.as_secs(),
+            });
+        }
+        problems
+    }
+
+    /// One line describing the purge and the public-client refresh rule,
+    /// for `latchkey check`.
+    pub fn housekeeping_summary(&self) -> String {
+        let retry = match self.public_client_retry_window_secs {
+            0 => "a rotated refresh token of a public client without DPoP presented again \
+                  revokes its family at once"
+                .to_owned(),
+            secs => format!(
+                "public clients without DPoP may retry a rotated refresh token for {secs} s \
+                 (opted in: a thief within that window gets the successor too)"
+            ),
+        };
+        format!(
+            "purge: expired records and never-used registered clients every {} s; {retry}",
+            self.purge_interval_secs
+        )
+    }
+
+    /// The purge settings in force ([`crate::purge`]).
+    pub fn purge_settings(&self) -> Result<crate::purge::PurgeSettings, ServerError> {
+        let engine = self.engine_config()?;
+        Ok(crate::purge::PurgeSettings {
+            interval: Duration::from_secs(self.purge_interval_secs),
+            unused_client_ttl: engine
+                .registration
+                .as_ref()
+                .map(|registration| registration.unused_client_ttl),
+        })
     }
 
     /// The engine configuration this server configuration describes.
@@ -837,6 +925,16 @@ impl ServerConfig {
                 })
             })
             .collect::<Result<_, _>>()?;
+        config.refresh_policy = config
+            .refresh_policy
+            .with_public_client_retry_window(Duration::from_secs(
+                self.public_client_retry_window_secs,
+            ))
+            .map_err(|_| ServerError::SettingOutOfRange {
+                setting: "refresh.public_client_retry_window_secs",
+                min: 0,
+                max: RefreshPolicy::MAX_RETRY_WINDOW.as_secs(),
+            })?;
         config.validate().map_err(ServerError::Engine)?;
         Ok(config)
     }
@@ -996,6 +1094,8 @@ struct FileConfig {
     tls: Option<TlsSettings>,
     http: Option<FileHttp>,
     rate_limits: Option<FileRateLimits>,
+    purge: Option<FilePurge>,
+    refresh: Option<FileRefresh>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1010,6 +1110,12 @@ struct FileHttp {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FilePurge {
+    interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileRateLimits {
     enabled: Option<bool>,
     per_address_per_minute: Option<u32>,
@@ -1017,6 +1123,12 @@ struct FileRateLimits {
     per_client_per_minute: Option<u32>,
     per_client_burst: Option<u32>,
     registrations_per_address_per_hour: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRefresh {
+    public_client_retry_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1691,6 +1803,71 @@ mod tests {
             config.problems()[..],
             [ServerError::DemoPasswordTooShort]
         ));
+    }
+
+    #[test]
+    fn purge_and_refresh_settings_have_safe_defaults_and_bounds() {
+        let config = ServerConfig::load(None, no_env).unwrap();
+        assert_eq!(config.purge_interval_secs, 300);
+        assert_eq!(config.public_client_retry_window_secs, 0);
+        let purge = config.purge_settings().unwrap();
+        assert_eq!(purge.interval, Duration::from_secs(300));
+        assert_eq!(
+            purge.unused_client_ttl,
+            Some(Duration::from_secs(24 * 3600))
+        );
+        assert_eq!(
+            config
+                .engine_config()
+                .unwrap()
+                .refresh_policy
+                .public_client_retry_window(),
+            Duration::ZERO
+        );
+
+        let config = with_toml(
+            "[purge]\ninterval_secs = 60\n[refresh]\npublic_client_retry_window_secs = 20",
+        );
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert_eq!(
+            config.purge_settings().unwrap().interval,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            config
+                .engine_config()
+                .unwrap()
+                .refresh_policy
+                .public_client_retry_window(),
+            Duration::from_secs(20)
+        );
+        assert!(config.housekeeping_summary().contains("for 20 s"));
+
+        let config = with_toml(
+            "[purge]\ninterval_secs = 0\n[refresh]\npublic_client_retry_window_secs = 61",
+        );
+        let problems = config.problems();
+        assert!(
+            matches!(
+                problems.as_slice(),
+                [
+                    ServerError::SettingOutOfRange {
+                        setting: "purge.interval_secs",
+                        ..
+                    },
+                    ServerError::SettingOutOfRange {
+                        setting: "refresh.public_client_retry_window_secs",
+                        min: 0,
+                        max: 60
+                    },
+                ]
+            ),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[1].to_string(),
+            "refresh.public_client_retry_window_secs must be between 0 and 60"
+        );
     }
 
     #[test]

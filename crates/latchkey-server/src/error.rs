@@ -138,7 +138,7 @@ pub enum ServerError {
     /// The longest lockout is shorter than the first one.
     #[error("login.max_lockout_secs must not be shorter than login.window_secs")]
     LoginLockoutShorterThanWindow,
-    /// An `[http]` or `[rate_limits]` number is outside its range.
+    /// A numeric setting (`[http]`, `[rate_limits]`, `[purge]`, `[refresh]`) is outside its range.
     #[error("{setting} must be between {min} and {max}")]
     SettingOutOfRange {
         /// The setting, as `table.name`.
@@ -212,6 +212,14 @@ pub enum ServerError {
     /// Reading input or writing output failed.
     #[error("input or output failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The database file has the wrong permissions or could not be inspected.
+    #[error("the database file {path} {problem}")]
+    DatabaseFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl From<&ServerError> for ErrorCode {
@@ -254,7 +262,8 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::ClientInvalid(_)
             | ServerError::ClientExists(_)
             | ServerError::ClientUnknown(_)
-            | ServerError::Io(_) => ErrorCode::ServerError,
+            | ServerError::Io(_)
+            | ServerError::DatabaseFile { .. } => ErrorCode::ServerError,
         }
     }
 }

@@ -19,7 +19,7 @@
 //! - `latchkey check [--config FILE]` prints each configuration problem on
 //!   one line and exits with 1 when there is any.
 //! - `latchkey users add NAME [--password-stdin] | list | remove NAME`,
-//!   `latchkey clients list | add ... | remove ID`, `latchkey keys list | rotate`.
+//!   `latchkey clients list | add ... | remove ID | purge`, `latchkey keys list | rotate`.
 //! - Settings: defaults, then the TOML file, then `LATCHKEY_*` variables (see
 //!   [`config`] for every setting).
 //!
@@ -33,7 +33,10 @@
 //! # Files
 //!
 //! - `<database>` (default `./latchkey.db`, with `-wal` and `-shm` files):
-//!   clients, users (argon2id hashes), signing keys, grants, consents.
+//!   clients, users (argon2id hashes), signing keys, grants, consents;
+//!   created with mode 0600, and refused if others can read it (see
+//!   [`database`]). Expired records are deleted every few minutes (see
+//!   [`purge`]).
 //! - `<database>.secrets`: the refresh-token rotation key and the DPoP nonce
 //!   key, created with mode 0600 on first start and refused if others can read
 //!   it (see [`secrets`]); the key that seals the login form is derived from
@@ -93,6 +96,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod database;
 pub mod fetcher;
 pub mod http_limits;
 pub mod interaction;
@@ -100,6 +104,7 @@ pub mod login_limit;
 pub mod mcp_demo;
 pub mod pages;
 pub mod password;
+pub mod purge;
 pub mod rate_limit;
 pub mod sealed;
 pub mod secrets;

@@ -10,7 +10,6 @@ use latchkey_engine::{Engine, NoMetadataFetcher};
 use latchkey_server::admin::{self, NewClient};
 use latchkey_server::config::ServerConfig;
 use latchkey_server::{ServerError, now, os_rng, secrets};
-use latchkey_store_sqlite::SqliteStore;
 use latchkey_types::{Scope, SecretString};
 
 /// Latchkey: an OAuth 2.1 authorization server for MCP servers.
@@ -101,6 +100,9 @@ enum ClientsCommand {
         /// The client id.
         id: String,
     },
+    /// Delete the dynamically registered clients that never obtained a token
+    /// within a day of registering (`serve` also does this every few minutes).
+    Purge,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +167,7 @@ fn check(config: &ServerConfig) -> ExitCode {
         for line in config.limits_summary() {
             println!("{line}");
         }
+        println!("{}", config.housekeeping_summary());
         return ExitCode::SUCCESS;
     }
     for problem in problems {
@@ -178,7 +181,8 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
     let mut out = std::io::stdout();
     let mut rng = os_rng();
     let now = now();
-    let open = || SqliteStore::open(&config.database);
+    // Every command opens the database only if others cannot read it.
+    let open = || latchkey_server::database::open(&config.database);
     match command {
         Command::Check => Ok(()),
         Command::Serve => latchkey_server::serve::run(config).await,
@@ -233,6 +237,12 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
         }
         Command::Clients(ClientsCommand::Remove { id }) => {
             admin::clients_remove(&open().await?, &id, now, &mut out).await
+        }
+        Command::Clients(ClientsCommand::Purge) => {
+            let ttl = config.purge_settings()?.unused_client_ttl;
+            admin::clients_purge(&open().await?, ttl, now, &mut out)
+                .await
+                .map(|_| ())
         }
         Command::Keys(KeysCommand::List) => admin::keys_list(&open().await?, &mut out).await,
         Command::Keys(KeysCommand::Rotate) => {

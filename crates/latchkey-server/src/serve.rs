@@ -37,7 +37,7 @@ pub const DEMO_USER: &str = "demo";
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     init_logging();
     let addr = config.bind_addr()?;
-    let store = Arc::new(SqliteStore::open(&config.database).await?);
+    let store = Arc::new(crate::database::open(&config.database).await?);
     let mut out = std::io::stdout();
     let app = build(&config, Arc::clone(&store), now(), &mut os_rng(), &mut out).await?;
     let acceptor = match (&config.tls.cert, &config.tls.key) {
@@ -45,6 +45,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         _ => None,
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let purge = crate::purge::spawn(
+        Arc::clone(&store),
+        config.purge_settings()?,
+        Clock::system(),
+    );
     tracing::info!(issuer = %config.issuer, %addr, tls = acceptor.is_some(), "latchkey is listening");
     // One loop for http and https, with the connection limits and the
     // peer address (for the login and rate limits) on every request.
@@ -58,6 +63,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     )
     .await;
     tracing::info!("shutting down");
+    purge.abort();
     store.close().await;
     Ok(())
 }

@@ -55,7 +55,10 @@ fn check_accepts_the_defaults() {
          connection limits: headers within 10 s, bodies within 30 s, responses within 60 s, \
          at most 512 connections at once, 64 from one address\n\
          rate limits: 300 requests per minute per address (burst 60), 600 per client \
-         (burst 120), 20 registrations per address per hour\n"
+         (burst 120), 20 registrations per address per hour\n\
+         purge: expired records and never-used registered clients every 300 s; a rotated \
+         refresh token of a public client without DPoP presented again revokes its family at \
+         once\n"
     );
 }
 
@@ -109,5 +112,139 @@ fn users_add_from_stdin_then_list() {
     assert_eq!(
         String::from_utf8(output.stderr).expect("utf-8"),
         "latchkey: user \"nobody\" does not exist\n"
+    );
+}
+
+#[test]
+fn clients_purge_deletes_never_used_registered_clients_and_prints_how_many() {
+    use latchkey_store::ClientStore;
+    use latchkey_types::{ClientId, UnixTime};
+
+    let dir = temp_dir("purge");
+    // An administrator's client (never purged), then two dynamically
+    // registered ones: one that never obtained a token, two days old, and a
+    // fresh one.
+    let output = latchkey(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "--id",
+            "admin-client",
+            "--redirect-uri",
+            "https://app.example/cb",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = latchkey_store_sqlite::SqliteStore::open(&dir.join("latchkey.db"))
+            .await
+            .expect("open");
+        for (id, issued_at) in [("stale-client", now - 2 * 86_400), ("fresh-client", now)] {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("client_name".into(), "Registered".into());
+            metadata.insert(
+                "redirect_uris".into(),
+                serde_json::json!(["http://127.0.0.1/cb"]),
+            );
+            let record = latchkey_store::ClientRecord {
+                client_id: ClientId::parse(id).expect("id"),
+                metadata,
+                secret_digest: None,
+                secret_expires_at: None,
+                registration_token_digest: None,
+                fingerprint: None,
+                issued_at: UnixTime::from_secs(issued_at),
+                first_used_at: None,
+            };
+            store
+                .register_client(&record, u64::MAX)
+                .await
+                .expect("register");
+        }
+        store.close().await;
+    });
+    let output = latchkey(&dir, &["clients", "purge"], &[], None);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        stdout(&output),
+        "purged 1 registered client(s) that obtained no token within 24 hours\n"
+    );
+    let listed = stdout(&latchkey(&dir, &["clients", "list"], &[], None));
+    assert!(
+        listed.contains("admin-client") && listed.contains("fresh-client"),
+        "{listed}"
+    );
+    assert!(!listed.contains("stale-client"), "{listed}");
+    let again = latchkey(&dir, &["clients", "purge"], &[], None);
+    assert_eq!(
+        stdout(&again),
+        "purged 0 registered client(s) that obtained no token within 24 hours\n"
+    );
+}
+
+#[test]
+fn serve_refuses_a_database_that_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = temp_dir("db-mode");
+    let output = latchkey(&dir, &["users", "list"], &[], None);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let database = dir.join("latchkey.db");
+    let mode = std::fs::metadata(&database)
+        .expect("created")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "a new database is private");
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command.arg("serve").current_dir(&dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LATCHKEY_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("LATCHKEY_BIND", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("spawn latchkey serve");
+    // It must stop at once; a server that started would be killed here
+    // (bounded: 100 checks 50 ms apart).
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(done) = child.try_wait().expect("wait") {
+            status = Some(done);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("output");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "serve must not start: {output:?}"
+    );
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert!(
+        stderr.contains(&format!(
+            "latchkey: the database file {} can be read or written by other users; run chmod 600 on it",
+            PathBuf::from(".").join("latchkey.db").display()
+        )),
+        "{stderr}"
     );
 }

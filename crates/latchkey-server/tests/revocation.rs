@@ -464,7 +464,11 @@ async fn a_token_the_store_does_not_know_is_refused_at_mcp() {
     assert_works(&server, &access).await;
     // The record is gone (as after a purge of expired records, here early).
     let later = UnixTime::from_secs(latchkey_server::now().as_secs() + 3_600);
-    server.store.purge_expired(later).await.expect("purge");
+    server
+        .store
+        .purge_expired(later, u64::MAX)
+        .await
+        .expect("purge");
     assert_refused_as_invalid_token(&server, &access).await;
 }
 

@@ -158,14 +158,23 @@ impl ClientStore for PostgresStore {
         Ok(())
     }
 
-    async fn purge_unused_clients(&self, issued_before: UnixTime) -> Result<u64, StoreError> {
-        let purged =
-            sqlx::query("DELETE FROM clients WHERE first_used_at IS NULL AND issued_at < $1")
-                .bind(time_to_db(issued_before)?)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?
-                .rows_affected();
+    /// One `DELETE` of up to `limit` rows; rows another transaction holds
+    /// are skipped (`SKIP LOCKED`), left for the next batch.
+    async fn purge_unused_clients(
+        &self,
+        issued_before: UnixTime,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        let purged = sqlx::query(
+            "DELETE FROM clients WHERE client_id IN (SELECT client_id FROM clients \
+             WHERE first_used_at IS NULL AND issued_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(time_to_db(issued_before)?)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
         Ok(purged)
     }
 

@@ -198,12 +198,16 @@ impl GrantStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // The tombstone, written first: it row-locks the code, which is what
         // `insert_family` and `record_access_token` share-lock.
-        sqlx::query("UPDATE codes SET revoked_at = COALESCE(revoked_at, $2) WHERE digest = $1")
-            .bind(code)
-            .bind(time_to_db(now)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let failed_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE codes SET revoked_at = COALESCE(revoked_at, $2) WHERE digest = $1 \
+             RETURNING failed_at",
+        )
+        .bind(code)
+        .bind(time_to_db(now)?)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .flatten();
         // Every family from the code counts; only active ones change, so an
         // earlier revocation keeps its reason.
         let families = sqlx::query(
@@ -236,36 +240,93 @@ impl GrantStore for PostgresStore {
         Ok(RevokedGrant {
             families,
             access_tokens,
+            failed_redemption_at: failed_at
+                .map(|at| u64::try_from(at).map(UnixTime::from_secs))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt { what: "code" })?,
         })
     }
 
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+    async fn mark_redemption_failed(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE codes SET failed_at = COALESCE(failed_at, $2) WHERE digest = $1")
+            .bind(code.as_bytes().as_slice())
+            .bind(time_to_db(now)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` expired rows in one transaction, codes first,
+    /// then the `refresh_tokens` rows of expired families, then the families
+    /// (once their rows are gone, so `ON DELETE CASCADE` has next to nothing
+    /// left to delete uncounted), access-token records and replay keys. Each `DELETE` picks
+    /// its rows with `FOR UPDATE SKIP LOCKED`: rows another transaction holds
+    /// (a revocation setting a tombstone, an instance purging concurrently)
+    /// are left for the next batch instead of waited for, and a picked row is
+    /// re-checked against the condition once locked (READ COMMITTED), so a
+    /// tombstone that landed first keeps its code.
+    async fn purge_expired(&self, now: UnixTime, limit: u64) -> Result<u64, StoreError> {
         let tombstones_until = time_to_db(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time_to_db(now)?;
+        let mut left = limit;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // A revoked code stays as a tombstone for the margin past its expiry.
-        let mut purged: u64 = sqlx::query(
-            "DELETE FROM codes WHERE expires_at < $1 \
-             AND (revoked_at IS NULL OR expires_at < $2)",
-        )
-        .bind(now)
-        .bind(tombstones_until)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        // `refresh_tokens` rows go with their family (ON DELETE CASCADE).
-        for table in ["refresh_families", "access_tokens", "replay"] {
-            let deleted = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
+        left = left.saturating_sub(
+            sqlx::query(
+                "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes \
+                 WHERE expires_at < $1 AND (revoked_at IS NULL OR expires_at < $2) \
+                 LIMIT $3 FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(now)
+            .bind(tombstones_until)
+            .bind(i64::try_from(left).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected(),
+        );
+        if left > 0 {
+            left = left.saturating_sub(
+                sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE digest IN (SELECT t.digest \
+                     FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
+                     WHERE f.expires_at < $1 LIMIT $2 FOR UPDATE OF t SKIP LOCKED)",
+                )
                 .bind(now)
+                .bind(i64::try_from(left).unwrap_or(i64::MAX))
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?
-                .rows_affected();
-            purged = purged.saturating_add(deleted);
+                .rows_affected(),
+            );
+        }
+        for (table, key) in [
+            ("refresh_families", "id"),
+            ("access_tokens", "jti"),
+            ("replay", "key"),
+        ] {
+            if left == 0 {
+                break;
+            }
+            let deleted = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
+                 WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            ))
+            .bind(now)
+            .bind(i64::try_from(left).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            left = left.saturating_sub(deleted);
         }
         tx.commit().await.map_err(backend)?;
-        Ok(purged)
+        Ok(limit.saturating_sub(left))
     }
 }
 

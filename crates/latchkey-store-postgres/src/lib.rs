@@ -115,8 +115,10 @@
 //!   document, stored as given. The engine seals it first when it has a key
 //!   wrap key (`EngineSecrets::key_wrap_key`, as `latchkey serve` always
 //!   does); otherwise it is plain PKCS#8.
-//! - It does not purge by itself: the server calls
-//!   [`GrantStore::purge_expired`] and [`ClientStore::purge_unused_clients`].
+//! - It does not purge by itself: whoever runs it calls
+//!   [`GrantStore::purge_expired`] and [`ClientStore::purge_unused_clients`]
+//!   periodically, in batches (each call is one transaction of at most its
+//!   `limit` rows, skipping rows that other transactions hold).
 //! - No compile-time checked queries: queries are checked by the tests against
 //!   a real server, so building needs no database.
 //!

@@ -95,6 +95,7 @@ async fn rotation_applies_once_across_two_instances_oauth21_4_3_1() {
                 let presentation = RefreshPresentation {
                     token: &token,
                     client_id: &client,
+                    client_authenticated: true,
                     dpop_jkt: None,
                     scope: None,
                     resources: &[],

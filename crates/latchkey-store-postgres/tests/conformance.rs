@@ -36,4 +36,7 @@ cases!(
     users_are_unique_by_name,
     remember_once_admits_one_of_many_concurrent_callers,
     expired_records_are_purged,
+    expired_records_are_purged_in_batches_and_live_ones_kept,
+    unused_clients_are_purged_in_batches,
+    a_failed_redemption_is_reported_when_the_code_comes_back,
 );

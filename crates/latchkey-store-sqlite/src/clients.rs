@@ -146,13 +146,22 @@ impl ClientStore for SqliteStore {
         Ok(())
     }
 
-    async fn purge_unused_clients(&self, issued_before: UnixTime) -> Result<u64, StoreError> {
-        let result =
-            sqlx::query("DELETE FROM clients WHERE first_used_at IS NULL AND issued_at < ?")
-                .bind(time(issued_before)?)
-                .execute(&mut *self.writer().await?)
-                .await
-                .map_err(backend)?;
+    /// One `DELETE` of up to `limit` rows, picked through the partial index
+    /// `clients_unused`.
+    async fn purge_unused_clients(
+        &self,
+        issued_before: UnixTime,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM clients WHERE client_id IN (SELECT client_id FROM clients \
+             WHERE first_used_at IS NULL AND issued_at < ? LIMIT ?)",
+        )
+        .bind(time(issued_before)?)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .execute(&mut *self.writer().await?)
+        .await
+        .map_err(backend)?;
         Ok(result.rows_affected())
     }
 

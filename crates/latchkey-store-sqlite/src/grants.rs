@@ -362,6 +362,13 @@ impl GrantStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let failed_at: Option<i64> =
+            sqlx::query_scalar("SELECT failed_at FROM codes WHERE digest = ?")
+                .bind(code)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .flatten();
         let families: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE from_code = ?")
                 .bind(code)
@@ -389,41 +396,69 @@ impl GrantStore for SqliteStore {
         Ok(RevokedGrant {
             families: rows(families),
             access_tokens,
+            failed_redemption_at: failed_at
+                .map(|at| u64::try_from(at).map(UnixTime::from_secs))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt { what: "code" })?,
         })
     }
 
-    /// Deletes expired codes, families (their `refresh_tokens` rows cascade),
-    /// access-token records and replay keys in one transaction.
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+    async fn mark_redemption_failed(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE codes SET failed_at = ? WHERE digest = ? AND failed_at IS NULL")
+            .bind(time(now)?)
+            .bind(code.as_bytes().as_slice())
+            .execute(&mut *self.writer().await?)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` expired rows in one `IMMEDIATE` transaction,
+    /// codes first, then the `refresh_tokens` rows of expired families, then
+    /// the families (only once their rows are gone, so the cascade deletes
+    /// nothing uncounted), access-token records and replay keys, each
+    /// `DELETE` picking its rows through the `expires_at` index with a
+    /// `LIMIT` of what is left.
+    async fn purge_expired(&self, now: UnixTime, limit: u64) -> Result<u64, StoreError> {
         let tombstones_until = time(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time(now)?;
         let mut writer = self.writer().await?;
         let mut tx = begin_immediate(&mut writer).await?;
+        let mut left = limit;
         // A revoked code stays as a tombstone for the margin past its expiry.
-        let mut purged = sqlx::query(
-            "DELETE FROM codes WHERE expires_at < ? \
-             AND (revoked_at IS NULL OR expires_at < ?)",
-        )
-        .bind(now)
-        .bind(tombstones_until)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        for statement in [
-            "DELETE FROM refresh_families WHERE expires_at < ?",
-            "DELETE FROM access_tokens WHERE expires_at < ?",
-            "DELETE FROM replay WHERE expires_at < ?",
-        ] {
-            let result = sqlx::query(statement)
+        let statements = [
+            "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes \
+             WHERE expires_at < ?1 AND (revoked_at IS NULL OR expires_at < ?2) LIMIT ?3)",
+            "DELETE FROM refresh_tokens WHERE digest IN (SELECT t.digest \
+             FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
+             WHERE f.expires_at < ?1 LIMIT ?3)",
+            "DELETE FROM refresh_families WHERE id IN \
+             (SELECT id FROM refresh_families WHERE expires_at < ?1 LIMIT ?3)",
+            "DELETE FROM access_tokens WHERE jti IN \
+             (SELECT jti FROM access_tokens WHERE expires_at < ?1 LIMIT ?3)",
+            "DELETE FROM replay WHERE key IN \
+             (SELECT key FROM replay WHERE expires_at < ?1 LIMIT ?3)",
+        ];
+        for statement in statements {
+            if left == 0 {
+                break;
+            }
+            let deleted = sqlx::query(statement)
                 .bind(now)
+                .bind(tombstones_until)
+                .bind(i64::try_from(left).unwrap_or(i64::MAX))
                 .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
-            purged = purged.saturating_add(result.rows_affected());
+                .map_err(backend)?
+                .rows_affected();
+            left = left.saturating_sub(deleted);
         }
         tx.commit().await.map_err(backend)?;
-        Ok(purged)
+        Ok(limit.saturating_sub(left))
     }
 }
 

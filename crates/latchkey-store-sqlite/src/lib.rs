@@ -105,7 +105,7 @@
 //! # Schema and migrations
 //!
 //! `migrations/0001_initial.sql` (then `0002_code_tombstones.sql` and
-//! `0003_refresh_token_triggers.sql`), embedded with `sqlx::migrate!` and applied on
+//! `0003_refresh_token_triggers.sql`, `0004_code_redemption_failures.sql`), embedded with `sqlx::migrate!` and applied on
 //! open (`sqlx` records applied versions in `_sqlx_migrations`): `clients`,
 //! `codes`, `refresh_families`, `refresh_tokens` (every digest a family ever
 //! had, indexed by triggers in the statement that stores the family or
@@ -127,7 +127,10 @@
 //!   Bytes read through SQLite pass through buffers that are not zeroized.
 //! - No sharing between hosts (use the PostgreSQL store), no scheduled purge
 //!   (call [`GrantStore::purge_expired`] and
-//!   [`ClientStore::purge_unused_clients`]), no backup, no down-migrations.
+//!   [`ClientStore::purge_unused_clients`] in batches, as `latchkey serve`
+//!   does: each call is one short `IMMEDIATE` transaction of at most its
+//!   `limit` rows, so a backlog never holds the writer for long), no backup,
+//!   no down-migrations.
 //! - No compile-time checked queries: they need a database at build time;
 //!   every query is checked at run time and covered by the tests.
 //! - It logs nothing itself; `sqlx` may log SQL text, which holds only

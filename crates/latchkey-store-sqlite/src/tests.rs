@@ -111,6 +111,7 @@ async fn revoking_a_stale_family_keeps_the_newest_generation() {
     let presentation = RefreshPresentation {
         token: &token,
         client_id: &client(),
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],
@@ -180,6 +181,7 @@ async fn a_family_write_whose_digest_is_taken_leaves_nothing_behind() {
     let presentation = RefreshPresentation {
         token: &token,
         client_id: &client(),
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],

@@ -156,6 +156,7 @@ async fn write_stream(path: &Path, operations: usize, out: &mut impl Write) {
                     let presentation = RefreshPresentation {
                         token: &token,
                         client_id: &client,
+                        client_authenticated: true,
                         dpop_jkt: None,
                         scope: None,
                         resources: &[],

@@ -58,6 +58,9 @@ macro_rules! conformance_tests {
             users_are_unique_by_name,
             remember_once_admits_one_of_many_concurrent_callers,
             expired_records_are_purged,
+            expired_records_are_purged_in_batches_and_live_ones_kept,
+            unused_clients_are_purged_in_batches,
+            a_failed_redemption_is_reported_when_the_code_comes_back,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -280,6 +283,7 @@ pub async fn refresh_rotation_is_compare_and_set_under_concurrency<S: Store + 's
                 let presentation = RefreshPresentation {
                     token: &token,
                     client_id: &client,
+                    client_authenticated: true,
                     dpop_jkt: None,
                     scope: None,
                     resources: &[],
@@ -495,6 +499,7 @@ pub async fn rotation_with_token_records_it_only_when_the_rotation_applies<S: St
         let presentation = RefreshPresentation {
             token: &token,
             client_id: &client,
+            client_authenticated: true,
             dpop_jkt: None,
             scope: None,
             resources: &[],
@@ -556,6 +561,7 @@ pub async fn rotation_with_token_records_it_only_when_the_rotation_applies<S: St
     let presentation = RefreshPresentation {
         token: &token,
         client_id: &client,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],
@@ -599,6 +605,7 @@ pub async fn rotated_tokens_still_find_their_family<S: Store + 'static>(store: A
     let presentation = RefreshPresentation {
         token: &token,
         client_id: &client,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],
@@ -662,6 +669,7 @@ pub async fn revoking_a_family_revokes_its_access_tokens_and_stays_revoked<S: St
     let presentation = RefreshPresentation {
         token: &token,
         client_id: &client,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],
@@ -756,7 +764,8 @@ pub async fn code_replay_revokes_everything_the_code_issued<S: Store + 'static>(
         revoked,
         RevokedGrant {
             families: 1,
-            access_tokens: 2
+            access_tokens: 2,
+            failed_redemption_at: None,
         }
     );
     let family = store
@@ -955,7 +964,10 @@ pub async fn code_grant_revoked_before_its_tokens_land_still_revokes_them<S: Sto
 
     // The tombstone outlives the code's expiry by the margin, then goes.
     let after_expiry = code.expires_at().saturating_add(Duration::from_secs(1));
-    store.purge_expired(after_expiry).await.expect("purge");
+    store
+        .purge_expired(after_expiry, u64::MAX)
+        .await
+        .expect("purge");
     let (_, late) = family(&client, &mut rng);
     store
         .insert_family(&late, Some(code.digest()))
@@ -974,7 +986,10 @@ pub async fn code_grant_revoked_before_its_tokens_land_still_revokes_them<S: Sto
         .expires_at()
         .saturating_add(CODE_TOMBSTONE_MARGIN)
         .saturating_add(Duration::from_secs(1));
-    store.purge_expired(after_margin).await.expect("purge");
+    store
+        .purge_expired(after_margin, u64::MAX)
+        .await
+        .expect("purge");
     assert!(matches!(
         store.consume_code(code.digest()).await.expect("consume"),
         Consumption::Unknown
@@ -1146,7 +1161,7 @@ pub async fn unused_clients_are_purged_used_ones_kept<S: Store + 'static>(store:
         .await
         .expect("mark again");
     let purged = store
-        .purge_unused_clients(UnixTime::from_secs(1_000))
+        .purge_unused_clients(UnixTime::from_secs(1_000), u64::MAX)
         .await
         .expect("purge");
     assert!(purged >= 1);
@@ -1356,7 +1371,7 @@ pub async fn expired_records_are_purged<S: Store + 'static>(store: Arc<S>) {
     let token = access_token(&client, None, None, &mut rng);
     store.record_access_token(&token).await.expect("record");
     // Before anything expires, nothing of ours goes.
-    store.purge_expired(NOW).await.expect("purge");
+    store.purge_expired(NOW, u64::MAX).await.expect("purge");
     assert!(
         store
             .access_token(&token.jti)
@@ -1372,7 +1387,10 @@ pub async fn expired_records_are_purged<S: Store + 'static>(store: Arc<S>) {
             .is_some()
     );
     let after_all = family.expires_at().saturating_add(Duration::from_secs(1));
-    let purged = store.purge_expired(after_all).await.expect("purge");
+    let purged = store
+        .purge_expired(after_all, u64::MAX)
+        .await
+        .expect("purge");
     assert!(purged >= 3, "purged {purged}");
     assert!(matches!(
         store.consume_code(code.digest()).await.expect("consume"),
@@ -1392,4 +1410,320 @@ pub async fn expired_records_are_purged<S: Store + 'static>(store: Arc<S>) {
             .expect("lookup")
             .is_none()
     );
+}
+
+/// `purge_expired` deletes at most `limit` rows per call, across codes,
+/// families with their token digests, access-token records and replay keys
+/// (a family's rotated digests counted too), so a caller looping until
+/// a batch comes back short drains a backlog in bounded steps; nothing live
+/// goes, and a revoked code keeps its tombstone for [`CODE_TOMBSTONE_MARGIN`]
+/// past its expiry.
+pub async fn expired_records_are_purged_in_batches_and_live_ones_kept<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(16);
+    let client = client_id(&mut rng);
+    // Purged at `at`: codes (expiring NOW + 60 s), access tokens (NOW + 300 s),
+    // families with a 100 s lifetime and replay keys (NOW + 60 s), five each.
+    let at = NOW.saturating_add(Duration::from_secs(400));
+    let short = RefreshPolicy::new(Duration::from_secs(100), Duration::ZERO).expect("policy");
+    let mut expired_codes = Vec::new();
+    let mut expired_families = Vec::new();
+    let mut expired_tokens = Vec::new();
+    for i in 0..5u8 {
+        let code = code_record(&client, &mut rng);
+        store.insert_code(&code).await.expect("insert");
+        expired_codes.push(code);
+        let (first, family) =
+            RefreshFamily::start(family_params(&client), NOW, &short, &mut rng).expect("start");
+        store.insert_family(&family, None).await.expect("insert");
+        if i == 0 {
+            // One family rotated once: two token digests to purge before it.
+            let presentation = RefreshPresentation {
+                token: &first,
+                client_id: &client,
+                client_authenticated: true,
+                dpop_jkt: None,
+                scope: None,
+                resources: &[],
+            };
+            let RefreshDecision::Rotate(rotation) =
+                family.present(&presentation, NOW, &short, &rotation_key())
+            else {
+                panic!("the current token rotates");
+            };
+            assert_eq!(
+                store.rotate_family(&rotation.next).await.expect("rotate"),
+                Rotated::Applied
+            );
+            expired_families.push(rotation.next);
+        }
+        expired_families.push(family);
+        let token = access_token(&client, None, None, &mut rng);
+        store.record_access_token(&token).await.expect("record");
+        expired_tokens.push(token);
+        let expires = NOW.saturating_add(Duration::from_secs(60));
+        assert!(
+            store
+                .remember_once(&[i; 32], expires, NOW)
+                .await
+                .expect("remember")
+        );
+    }
+    // Live at `at`: a code, a family, an access token and a replay key that
+    // expire later, and a revoked code within its tombstone margin.
+    let live_code = code_record_at(&client, at, &mut rng);
+    store.insert_code(&live_code).await.expect("insert");
+    let (_, live_family) = family(&client, &mut rng);
+    store
+        .insert_family(&live_family, None)
+        .await
+        .expect("insert");
+    let live_token = AccessTokenRecord {
+        expires_at: at.saturating_add(Duration::from_secs(300)),
+        ..access_token(&client, None, None, &mut rng)
+    };
+    store
+        .record_access_token(&live_token)
+        .await
+        .expect("record");
+    let live_key = [0xee; 32];
+    assert!(
+        store
+            .remember_once(&live_key, at.saturating_add(Duration::from_secs(60)), at)
+            .await
+            .expect("remember")
+    );
+    let tombstoned = code_record(&client, &mut rng);
+    store.insert_code(&tombstoned).await.expect("insert");
+    assert!(matches!(
+        store
+            .consume_code(tombstoned.digest())
+            .await
+            .expect("consume"),
+        Consumption::First(_)
+    ));
+    store
+        .revoke_code_grant(tombstoned.digest(), NOW)
+        .await
+        .expect("revoke");
+
+    let mut batches = Vec::new();
+    loop {
+        let purged = store.purge_expired(at, 3).await.expect("purge");
+        batches.push(purged);
+        if purged < 3 {
+            break;
+        }
+        assert!(batches.len() < 20, "the purge must end: {batches:?}");
+    }
+    // Five each of codes, families, access tokens and replay keys, and six
+    // token digests of those families (one rotated once).
+    assert_eq!(
+        batches,
+        [3, 3, 3, 3, 3, 3, 3, 3, 2],
+        "26 expired rows, 3 at a time"
+    );
+    assert_eq!(store.purge_expired(at, 3).await.expect("purge"), 0);
+
+    for code in &expired_codes {
+        assert!(matches!(
+            store.consume_code(code.digest()).await.expect("consume"),
+            Consumption::Unknown
+        ));
+    }
+    for family in &expired_families {
+        assert!(
+            store
+                .family_by_token(family.current())
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+    }
+    for token in &expired_tokens {
+        assert!(
+            store
+                .access_token(&token.jti)
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+    }
+    // Everything live is still there.
+    assert!(matches!(
+        store
+            .consume_code(live_code.digest())
+            .await
+            .expect("consume"),
+        Consumption::First(_)
+    ));
+    assert!(
+        store
+            .family_by_token(live_family.current())
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    assert!(
+        store
+            .access_token(&live_token.jti)
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    assert!(
+        !store
+            .remember_once(&live_key, at.saturating_add(Duration::from_secs(60)), at)
+            .await
+            .expect("remember"),
+        "a live replay key still refuses its replay"
+    );
+    assert!(matches!(
+        store
+            .consume_code(tombstoned.digest())
+            .await
+            .expect("consume"),
+        Consumption::AlreadyConsumed(_)
+    ));
+    // Past the margin the tombstone goes too.
+    let after_margin = tombstoned
+        .expires_at()
+        .saturating_add(CODE_TOMBSTONE_MARGIN)
+        .saturating_add(Duration::from_secs(1));
+    assert!(store.purge_expired(after_margin, 100).await.expect("purge") >= 1);
+    assert!(matches!(
+        store
+            .consume_code(tombstoned.digest())
+            .await
+            .expect("consume"),
+        Consumption::Unknown
+    ));
+}
+
+/// `purge_unused_clients` deletes at most `limit` clients per call, and
+/// never a used or recent one.
+pub async fn unused_clients_are_purged_in_batches<S: Store + 'static>(store: Arc<S>) {
+    let mut rng = rng(17);
+    let old = |rng: &mut ChaCha20Rng| ClientRecord {
+        issued_at: UnixTime::from_secs(100),
+        ..client_record(rng, None)
+    };
+    for _ in 0..7 {
+        store
+            .register_client(&old(&mut rng), u64::MAX)
+            .await
+            .expect("register");
+    }
+    let used = old(&mut rng);
+    store
+        .register_client(&used, u64::MAX)
+        .await
+        .expect("register");
+    store
+        .mark_client_used(&used.client_id, NOW)
+        .await
+        .expect("mark");
+    let fresh = client_record(&mut rng, None);
+    store
+        .register_client(&fresh, u64::MAX)
+        .await
+        .expect("register");
+    let cutoff = UnixTime::from_secs(1_000);
+    let mut batches = Vec::new();
+    loop {
+        let purged = store.purge_unused_clients(cutoff, 3).await.expect("purge");
+        batches.push(purged);
+        if purged < 3 {
+            break;
+        }
+        assert!(batches.len() < 10, "the purge must end: {batches:?}");
+    }
+    assert_eq!(batches, [3, 3, 1]);
+    let left: Vec<ClientId> = store
+        .list_clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&used.client_id) && left.contains(&fresh.client_id));
+}
+
+/// A code whose consuming redemption was refused is reported as such when it
+/// is presented again (`revoke_code_grant`), with the first mark's time; a
+/// code redeemed successfully is not (OAuth 2.1 section 4.1.3).
+pub async fn a_failed_redemption_is_reported_when_the_code_comes_back<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(18);
+    let client = client_id(&mut rng);
+    let failed = code_record(&client, &mut rng);
+    let redeemed = code_record(&client, &mut rng);
+    for code in [&failed, &redeemed] {
+        store.insert_code(code).await.expect("insert");
+        assert!(matches!(
+            store.consume_code(code.digest()).await.expect("consume"),
+            Consumption::First(_)
+        ));
+    }
+    store
+        .mark_redemption_failed(failed.digest(), NOW)
+        .await
+        .expect("mark");
+    store
+        .mark_redemption_failed(failed.digest(), NOW.saturating_add(Duration::from_secs(5)))
+        .await
+        .expect("mark again");
+    // Unknown codes are no error.
+    store
+        .mark_redemption_failed(&TokenDigest::of(b"never issued"), NOW)
+        .await
+        .expect("mark unknown");
+    let later = NOW.saturating_add(Duration::from_secs(10));
+    let revoked = store
+        .revoke_code_grant(failed.digest(), later)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        revoked,
+        RevokedGrant {
+            failed_redemption_at: Some(NOW),
+            ..RevokedGrant::default()
+        }
+    );
+    let revoked = store
+        .revoke_code_grant(redeemed.digest(), later)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.failed_redemption_at, None);
+}
+
+fn family_params(client: &ClientId) -> FamilyParams {
+    FamilyParams {
+        client_id: client.clone(),
+        subject: subject(),
+        scope: Scope::parse("mcp:read").expect("valid"),
+        resources: vec![resource()],
+        dpop_jkt: None,
+    }
+}
+
+/// A code record for `client` issued at `at`.
+fn code_record_at(client: &ClientId, at: UnixTime, rng: &mut ChaCha20Rng) -> CodeRecord {
+    let verifier = CodeVerifier::generate(rng);
+    let params = CodeParams {
+        client_id: client.clone(),
+        redirect_uri: RedirectUri::parse("http://127.0.0.1:7777/callback").expect("valid"),
+        redirect_uri_source: RedirectUriSource::Request,
+        code_challenge: verifier.challenge(),
+        resources: vec![resource()],
+        scope: Scope::parse("mcp:read").expect("valid"),
+        subject: subject(),
+        auth_time: at,
+        dpop_jkt: None,
+    };
+    let (_, record) = CodeRecord::issue(params, at, &CodePolicy::default(), rng).expect("issue");
+    record
 }

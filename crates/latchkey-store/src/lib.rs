@@ -19,6 +19,13 @@
 //! - [`ReplayStore::remember_once`]: a one-time identifier (DPoP `jti`, client
 //!   assertion `jti`) is accepted once within its lifetime (RFC 9449 section 11.1,
 //!   RFC 7523 section 3).
+//! - [`GrantStore::mark_redemption_failed`]: a code whose consuming redemption
+//!   was refused is marked, so that presenting it again is told apart from
+//!   replaying a redemption that issued tokens.
+//! - [`GrantStore::purge_expired`] and [`ClientStore::purge_unused_clients`]:
+//!   everything stored expires and is deleted, in batches of a caller-chosen
+//!   size, so one call is one short write however large the backlog
+//!   (`latchkey serve` runs both on a schedule).
 //!
 //! Tokens, codes and secrets reach a store only as SHA-256 [`TokenDigest`]s; the
 //! records it keeps ([`CodeRecord`], [`RefreshFamily`]) hold no secret.
@@ -84,6 +91,8 @@ pub trait ClientStore: Send + Sync {
     /// client with the same fingerprint exists, that client is returned instead
     /// (idempotent registration of public clients); otherwise, if `max_clients`
     /// are already registered, nothing is stored; otherwise it is inserted.
+    /// (The engine registers without a fingerprint, so each of its
+    /// registrations is a client of its own; clients stored with one keep it.)
     fn register_client(
         &self,
         client: &ClientRecord,
@@ -112,11 +121,14 @@ pub trait ClientStore: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes dynamically registered clients that were issued before
-    /// `issued_before` and never used; returns how many.
+    /// Deletes at most `limit` dynamically registered clients that were
+    /// issued before `issued_before` and never used; returns how many. A
+    /// caller purging everything calls again until fewer than `limit` come
+    /// back, so one call never holds the store for long.
     fn purge_unused_clients(
         &self,
         issued_before: UnixTime,
+        limit: u64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Every registered client, ordered by client id.
@@ -221,6 +233,9 @@ pub trait GrantStore: Send + Sync {
     /// Revokes everything issued from the code with this digest: its refresh
     /// families and access tokens (OAuth 2.1 section 4.1.3), in one step.
     ///
+    /// The answer also says whether the code's consuming redemption was
+    /// refused ([`Self::mark_redemption_failed`]).
+    ///
     /// It also leaves a tombstone on the code (kept until
     /// [`CODE_TOMBSTONE_MARGIN`] after the code's expiry), so that a family or
     /// access token of this code stored afterwards, by a redemption that
@@ -232,11 +247,36 @@ pub trait GrantStore: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<RevokedGrant, StoreError>> + Send;
 
-    /// Deletes codes, families and access-token records that expired before
-    /// `now`; returns how many rows went. A code revoked by
-    /// [`Self::revoke_code_grant`] stays until [`CODE_TOMBSTONE_MARGIN`] after
-    /// its expiry.
-    fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Notes, at `now`, that the redemption which consumed the code with this
+    /// digest (the caller that got [`Consumption::First`]) was refused, so
+    /// nothing was or ever will be issued from the code. A later
+    /// [`Self::revoke_code_grant`] reports it
+    /// ([`RevokedGrant::failed_redemption_at`]), so that presenting the code
+    /// again is told apart from replaying a successful redemption. The first
+    /// mark stays; an unknown code is no error.
+    fn mark_redemption_failed(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes at most `limit` records that expired before `now`, in all:
+    /// codes, refresh families and the digests of every token they issued
+    /// (each digest a record of its own, deleted before its family, so a
+    /// long-lived family's thousands of rotated digests never go in one
+    /// step), access-token records and one-time identifiers of the
+    /// [`ReplayStore`]; returns how many went. A code revoked by [`Self::revoke_code_grant`]
+    /// stays until [`CODE_TOMBSTONE_MARGIN`] after its expiry. Nothing that
+    /// has not expired is deleted.
+    ///
+    /// A caller purging everything calls again until fewer than `limit` come
+    /// back (then nothing expired is left), so that one call is one short
+    /// write, never a long hold on the store however large the backlog.
+    fn purge_expired(
+        &self,
+        now: UnixTime,
+        limit: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Consent remembered per user, client and scope set.

@@ -1,7 +1,7 @@
 //! An in-memory store: one mutex around plain maps, so every operation is
 //! trivially atomic. For tests and for embedding in a single process.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use latchkey_token::code::{CodeRecord, Consumption};
@@ -39,6 +39,9 @@ struct StoredCode {
     consumed: bool,
     /// When [`GrantStore::revoke_code_grant`] revoked it: the tombstone.
     revoked_at: Option<UnixTime>,
+    /// When its consuming redemption was refused
+    /// ([`GrantStore::mark_redemption_failed`]).
+    failed_at: Option<UnixTime>,
 }
 
 #[derive(Debug)]
@@ -227,13 +230,23 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
-    async fn purge_unused_clients(&self, issued_before: UnixTime) -> Result<u64, StoreError> {
+    async fn purge_unused_clients(
+        &self,
+        issued_before: UnixTime,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
         let mut inner = self.lock();
-        let before = inner.clients.len();
-        inner
+        let unused: Vec<ClientId> = inner
             .clients
-            .retain(|_, c| c.first_used_at.is_some() || c.issued_at >= issued_before);
-        Ok(u64::try_from(before - inner.clients.len()).unwrap_or(u64::MAX))
+            .values()
+            .filter(|c| c.first_used_at.is_none() && c.issued_at < issued_before)
+            .map(|c| c.client_id.clone())
+            .take(budget(limit))
+            .collect();
+        for client_id in &unused {
+            inner.clients.remove(client_id);
+        }
+        Ok(count(unused.len()))
     }
 
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
@@ -253,6 +266,7 @@ impl GrantStore for MemoryStore {
                 record: record.clone(),
                 consumed: false,
                 revoked_at: None,
+                failed_at: None,
             },
         );
         Ok(())
@@ -369,7 +383,10 @@ impl GrantStore for MemoryStore {
             .filter(|f| f.from_code.as_ref() == Some(code))
             .map(|f| f.family.revoke(RevocationReason::CodeReplay, now))
             .collect();
-        let mut result = RevokedGrant::default();
+        let mut result = RevokedGrant {
+            failed_redemption_at: inner.codes.get(code).and_then(|c| c.failed_at),
+            ..RevokedGrant::default()
+        };
         for family in &revoked {
             inner.revoke_family_and_tokens(family);
             result.families += 1;
@@ -386,32 +403,94 @@ impl GrantStore for MemoryStore {
         Ok(result)
     }
 
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let mut inner = self.lock();
-        let before = inner.codes.len()
-            + inner.families.len()
-            + inner.access_tokens.len()
-            + inner.replay.len();
-        let tombstones_until = now.saturating_sub(CODE_TOMBSTONE_MARGIN);
-        inner.codes.retain(|_, c| {
-            let expires_at = c.record.expires_at();
-            expires_at >= now || (c.revoked_at.is_some() && expires_at >= tombstones_until)
-        });
-        inner.families.retain(|_, f| f.family.expires_at() >= now);
-        let Inner {
-            families,
-            family_by_token,
-            ..
-        } = &mut *inner;
-        family_by_token.retain(|_, id| families.contains_key(id));
-        inner.access_tokens.retain(|_, t| t.expires_at >= now);
-        inner.replay.retain(|_, expires_at| *expires_at >= now);
-        let after = inner.codes.len()
-            + inner.families.len()
-            + inner.access_tokens.len()
-            + inner.replay.len();
-        Ok(u64::try_from(before - after).unwrap_or(u64::MAX))
+    async fn mark_redemption_failed(
+        &self,
+        code: &TokenDigest,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if let Some(stored) = self.lock().codes.get_mut(code) {
+            stored.failed_at.get_or_insert(now);
+        }
+        Ok(())
     }
+
+    async fn purge_expired(&self, now: UnixTime, limit: u64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut left = budget(limit);
+        let tombstones_until = now.saturating_sub(CODE_TOMBSTONE_MARGIN);
+        let codes: Vec<TokenDigest> = inner
+            .codes
+            .iter()
+            .filter(|(_, c)| {
+                let expires_at = c.record.expires_at();
+                expires_at < now && (c.revoked_at.is_none() || expires_at < tombstones_until)
+            })
+            .map(|(digest, _)| *digest)
+            .take(left)
+            .collect();
+        for digest in &codes {
+            inner.codes.remove(digest);
+        }
+        left = left.saturating_sub(codes.len());
+        // The token digests of expired families first, each a record; their
+        // families only once none is left (else `left` is used up).
+        let expired: HashSet<FamilyId> = inner
+            .families
+            .iter()
+            .filter(|(_, f)| f.family.expires_at() < now)
+            .map(|(id, _)| *id)
+            .collect();
+        let digests: Vec<TokenDigest> = inner
+            .family_by_token
+            .iter()
+            .filter(|(_, id)| expired.contains(id))
+            .map(|(digest, _)| *digest)
+            .take(left)
+            .collect();
+        for digest in &digests {
+            inner.family_by_token.remove(digest);
+        }
+        left = left.saturating_sub(digests.len());
+        let families: Vec<FamilyId> = expired.into_iter().take(left).collect();
+        for id in &families {
+            inner.families.remove(id);
+        }
+        left = left.saturating_sub(families.len());
+        let tokens: Vec<String> = inner
+            .access_tokens
+            .iter()
+            .filter(|(_, t)| t.expires_at < now)
+            .map(|(jti, _)| jti.clone())
+            .take(left)
+            .collect();
+        for jti in &tokens {
+            inner.access_tokens.remove(jti);
+        }
+        left = left.saturating_sub(tokens.len());
+        let keys: Vec<[u8; 32]> = inner
+            .replay
+            .iter()
+            .filter(|(_, expires_at)| **expires_at < now)
+            .map(|(key, _)| *key)
+            .take(left)
+            .collect();
+        for key in &keys {
+            inner.replay.remove(key);
+        }
+        Ok(count(
+            codes.len() + digests.len() + families.len() + tokens.len() + keys.len(),
+        ))
+    }
+}
+
+/// A purge limit as a number of entries.
+fn budget(limit: u64) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// A number of entries as a count.
+fn count(entries: usize) -> u64 {
+    u64::try_from(entries).unwrap_or(u64::MAX)
 }
 
 impl ConsentStore for MemoryStore {

@@ -87,6 +87,10 @@ pub struct RevokedGrant {
     pub families: u64,
     /// Access tokens revoked.
     pub access_tokens: u64,
+    /// When the redemption that consumed the code was refused
+    /// ([`GrantStore::mark_redemption_failed`](crate::GrantStore::mark_redemption_failed)),
+    /// if it was: then nothing was ever issued from the code.
+    pub failed_redemption_at: Option<UnixTime>,
 }
 
 /// What a user consented to for a client.

@@ -12,9 +12,16 @@
 //!   rotates: a new token, `generation + 1`, and the presented one becomes
 //!   the "previous" token ([`RefreshDecision::Rotate`]; OAuth 2.1 section 4.3.1);
 //! - the **previous** token, by the same client and key, strictly within
-//!   [`RefreshPolicy::retry_window`] of its rotation, is a retry of a response
-//!   the client lost: it gets the very same successor again
-//!   ([`RefreshDecision::Retry`]) and nothing changes in the store;
+//!   the retry window of its rotation, is a retry of a response the client
+//!   lost: it gets the very same successor again ([`RefreshDecision::Retry`])
+//!   and nothing changes in the store. The window is
+//!   [`RefreshPolicy::retry_window`] only where the retry proves possession of
+//!   something besides the token: a DPoP-bound family (the proof's key) or a
+//!   client that authenticated (its secret or assertion). For a public client
+//!   without DPoP anyone holding the token could present it, so the window is
+//!   [`RefreshPolicy::public_client_retry_window`], zero by default: a
+//!   consumed token presented again revokes the family at once, instead of
+//!   handing a thief the same successor (RFC 9700 section 4.14.2);
 //! - any other presentation of a rotated token (another client, another key,
 //!   too late, or a token older than the previous one) is reuse: the whole family
 //!   is revoked ([`RefreshDecision::Reuse`]; OAuth 2.1 section 4.3.1, RFC 9700
@@ -46,8 +53,10 @@
 //! };
 //! let now = UnixTime::from_secs(1_700_000_000);
 //! let (token, family) = RefreshFamily::start(params, now, &policy, &mut rng).expect("valid");
+//! // A confidential client, authenticated before the token is presented.
 //! let request = RefreshPresentation {
-//!     token: &token, client_id: &client, dpop_jkt: None, scope: None, resources: &[],
+//!     token: &token, client_id: &client, client_authenticated: true, dpop_jkt: None,
+//!     scope: None, resources: &[],
 //! };
 //! let RefreshDecision::Rotate(rotation) = family.present(&request, now, &policy, &key) else {
 //!     panic!("the current token rotates");
@@ -180,6 +189,7 @@ impl fmt::Debug for FamilyId {
 pub struct RefreshPolicy {
     family_lifetime: Duration,
     retry_window: Duration,
+    public_client_retry_window: Duration,
 }
 
 impl RefreshPolicy {
@@ -193,7 +203,14 @@ impl RefreshPolicy {
     /// detection for a token stolen within it, so it stays short.
     pub const MAX_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
+    /// Default retry window for public clients without DPoP: zero, so a
+    /// rotated token of such a client is never accepted again (see
+    /// [`Self::with_public_client_retry_window`]).
+    pub const DEFAULT_PUBLIC_CLIENT_RETRY_WINDOW: Duration = Duration::ZERO;
+
     /// A policy; zero `retry_window` turns retries off (every retry is reuse).
+    /// Public clients without DPoP get no retry window
+    /// ([`Self::DEFAULT_PUBLIC_CLIENT_RETRY_WINDOW`]).
     pub fn new(family_lifetime: Duration, retry_window: Duration) -> Result<Self, RefreshError> {
         if family_lifetime.as_secs() == 0 {
             return Err(RefreshError::LifetimeZero);
@@ -207,6 +224,22 @@ impl RefreshPolicy {
         Ok(Self {
             family_lifetime,
             retry_window,
+            public_client_retry_window: Self::DEFAULT_PUBLIC_CLIENT_RETRY_WINDOW,
+        })
+    }
+
+    /// This policy with a retry window for public clients whose family is
+    /// not DPoP-bound, at most [`Self::MAX_RETRY_WINDOW`]. An explicit opt-in:
+    /// such a retry proves nothing but possession of the rotated token, so
+    /// within the window whoever presents the token first after a theft gets
+    /// the same successor as the client (RFC 9700 section 4.14.2).
+    pub fn with_public_client_retry_window(self, window: Duration) -> Result<Self, RefreshError> {
+        if window > Self::MAX_RETRY_WINDOW {
+            return Err(RefreshError::RetryWindowTooLong);
+        }
+        Ok(Self {
+            public_client_retry_window: window,
+            ..self
         })
     }
 
@@ -215,9 +248,16 @@ impl RefreshPolicy {
         self.family_lifetime
     }
 
-    /// How long after a rotation the previous token may still be retried.
+    /// How long after a rotation the previous token may still be retried,
+    /// when the family is DPoP-bound or the client authenticated.
     pub const fn retry_window(&self) -> Duration {
         self.retry_window
+    }
+
+    /// How long after a rotation the previous token of a public client
+    /// without DPoP may still be retried; zero unless opted in.
+    pub const fn public_client_retry_window(&self) -> Duration {
+        self.public_client_retry_window
     }
 }
 
@@ -226,6 +266,7 @@ impl Default for RefreshPolicy {
         Self {
             family_lifetime: Self::DEFAULT_FAMILY_LIFETIME,
             retry_window: Self::DEFAULT_RETRY_WINDOW,
+            public_client_retry_window: Self::DEFAULT_PUBLIC_CLIENT_RETRY_WINDOW,
         }
     }
 }
@@ -267,7 +308,8 @@ pub enum ReuseReason {
     RetryOtherClient,
     /// The previous token, presented without the bound DPoP key or with another.
     RetryOtherKey,
-    /// The previous token, presented after the retry window.
+    /// The previous token, presented after the retry window (for a public
+    /// client without DPoP, by default any time: its window is zero).
     RetryOutsideWindow,
     /// The previous token, whose successor could not be recomputed (rotation key changed).
     RetryNotReproducible,
@@ -350,6 +392,9 @@ pub struct RefreshPresentation<'a> {
     pub token: &'a RefreshToken,
     /// The authenticated client, or the `client_id` of a public client.
     pub client_id: &'a ClientId,
+    /// Whether the client authenticated with a credential (a secret or an
+    /// assertion, OAuth 2.1 section 2.4), rather than only naming itself.
+    pub client_authenticated: bool,
     /// The thumbprint of the key of a valid DPoP proof on this request, if any.
     pub dpop_jkt: Option<&'a JwkThumbprint>,
     /// The `scope` parameter; `None` means the whole granted scope.
@@ -739,9 +784,17 @@ impl RefreshFamily {
         if self.check_key(request.dpop_jkt).is_err() {
             return self.reuse(ReuseReason::RetryOtherKey, now);
         }
+        // The window applies only where the retry proves possession of more
+        // than the token: the bound DPoP key (checked above) or the client's
+        // credential. A public bearer client gets its own, zero by default.
+        let window = if self.dpop_jkt.is_some() || request.client_authenticated {
+            policy.retry_window
+        } else {
+            policy.public_client_retry_window
+        };
         // A clock that stepped back since the rotation counts as no time elapsed.
         let elapsed = now.duration_since(previous.rotated_at).unwrap_or_default();
-        if elapsed >= policy.retry_window {
+        if elapsed >= window {
             return self.reuse(ReuseReason::RetryOutsideWindow, now);
         }
         let successor = derive_successor(rotation_key, &self.id, self.generation, request.token);

@@ -59,10 +59,25 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
 /// and generates the signing key; later ones (`first == false`) load the key
 /// the first stored. Every engine gets the same secrets, as replicas would.
 pub async fn engine_over<S: Store>(store: Arc<S>, first: bool) -> Engine<S> {
+    engine_over_with(store, first, |_| {}).await
+}
+
+/// [`engine_over`], with `adjust` applied to the configuration last.
+pub async fn engine_over_with<S: Store>(
+    store: Arc<S>,
+    first: bool,
+    adjust: impl FnOnce(&mut EngineConfig),
+) -> Engine<S> {
     let resource = ResourceUri::parse(RESOURCE).unwrap();
     let mut config = EngineConfig::new(ISSUER, resource).unwrap();
     config.resources[0].scopes_supported = Scope::parse("mcp:read mcp:write").unwrap();
     config.resources[0].default_scope = Scope::parse("mcp:read").unwrap();
+    // The races refresh as a public client without DPoP, and its losers
+    // retry: that needs the opted-in public-client retry window.
+    config.refresh_policy = config
+        .refresh_policy
+        .with_public_client_retry_window(std::time::Duration::from_secs(30))
+        .unwrap();
     if first {
         insert_client(
             store.as_ref(),
@@ -90,6 +105,7 @@ pub async fn engine_over<S: Store>(store: Arc<S>, first: bool) -> Engine<S> {
         )
         .await;
     }
+    adjust(&mut config);
     let secrets = EngineSecrets {
         rotation_key: RotationKey::new(&SecretString::new(
             "engine-over-stores-rotation-key-0123456789".into(),

@@ -62,6 +62,7 @@ fn present(
     let request = RefreshPresentation {
         token: &token,
         client_id,
+        client_authenticated: true,
         dpop_jkt,
         scope: None,
         resources: &[],
@@ -151,6 +152,7 @@ fn oauth21_4_3_1_narrower_scope_and_resource_allowed_wider_refused() {
     let narrow = RefreshPresentation {
         token: &token,
         client_id: &c,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: Some(&read),
         resources: &one,
@@ -180,6 +182,7 @@ fn oauth21_4_3_1_narrower_scope_and_resource_allowed_wider_refused() {
     let elsewhere = RefreshPresentation {
         token: &token,
         client_id: &c,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &foreign,
@@ -337,6 +340,7 @@ fn rfc9700_4_14_2_zero_retry_window_turns_retries_into_reuse() {
     let request = RefreshPresentation {
         token: &token,
         client_id: &c,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],
@@ -357,6 +361,7 @@ fn rfc9700_4_14_2_retry_after_rotation_key_change_is_reuse() {
     let request = RefreshPresentation {
         token: &token,
         client_id: &c,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: None,
         resources: &[],
@@ -379,6 +384,7 @@ fn rfc9700_4_14_2_retry_may_narrow_but_not_widen() {
     let request = RefreshPresentation {
         token: &token,
         client_id: &c,
+        client_authenticated: true,
         dpop_jkt: None,
         scope: Some(&read),
         resources: &[],
@@ -527,5 +533,114 @@ fn family_round_trips_through_parts_and_reload_rechecks_invariants() {
     assert_eq!(
         RefreshFamily::from_parts(long),
         Err(RefreshError::LifetimeTooLong)
+    );
+}
+
+/// Presents the previous `token` of an unbound or bound family as `client()`,
+/// authenticated or not, under `policy`.
+fn retry_as(
+    family: &RefreshFamily,
+    token: &str,
+    dpop_jkt: Option<&JwkThumbprint>,
+    client_authenticated: bool,
+    now: UnixTime,
+    policy: &RefreshPolicy,
+) -> RefreshDecision {
+    let token = RefreshToken::new(token.to_owned());
+    let c = client();
+    let request = RefreshPresentation {
+        token: &token,
+        client_id: &c,
+        client_authenticated,
+        dpop_jkt,
+        scope: None,
+        resources: &[],
+    };
+    family.present(&request, now, policy, &key())
+}
+
+#[test]
+fn rfc9700_4_14_2_a_public_bearer_client_gets_no_retry_by_default() {
+    let (t0, f0) = start(None);
+    let (_, f1) = rotate(&f0, &t0, at(100));
+    // One second later, well within the 30 s window of other clients: whoever
+    // holds the rotated token proves nothing more, so this is reuse.
+    let decision = retry_as(&f1, &t0, None, false, at(101), &RefreshPolicy::default());
+    assert_eq!(
+        reuse_reason(&decision),
+        Some(ReuseReason::RetryOutsideWindow)
+    );
+    let RefreshDecision::Reuse(reuse) = decision else {
+        panic!("expected reuse");
+    };
+    assert!(matches!(reuse.revoked.state(), FamilyState::Revoked { .. }));
+    assert_eq!(
+        RefreshPolicy::default().public_client_retry_window(),
+        Duration::ZERO
+    );
+}
+
+#[test]
+fn rfc9700_4_14_2_a_dpop_bound_family_keeps_the_retry_window() {
+    let jkt = jkt(3);
+    let (t0, f0) = start(Some(jkt.clone()));
+    let (t1, f1) = rotate(&f0, &t0, at(100));
+    // A public client, but the retry carries a proof with the bound key.
+    let RefreshDecision::Retry(retry) = retry_as(
+        &f1,
+        &t0,
+        Some(&jkt),
+        false,
+        at(129),
+        &RefreshPolicy::default(),
+    ) else {
+        panic!("a bound family's retry within the window is a retry");
+    };
+    assert_eq!(retry.successor.expose_secret(), t1);
+}
+
+#[test]
+fn rfc9700_4_14_2_an_authenticated_client_keeps_the_retry_window() {
+    let (t0, f0) = start(None);
+    let (t1, f1) = rotate(&f0, &t0, at(100));
+    let RefreshDecision::Retry(retry) =
+        retry_as(&f1, &t0, None, true, at(129), &RefreshPolicy::default())
+    else {
+        panic!("an authenticated client's retry within the window is a retry");
+    };
+    assert_eq!(retry.successor.expose_secret(), t1);
+    let decision = retry_as(&f1, &t0, None, true, at(130), &RefreshPolicy::default());
+    assert_eq!(
+        reuse_reason(&decision),
+        Some(ReuseReason::RetryOutsideWindow)
+    );
+}
+
+#[test]
+fn rfc9700_4_14_2_the_public_client_retry_window_is_an_opt_in_of_at_most_60_s() {
+    let policy = RefreshPolicy::default()
+        .with_public_client_retry_window(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(policy.public_client_retry_window(), Duration::from_secs(10));
+    assert_eq!(policy.retry_window(), RefreshPolicy::DEFAULT_RETRY_WINDOW);
+    let (t0, f0) = start(None);
+    let (t1, f1) = rotate(&f0, &t0, at(100));
+    let RefreshDecision::Retry(retry) = retry_as(&f1, &t0, None, false, at(109), &policy) else {
+        panic!("within the opted-in window a public client retries");
+    };
+    assert_eq!(retry.successor.expose_secret(), t1);
+    let decision = retry_as(&f1, &t0, None, false, at(110), &policy);
+    assert_eq!(
+        reuse_reason(&decision),
+        Some(ReuseReason::RetryOutsideWindow)
+    );
+    assert_eq!(
+        RefreshPolicy::default().with_public_client_retry_window(Duration::from_secs(61)),
+        Err(RefreshError::RetryWindowTooLong)
+    );
+    assert!(
+        RefreshPolicy::default()
+            .with_public_client_retry_window(RefreshPolicy::MAX_RETRY_WINDOW)
+            .is_ok()
     );
 }

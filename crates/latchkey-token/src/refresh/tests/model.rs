@@ -10,6 +10,8 @@ use super::*;
 
 const LIFETIME: u64 = 1_000;
 const WINDOW: u64 = 30;
+/// The opted-in window of a public client without DPoP.
+const PUBLIC_WINDOW: u64 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Key {
@@ -26,8 +28,13 @@ enum Op {
     PastExpiry(u64),
     /// Present the current token.
     Current { other_client: bool, key: Key },
-    /// Present the token rotated out last (a retry, if it exists).
-    Previous { other_client: bool, key: Key },
+    /// Present the token rotated out last (a retry, if it exists), by a
+    /// client that authenticated or only named itself.
+    Previous {
+        other_client: bool,
+        key: Key,
+        authenticated: bool,
+    },
     /// Present the token `back` generations before the previous one.
     Older { back: usize },
     /// Revoke the family (RFC 7009 revocation).
@@ -53,7 +60,13 @@ struct Model {
 }
 
 impl Model {
-    fn present(&mut self, which: Which, other_client: bool, key: Key) -> Outcome {
+    fn present(
+        &mut self,
+        which: Which,
+        other_client: bool,
+        key: Key,
+        authenticated: bool,
+    ) -> Outcome {
         if self.revoked {
             return Outcome::Reject(RefreshError::FamilyRevoked);
         }
@@ -82,7 +95,13 @@ impl Model {
                     ReuseReason::RetryOtherClient
                 } else if !key_ok {
                     ReuseReason::RetryOtherKey
-                } else if self.now - self.rotated_at.unwrap() >= WINDOW {
+                } else if self.now - self.rotated_at.unwrap()
+                    >= if self.bound || authenticated {
+                        WINDOW
+                    } else {
+                        PUBLIC_WINDOW
+                    }
+                {
                     ReuseReason::RetryOutsideWindow
                 } else {
                     return Outcome::Retry;
@@ -113,12 +132,23 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u64..=45).prop_map(Op::Advance),
         // The window's edges, so that an off-by-one in the retry rule shows.
-        1 => prop_oneof![Just(WINDOW - 1), Just(WINDOW)].prop_map(Op::Advance),
+        1 => prop_oneof![
+            Just(WINDOW - 1),
+            Just(WINDOW),
+            Just(PUBLIC_WINDOW - 1),
+            Just(PUBLIC_WINDOW)
+        ]
+        .prop_map(Op::Advance),
         1 => (0u64..=5).prop_map(Op::PastExpiry),
         6 => (prop::bool::weighted(0.15), key_strategy())
             .prop_map(|(other_client, key)| Op::Current { other_client, key }),
-        3 => (prop::bool::weighted(0.3), key_strategy())
-            .prop_map(|(other_client, key)| Op::Previous { other_client, key }),
+        3 => (prop::bool::weighted(0.3), key_strategy(), any::<bool>()).prop_map(
+            |(other_client, key, authenticated)| Op::Previous {
+                other_client,
+                key,
+                authenticated
+            }
+        ),
         1 => (0usize..4).prop_map(|back| Op::Older { back }),
         1 => Just(Op::Revoke),
     ]
@@ -149,7 +179,9 @@ proptest! {
         let policy = RefreshPolicy::new(
             Duration::from_secs(LIFETIME),
             Duration::from_secs(WINDOW),
-        ).unwrap();
+        )
+        .and_then(|p| p.with_public_client_retry_window(Duration::from_secs(PUBLIC_WINDOW)))
+        .unwrap();
         let rotation_key = RotationKey::generate(&mut ChaCha20Rng::seed_from_u64(seed ^ 1));
         let bound_key = jkt(1);
         let other_key = jkt(2);
@@ -167,7 +199,7 @@ proptest! {
 
         for op in ops {
             let now = UnixTime::from_secs(model.now);
-            let (which, other_client, key, index) = match op {
+            let (which, other_client, key, authenticated, index) = match op {
                 Op::Advance(secs) => {
                     model.now += secs;
                     continue;
@@ -183,20 +215,20 @@ proptest! {
                     continue;
                 }
                 Op::Current { other_client, key } => {
-                    (Which::Current, other_client, key, model.generation)
+                    (Which::Current, other_client, key, false, model.generation)
                 }
-                Op::Previous { other_client, key } => {
+                Op::Previous { other_client, key, authenticated } => {
                     if model.generation == 0 {
                         continue;
                     }
-                    (Which::Previous, other_client, key, model.generation - 1)
+                    (Which::Previous, other_client, key, authenticated, model.generation - 1)
                 }
                 Op::Older { back } => {
                     if model.generation < 2 {
                         continue;
                     }
                     let index = (model.generation - 2).saturating_sub(back as u64);
-                    (Which::Older, false, Key::Right, index)
+                    (Which::Older, false, Key::Right, false, index)
                 }
             };
             let presented = tokens[index as usize].clone();
@@ -210,6 +242,7 @@ proptest! {
             let request = RefreshPresentation {
                 token: &token,
                 client_id,
+                client_authenticated: authenticated,
                 dpop_jkt,
                 scope: None,
                 resources: &[],
@@ -217,7 +250,7 @@ proptest! {
             let was_revoked = model.revoked;
             let generation_before = family.generation();
             let decision = family.present(&request, now, &policy, &rotation_key);
-            let expected = model.present(which, other_client, key);
+            let expected = model.present(which, other_client, key, authenticated);
             prop_assert_eq!(outcome_of(&decision), expected.clone(), "op {:?} at {}", op, model.now);
 
             // A revoked family stays revoked, and nothing is accepted past expiry.
