@@ -255,8 +255,63 @@ impl From<&JoseError> for ErrorCode {
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::{CompactJws, JoseHeader};
+    use crate::{CompactJws, JoseError, JoseHeader, Jwks, PublicJwk};
     use latchkey_types::ErrorCode;
+
+    /// Parses arbitrary bytes as a JWK Set, and each of its entries as a JWK
+    /// (EC, OKP and RSA). An accepted set keeps only keys that are public, of a
+    /// supported type, and RSA of 2048 to 8192 bits; it and each key round-trip
+    /// through `to_json` to an equal value with the same RFC 7638 thumbprint.
+    /// Refusals map to `server_error` for a set (configuration) and
+    /// `invalid_token` for a key.
+    pub fn jwk_set(data: &[u8]) {
+        match Jwks::parse(data) {
+            Ok(jwks) => {
+                let again = Jwks::parse(jwks.to_json().to_string().as_bytes())
+                    .expect("a parsed set re-parses");
+                assert_eq!(again, jwks);
+                for (key, same) in jwks.keys().iter().zip(again.keys()) {
+                    assert_eq!(key.thumbprint(), same.thumbprint());
+                    assert!(key.allows(key.algorithm()));
+                    let json = key.to_json();
+                    assert!(json.get("d").is_none());
+                    if json["kty"] == "RSA" {
+                        let n = json["n"].as_str().expect("n is a string");
+                        let n = crate::b64::decode(n.as_bytes()).expect("n re-decodes");
+                        let bits = n.len() * 8;
+                        assert!((crate::MIN_RSA_BITS..=crate::MAX_RSA_BITS + 7).contains(&bits));
+                        assert_ne!(n.first(), Some(&0));
+                    }
+                }
+            }
+            Err(error) => assert!(
+                matches!(
+                    ErrorCode::from(&error),
+                    ErrorCode::ServerError | ErrorCode::InvalidToken
+                ),
+                "{error:?}"
+            ),
+        }
+        let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice(data) else {
+            return;
+        };
+        let Some(serde_json::Value::Array(entries)) = doc.get("keys") else {
+            return;
+        };
+        for entry in entries.iter().take(Jwks::MAX_KEYS) {
+            match PublicJwk::from_json(entry) {
+                Ok(key) => {
+                    let back = PublicJwk::from_json(&key.to_json()).expect("round trip");
+                    assert_eq!(back, key);
+                    assert_eq!(back.thumbprint(), key.thumbprint());
+                }
+                Err(error) => {
+                    assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidToken);
+                    assert_ne!(error, JoseError::MalformedJwks);
+                }
+            }
+        }
+    }
 
     /// Parses arbitrary bytes as a compact JWS. Accepted input re-parses to the same
     /// header, payload and signature, and its header JSON parses alone to the same
@@ -308,6 +363,9 @@ pub mod fuzzing {
                 &format!("{root}/regressions/jws_compact"),
                 super::jws_compact,
             );
+            assert!(std::fs::read_dir(format!("{root}/corpus/jwk_set")).is_ok());
+            replay(&format!("{root}/corpus/jwk_set"), super::jwk_set);
+            replay(&format!("{root}/regressions/jwk_set"), super::jwk_set);
         }
     }
 }
