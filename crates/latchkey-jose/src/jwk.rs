@@ -255,8 +255,9 @@ impl fmt::Debug for PublicJwk {
 /// 6.3.2, 6.4.1; RFC 8037 section 2 uses `d` too).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// The longest RSA public exponent accepted, in bytes (65537 takes three).
-const MAX_RSA_EXPONENT_LEN: usize = 8;
+/// The longest RSA public exponent accepted, in bytes (65537 takes three). A
+/// bound on the work one verification costs, which grows with the exponent.
+const MAX_RSA_EXPONENT_LEN: usize = 4;
 
 #[derive(Clone, PartialEq, Eq)]
 enum KeyMaterial {
@@ -333,6 +334,8 @@ impl KeyMaterial {
             Self::P384 { x, y } => ParsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, point(x, y)),
             Self::Ed25519 { x } => ParsedPublicKey::new(&ED25519, x),
             Self::Rsa { n, e } => {
+                // aws-lc's PSS salt length is the digest length, and MGF1 uses the
+                // same SHA-256, as RFC 7518 section 3.5 requires.
                 let params = match alg {
                     Algorithm::Ps256 => &RSA_PSS_2048_8192_SHA256,
                     _ => &RSA_PKCS1_2048_8192_SHA256,
@@ -760,6 +763,12 @@ mod rsa_and_p384_tests {
         zero_e["e"] = json!("AAEAAQ");
         assert_eq!(
             PublicJwk::from_json(&zero_e).unwrap_err(),
+            JoseError::InvalidPublicKey
+        );
+        let mut long_e = rfc.clone();
+        long_e["e"] = json!(b64::encode(&[1, 0, 0, 0, 1]));
+        assert_eq!(
+            PublicJwk::from_json(&long_e).unwrap_err(),
             JoseError::InvalidPublicKey
         );
         let mut padded_b64 = rfc.clone();
