@@ -33,8 +33,12 @@ pub struct PublicJwk {
     kid: Option<String>,
     alg_member: Option<Algorithm>,
     use_sig: bool,
-    /// One pre-parsed key per algorithm this JWK verifies (one, or two for RSA).
-    verifiers: Vec<(Algorithm, ParsedPublicKey)>,
+    /// The pre-parsed key for the one algorithm this JWK verifies, or for RS256
+    /// when an RSA key without `alg` verifies both RS256 and PS256 ...
+    verifier: (Algorithm, ParsedPublicKey),
+    /// ... and then the pre-parsed key for PS256. Two fields rather than a
+    /// `Vec`: parsing a JWK (as every DPoP proof does) allocates no list.
+    second_verifier: Option<(Algorithm, ParsedPublicKey)>,
 }
 
 impl PublicJwk {
@@ -119,7 +123,7 @@ impl PublicJwk {
     /// algorithm; RSA keys the algorithm of their `alg` member, or RS256 and
     /// PS256 without one (RFC 8725 section 3.1: the key, not the token, decides).
     pub fn allows(&self, alg: Algorithm) -> bool {
-        self.verifiers.iter().any(|(a, _)| *a == alg)
+        self.verifier_for(alg).is_some()
     }
 
     /// The JWK SHA-256 thumbprint, base64url-encoded (RFC 7638 section 3): the hash of
@@ -147,11 +151,7 @@ impl PublicJwk {
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<(), JoseError> {
-        let (_, parsed) = self
-            .verifiers
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .ok_or(JoseError::AlgorithmMismatch)?;
+        let parsed = self.verifier_for(alg).ok_or(JoseError::AlgorithmMismatch)?;
         let fits = match &self.material {
             // RFC 8017 section 8.1.2 step 1: as long as the modulus.
             KeyMaterial::Rsa { n, .. } => signature.len() == n.len(),
@@ -204,6 +204,15 @@ impl PublicJwk {
         Self::build(material, None, None, false)
     }
 
+    /// The pre-parsed key for `alg`, if this key verifies it.
+    fn verifier_for(&self, alg: Algorithm) -> Option<&ParsedPublicKey> {
+        [Some(&self.verifier), self.second_verifier.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, parsed)| parsed)
+    }
+
     /// Parses the key once per algorithm it verifies.
     fn build(
         material: KeyMaterial,
@@ -211,21 +220,21 @@ impl PublicJwk {
         alg_member: Option<Algorithm>,
         use_sig: bool,
     ) -> Result<Self, JoseError> {
-        let algorithms: &[Algorithm] = match (alg_member, &material) {
-            (Some(alg), _) => &[alg][..],
-            (None, KeyMaterial::Rsa { .. }) => &[Algorithm::Rs256, Algorithm::Ps256],
-            (None, other) => &[other.algorithm()][..],
+        let first = alg_member.unwrap_or_else(|| material.algorithm());
+        let verifier = (first, material.parse(first)?);
+        let second_verifier = match (alg_member, &material) {
+            (None, KeyMaterial::Rsa { .. }) => {
+                Some((Algorithm::Ps256, material.parse(Algorithm::Ps256)?))
+            }
+            _ => None,
         };
-        let mut verifiers = Vec::with_capacity(algorithms.len());
-        for alg in algorithms {
-            verifiers.push((*alg, material.parse(*alg)?));
-        }
         Ok(Self {
             material,
             kid,
             alg_member,
             use_sig,
-            verifiers,
+            verifier,
+            second_verifier,
         })
     }
 }
@@ -330,8 +339,14 @@ impl KeyMaterial {
     /// validates that an EC point is on the curve and an RSA key is well formed.
     fn parse(&self, alg: Algorithm) -> Result<ParsedPublicKey, JoseError> {
         let parsed = match self {
-            Self::P256 { x, y } => ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point(x, y)),
-            Self::P384 { x, y } => ParsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, point(x, y)),
+            Self::P256 { x, y } => {
+                let mut buf = [0u8; 97];
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point(x, y, &mut buf))
+            }
+            Self::P384 { x, y } => {
+                let mut buf = [0u8; 97];
+                ParsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, point(x, y, &mut buf))
+            }
             Self::Ed25519 { x } => ParsedPublicKey::new(&ED25519, x),
             Self::Rsa { n, e } => {
                 // aws-lc's PSS salt length is the digest length, and MGF1 uses the
@@ -347,13 +362,14 @@ impl KeyMaterial {
     }
 }
 
-/// The uncompressed SEC 1 point `0x04 || x || y`.
-fn point(x: &[u8], y: &[u8]) -> Vec<u8> {
-    let mut point = Vec::with_capacity(1 + x.len() + y.len());
-    point.push(0x04);
-    point.extend_from_slice(x);
-    point.extend_from_slice(y);
-    point
+/// The uncompressed SEC 1 point `0x04 || x || y`, written into `buf` (97 bytes
+/// hold a P-384 point), so parsing a JWK allocates nothing for it.
+fn point<'b, const N: usize>(x: &[u8; N], y: &[u8; N], buf: &'b mut [u8; 97]) -> &'b [u8] {
+    let bytes = core::iter::once(&0x04).chain(x).chain(y);
+    for (out, byte) in buf.iter_mut().zip(bytes) {
+        *out = *byte;
+    }
+    buf.get(..1 + 2 * N).unwrap_or_default()
 }
 
 /// An `EC` (RFC 7518 section 6.2.1) or `OKP` (RFC 8037 section 2) public key.
