@@ -32,9 +32,10 @@
 //! Deliberately absent: no I/O, clock or OS randomness (`now` and `rng` are
 //! arguments); no parsing of the `Authorization: DPoP` header or of access tokens
 //! (the token crate and the adapters do that and hand over the token and its
-//! `cnf.jkt`); no RSA or HMAC algorithms (`latchkey-jose` knows only ES256 and
-//! EdDSA, so `none` and `HS*` cannot be configured); no nonce state (nonces are
-//! derived, not stored).
+//! `cnf.jkt`); no HMAC algorithms (`latchkey-jose` knows only ES256, ES384,
+//! EdDSA, RS256 and PS256, so `none` and `HS*` cannot be configured; the default
+//! allowlist is ES256 and EdDSA); no nonce state (nonces are derived, not
+//! stored).
 //!
 //! Error codes: `From<&DpopError> for ErrorCode` gives the resource server's code
 //! (`invalid_dpop_proof`, `use_dpop_nonce`, `invalid_token` for a key mismatch,

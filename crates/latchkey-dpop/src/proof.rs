@@ -316,7 +316,9 @@ fn jose_error(error: &JoseError) -> DpopError {
         | JoseError::UnsupportedCurve
         | JoseError::InvalidPublicKey
         | JoseError::JwkAlgorithmMismatch
-        | JoseError::KeyNotForSignature => DpopError::InvalidJwk,
+        | JoseError::KeyNotForSignature
+        | JoseError::RsaKeyTooShort
+        | JoseError::RsaKeyTooLong => DpopError::InvalidJwk,
         // `JoseError` is non-exhaustive: anything else about the token's form,
         // now or later, is a malformed JWT (RFC 9449 section 4.3 check 2).
         _ => DpopError::MalformedJwt,

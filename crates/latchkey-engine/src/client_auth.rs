@@ -13,6 +13,9 @@
 //! `private_key_jwt` keys come from the client's registered `jwks`, or from
 //! its `jwks_uri` through the [`MetadataFetcher`] (the server's fetcher
 //! applies its SSRF rules, a 64 KiB bound and its cache).
+//! Assertions may be signed with ES256, EdDSA, RS256 or PS256
+//! ([`ASSERTION_ALGORITHMS`]; RSA keys of at least 2048 bits), by a key that
+//! verifies the header's algorithm (RFC 8725 section 3.1).
 
 use core::time::Duration;
 
@@ -34,6 +37,19 @@ use crate::response::EndpointResponse;
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 section 2.2).
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The algorithms a `private_key_jwt` client assertion may be signed with
+/// (RFC 7523 section 3, OAuth 2.1 section 2.4.1), as the discovery document
+/// advertises them in `token_endpoint_auth_signing_alg_values_supported`
+/// (RFC 8414 section 2): ES256, EdDSA, and RS256 and PS256 for clients whose
+/// keys are RSA (2048 bits or more, `latchkey-jose`). `none` and `HS*` cannot
+/// be named.
+pub(crate) const ASSERTION_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::Es256,
+    Algorithm::EdDsa,
+    Algorithm::Rs256,
+    Algorithm::Ps256,
+];
 
 /// The realm of the `WWW-Authenticate: Basic` challenge.
 const BASIC_REALM: &str = "latchkey";
@@ -384,8 +400,9 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
-/// RFC 7523 sections 2.2 and 3: the assertion type, an ES256 or EdDSA
-/// signature by a key of the client's `jwks` (see [`Engine::client_jwks`]), `iss` and `sub` equal
+/// RFC 7523 sections 2.2 and 3: the assertion type, a signature with one of
+/// [`ASSERTION_ALGORITHMS`] by a key of the client's `jwks` that verifies that
+/// algorithm (see [`Engine::client_jwks`]), `iss` and `sub` equal
 /// to the client id, an `aud` naming this server, an `exp` in the (near)
 /// future, `nbf`/`iat` not in the future, and a `jti`.
 fn check_assertion(
@@ -403,7 +420,7 @@ fn check_assertion(
         .ok_or("client_assertion missing")?;
     let jws = CompactJws::parse(assertion, MAX_ASSERTION_LEN).map_err(|_| "malformed assertion")?;
     let header = jws.header();
-    if !matches!(header.alg, Algorithm::Es256 | Algorithm::EdDsa) {
+    if !ASSERTION_ALGORITHMS.contains(&header.alg) {
         return Err("assertion algorithm not allowed");
     }
     let key = match header.kid.as_deref() {
@@ -414,7 +431,7 @@ fn check_assertion(
         },
     }
     .ok_or("assertion key unknown")?;
-    if key.algorithm() != header.alg {
+    if !key.allows(header.alg) {
         return Err("assertion algorithm does not match the key");
     }
     jws.verify_with(key)

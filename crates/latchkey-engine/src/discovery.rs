@@ -73,7 +73,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .iter()
             .map(|m| m.as_str().to_owned())
             .collect();
-        let assertion_algs = vec!["ES256".to_owned(), "EdDSA".to_owned()];
+        let assertion_algs: Vec<String> = crate::client_auth::ASSERTION_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str().to_owned())
+            .collect();
         doc.token_endpoint_auth_methods_supported = Some(methods.clone());
         doc.token_endpoint_auth_signing_alg_values_supported = Some(assertion_algs.clone());
         doc.revocation_endpoint = Some(config.revocation_endpoint.clone());

@@ -21,6 +21,14 @@ pub(crate) fn decode_array<const N: usize>(s: &[u8]) -> Result<[u8; N], JoseErro
     Ok(out)
 }
 
+/// Decodes into the front of `out`, returning the decoded length; refuses input
+/// that does not fit.
+pub(crate) fn decode_into(s: &[u8], out: &mut [u8]) -> Result<usize, JoseError> {
+    Base64UrlUnpadded::decode(s, out)
+        .map(|decoded| decoded.len())
+        .map_err(|_| JoseError::BadBase64)
+}
+
 /// Encodes as unpadded base64url.
 pub(crate) fn encode(bytes: &[u8]) -> String {
     Base64UrlUnpadded::encode_string(bytes)

@@ -92,6 +92,7 @@ impl Jwks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Algorithm;
     use crate::jwk::test_vectors::{rfc7515_es256_public, rfc8037_public};
     use serde_json::json;
 
@@ -101,16 +102,25 @@ mod tests {
         ec["kid"] = json!("ec");
         let mut ed = rfc8037_public();
         ed["kid"] = json!("ed");
+        let mut rsa = crate::jwk::test_vectors::rfc7515_rs256_public();
+        rsa["kid"] = json!("rsa");
+        let mut weak = crate::jwk::test_vectors::rsa_1024_public();
+        weak["kid"] = json!("weak");
         let doc = json!({"keys": [
-            {"kty":"RSA","n":"AQAB","e":"AQAB","kid":"rsa"},
+            {"kty":"RSA","n":"AQAB","e":"AQAB","kid":"tiny"},
+            weak,
+            rsa,
             ec,
             {"kty":"EC","crv":"P-384","x":"AA","y":"AA","kid":"p384"},
+            {"kty":"oct","kid":"oct"},
             ed,
             {"kty":"EC","crv":"P-256","kid":"broken"},
             {"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","use":"enc","kid":"enc"},
         ]});
         let jwks = Jwks::parse(doc.to_string().as_bytes()).unwrap();
-        assert_eq!(jwks.len(), 2);
+        assert_eq!(jwks.len(), 3);
+        assert!(jwks.find("weak").is_none(), "1024-bit keys are skipped");
+        assert!(jwks.find("tiny").is_none());
         assert_eq!(
             jwks.find("ec").unwrap().thumbprint(),
             PublicJwk::from_json(&rfc7515_es256_public())
@@ -118,7 +128,7 @@ mod tests {
                 .thumbprint()
         );
         assert!(jwks.find("ed").is_some());
-        assert!(jwks.find("rsa").is_none());
+        assert_eq!(jwks.find("rsa").unwrap().algorithm(), Algorithm::Rs256);
         assert_eq!(
             Jwks::parse(jwks.to_json().to_string().as_bytes()).unwrap(),
             jwks

@@ -1,8 +1,9 @@
 use core::fmt;
 
-use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::digest::{SHA256, SHA384, digest};
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
+    EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair,
 };
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -10,7 +11,10 @@ use zeroize::Zeroizing;
 use crate::jws::push_json_string;
 use crate::{Algorithm, JoseError, JoseHeader, PublicJwk, b64};
 
-/// A private signing key, parsed once into aws-lc's form.
+/// A private signing key, parsed once into aws-lc's form: ES256, ES384 or EdDSA.
+///
+/// Latchkey does not sign with RSA: RS256 and PS256 are for verifying what other
+/// parties sign ([`PublicJwk`]).
 ///
 /// It cannot be cloned or serialized, and its `Debug` shows only the type name.
 /// [`SigningKey::to_pkcs8`] is the one way its secret leaves it, for storage.
@@ -23,19 +27,22 @@ pub struct SigningKey {
 impl SigningKey {
     /// Generates a key from the caller's RNG.
     ///
-    /// Ed25519 keys come from a 32-byte seed (RFC 8032 section 5.1.5). P-256 keys
-    /// come from 32 random bytes used as the scalar of an RFC 5915 `ECPrivateKey`;
-    /// a value outside `[1, n-1]` (probability about 2^-32) is drawn again.
+    /// Ed25519 keys come from a 32-byte seed (RFC 8032 section 5.1.5). P-256 and
+    /// P-384 keys come from 32 or 48 random bytes used as the scalar of an RFC 5915
+    /// `ECPrivateKey`; a value outside `[1, n-1]` (probability about 2^-32 for
+    /// P-256) is drawn again.
     ///
     /// # Panics
     ///
-    /// If `rng` yields 64 invalid P-256 scalars in a row, which a working
-    /// cryptographic RNG does with probability below 2^-2000: the RNG is broken, and
-    /// continuing would mean signing with a predictable key.
+    /// If `rng` yields 64 invalid scalars in a row, which a working cryptographic
+    /// RNG does with probability below 2^-2000: the RNG is broken, and continuing
+    /// would mean signing with a predictable key. And if `alg` is RS256 or PS256:
+    /// Latchkey signs with no RSA key (an RSA key cannot be drawn from the
+    /// caller's RNG with aws-lc), which is a programming error, not an input.
     pub fn generate(alg: Algorithm, kid: String, rng: &mut impl CryptoRng) -> Self {
-        let mut secret = Zeroizing::new([0u8; 32]);
         match alg {
             Algorithm::EdDsa => {
+                let mut secret = Zeroizing::new([0u8; 32]);
                 rng.fill_bytes(secret.as_mut());
                 let pair = Ed25519KeyPair::from_seed_unchecked(secret.as_ref())
                     .expect("every 32-byte string is an Ed25519 seed (RFC 8032 section 5.1.5)");
@@ -43,48 +50,57 @@ impl SigningKey {
                     .expect("aws-lc derives a 32-byte Ed25519 public key")
             }
             Algorithm::Es256 => {
-                for _ in 0..64 {
-                    rng.fill_bytes(secret.as_mut());
-                    let mut der = Zeroizing::new(Vec::with_capacity(
-                        EC_DER_PREFIX.len() + 32 + EC_DER_SUFFIX.len(),
-                    ));
-                    der.extend_from_slice(&EC_DER_PREFIX);
-                    der.extend_from_slice(secret.as_ref());
-                    der.extend_from_slice(&EC_DER_SUFFIX);
-                    if let Ok(pair) =
-                        EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
-                    {
-                        return Self::from_pair(kid, KeyPairInner::Es256(pair))
-                            .expect("aws-lc derives an uncompressed P-256 public key");
-                    }
-                }
-                panic!(
-                    "the CryptoRng produced 64 invalid P-256 scalars in a row; refusing to continue"
-                )
+                let pair = generate_ecdsa::<32>(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &P256_DER_PREFIX,
+                    &P256_DER_SUFFIX,
+                    rng,
+                );
+                Self::from_pair(kid, KeyPairInner::Es256(pair))
+                    .expect("aws-lc derives an uncompressed P-256 public key")
+            }
+            Algorithm::Es384 => {
+                let pair = generate_ecdsa::<48>(
+                    &ECDSA_P384_SHA384_FIXED_SIGNING,
+                    &P384_DER_PREFIX,
+                    &P384_DER_SUFFIX,
+                    rng,
+                );
+                Self::from_pair(kid, KeyPairInner::Es384(pair))
+                    .expect("aws-lc derives an uncompressed P-384 public key")
+            }
+            Algorithm::Rs256 | Algorithm::Ps256 => {
+                panic!("Latchkey signs with ES256, ES384 or EdDSA, never with an RSA key")
             }
         }
     }
 
     /// Reads a key from an unencrypted PKCS#8 document (RFC 5208 / RFC 5958), as
-    /// [`SigningKey::to_pkcs8`] writes it. The key must be of `alg`'s type.
+    /// [`SigningKey::to_pkcs8`] writes it. The key must be of `alg`'s type; RS256
+    /// and PS256 are refused (Latchkey does not sign with RSA).
     pub fn from_pkcs8(alg: Algorithm, kid: String, der: &[u8]) -> Result<Self, JoseError> {
         let pair = match alg {
             Algorithm::Es256 => KeyPairInner::Es256(
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                     .map_err(|_| JoseError::InvalidPrivateKey)?,
             ),
+            Algorithm::Es384 => KeyPairInner::Es384(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, der)
+                    .map_err(|_| JoseError::InvalidPrivateKey)?,
+            ),
             Algorithm::EdDsa => KeyPairInner::EdDsa(
                 Ed25519KeyPair::from_pkcs8(der).map_err(|_| JoseError::InvalidPrivateKey)?,
             ),
+            Algorithm::Rs256 | Algorithm::Ps256 => return Err(JoseError::InvalidPrivateKey),
         };
         Self::from_pair(kid, pair)
     }
 
     /// The key as an unencrypted PKCS#8 document, for the server's key storage
-    /// (PKCS#8 v1 for P-256, v2 with the public key for Ed25519).
+    /// (PKCS#8 v1 for P-256 and P-384, v2 with the public key for Ed25519).
     pub fn to_pkcs8(&self) -> Zeroizing<Vec<u8>> {
         let document = match &self.pair {
-            KeyPairInner::Es256(pair) => pair.to_pkcs8v1(),
+            KeyPairInner::Es256(pair) | KeyPairInner::Es384(pair) => pair.to_pkcs8v1(),
             KeyPairInner::EdDsa(pair) => pair.to_pkcs8(),
         }
         .expect("aws-lc serializes a key it parsed; only allocation can fail");
@@ -100,6 +116,7 @@ impl SigningKey {
     pub fn algorithm(&self) -> Algorithm {
         match self.pair {
             KeyPairInner::Es256(_) => Algorithm::Es256,
+            KeyPairInner::Es384(_) => Algorithm::Es384,
             KeyPairInner::EdDsa(_) => Algorithm::EdDsa,
         }
     }
@@ -142,31 +159,35 @@ impl SigningKey {
         b64::encode_into(json.as_bytes(), &mut token);
         token.push('.');
         b64::encode_into(payload, &mut token);
-        let signature = self.sign_raw(token.as_bytes());
+        let mut signature = [0u8; MAX_EC_SIGNATURE_LEN];
+        let len = self.sign_raw(token.as_bytes(), &mut signature);
         token.push('.');
-        b64::encode_into(&signature, &mut token);
+        b64::encode_into(signature.get(..len).unwrap_or_default(), &mut token);
         token
     }
 
-    /// Signs raw bytes: 64 bytes `R || S` for ES256 (RFC 7518 section 3.4), 64 bytes
-    /// for Ed25519.
-    fn sign_raw(&self, message: &[u8]) -> [u8; crate::SIGNATURE_LEN] {
-        let mut out = [0u8; crate::SIGNATURE_LEN];
-        match &self.pair {
-            KeyPairInner::Es256(pair) => {
-                let signature = pair
-                    .sign_digest(&digest(&SHA256, message))
-                    .expect("ECDSA signing with a valid key fails only on allocation failure");
-                out.copy_from_slice(signature.as_ref());
+    /// Signs raw bytes into `out`, returning the length: `R || S` for ECDSA, 64
+    /// bytes for ES256 and 96 for ES384 (RFC 7518 section 3.4), 64 bytes for
+    /// Ed25519 (RFC 8032 section 5.1.6).
+    fn sign_raw(&self, message: &[u8], out: &mut [u8; MAX_EC_SIGNATURE_LEN]) -> usize {
+        let (signature, hash) = match &self.pair {
+            KeyPairInner::Es256(pair) => (pair, &SHA256),
+            KeyPairInner::Es384(pair) => (pair, &SHA384),
+            KeyPairInner::EdDsa(pair) => {
+                let signature = pair.sign(message);
+                return copy_into(signature.as_ref(), out);
             }
-            KeyPairInner::EdDsa(pair) => out.copy_from_slice(pair.sign(message).as_ref()),
-        }
-        out
+        };
+        let signature = signature
+            .sign_digest(&digest(hash, message))
+            .expect("ECDSA signing with a valid key fails only on allocation failure");
+        copy_into(signature.as_ref(), out)
     }
 
     fn from_pair(kid: String, pair: KeyPairInner) -> Result<Self, JoseError> {
         let (alg, public) = match &pair {
             KeyPairInner::Es256(p) => (Algorithm::Es256, p.public_key().as_ref()),
+            KeyPairInner::Es384(p) => (Algorithm::Es384, p.public_key().as_ref()),
             KeyPairInner::EdDsa(p) => (Algorithm::EdDsa, p.public_key().as_ref()),
         };
         let mut jwk = PublicJwk::from_public_bytes(alg, public)?.with_alg_and_use();
@@ -196,16 +217,55 @@ impl fmt::Debug for SigningKey {
 
 enum KeyPairInner {
     Es256(EcdsaKeyPair),
+    Es384(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
+}
+
+/// The longest signature [`SigningKey`] makes: ES384's 96 bytes.
+const MAX_EC_SIGNATURE_LEN: usize = 96;
+
+/// Copies a signature aws-lc made into `out`; it always fits (64 or 96 bytes).
+fn copy_into(signature: &[u8], out: &mut [u8; MAX_EC_SIGNATURE_LEN]) -> usize {
+    let len = signature.len().min(MAX_EC_SIGNATURE_LEN);
+    if let (Some(dst), Some(src)) = (out.get_mut(..len), signature.get(..len)) {
+        dst.copy_from_slice(src);
+    }
+    len
+}
+
+/// Draws `N`-byte scalars from `rng` until one is a valid private key for `alg`,
+/// wrapped as an RFC 5915 `ECPrivateKey` between `prefix` and `suffix`.
+fn generate_ecdsa<const N: usize>(
+    alg: &'static EcdsaSigningAlgorithm,
+    prefix: &[u8],
+    suffix: &[u8],
+    rng: &mut impl CryptoRng,
+) -> EcdsaKeyPair {
+    let mut secret = Zeroizing::new([0u8; N]);
+    for _ in 0..64 {
+        rng.fill_bytes(secret.as_mut());
+        let mut der = Zeroizing::new(Vec::with_capacity(prefix.len() + N + suffix.len()));
+        der.extend_from_slice(prefix);
+        der.extend_from_slice(secret.as_ref());
+        der.extend_from_slice(suffix);
+        if let Ok(pair) = EcdsaKeyPair::from_private_key_der(alg, &der) {
+            return pair;
+        }
+    }
+    panic!("the CryptoRng produced 64 invalid ECDSA scalars in a row; refusing to continue")
 }
 
 /// RFC 5915 section 3 `ECPrivateKey` for P-256 up to the private key octets:
 /// SEQUENCE (49 bytes) { INTEGER 1, OCTET STRING (32 bytes) ...
-const EC_DER_PREFIX: [u8; 7] = [0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20];
+const P256_DER_PREFIX: [u8; 7] = [0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20];
 /// ... [0] { OID 1.2.840.10045.3.1.7 (prime256v1) } }.
-const EC_DER_SUFFIX: [u8; 12] = [
+const P256_DER_SUFFIX: [u8; 12] = [
     0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
 ];
+/// The same for P-384: SEQUENCE (62 bytes) { INTEGER 1, OCTET STRING (48 bytes) ...
+const P384_DER_PREFIX: [u8; 7] = [0x30, 0x3e, 0x02, 0x01, 0x01, 0x04, 0x30];
+/// ... [0] { OID 1.3.132.0.34 (secp384r1) } }.
+const P384_DER_SUFFIX: [u8; 9] = [0xa0, 0x07, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 
 #[cfg(test)]
 mod tests {
@@ -244,9 +304,9 @@ mod tests {
     }
 
     #[test]
-    fn sign_verify_round_trip_for_both_algorithms() {
+    fn sign_verify_round_trip_for_every_signing_algorithm() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+        for alg in [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa] {
             let key = SigningKey::generate(alg, "k1".to_owned(), &mut rng);
             assert_eq!(key.algorithm(), alg);
             assert_eq!(key.kid(), "k1");
@@ -263,7 +323,7 @@ mod tests {
 
     #[test]
     fn generation_is_reproducible_from_the_callers_rng() {
-        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+        for alg in [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa] {
             let a = SigningKey::generate(alg, "a".to_owned(), &mut ChaCha20Rng::seed_from_u64(9));
             let b = SigningKey::generate(alg, "a".to_owned(), &mut ChaCha20Rng::seed_from_u64(9));
             let c = SigningKey::generate(alg, "a".to_owned(), &mut ChaCha20Rng::seed_from_u64(10));
@@ -275,7 +335,7 @@ mod tests {
     #[test]
     fn tampered_tokens_and_wrong_keys_fail_rfc_7515_section_5_2() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
-        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+        for alg in [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa] {
             let key = SigningKey::generate(alg, "k".to_owned(), &mut rng);
             let other = SigningKey::generate(alg, "k".to_owned(), &mut rng);
             let token = key.sign_compact(&JoseHeader::new(alg), b"{\"a\":1}");
@@ -335,14 +395,14 @@ mod tests {
     #[test]
     fn pkcs8_round_trip_and_refusals() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
-        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+        for alg in [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa] {
             let key = SigningKey::generate(alg, "k".to_owned(), &mut rng);
             let der = key.to_pkcs8();
             let back = SigningKey::from_pkcs8(alg, "k".to_owned(), &der).unwrap();
             assert_eq!(back.public_jwk(), key.public_jwk());
             let other = match alg {
-                Algorithm::Es256 => Algorithm::EdDsa,
                 Algorithm::EdDsa => Algorithm::Es256,
+                _ => Algorithm::EdDsa,
             };
             assert_eq!(
                 SigningKey::from_pkcs8(other, "k".to_owned(), &der).unwrap_err(),
@@ -353,6 +413,14 @@ mod tests {
             SigningKey::from_pkcs8(Algorithm::Es256, "k".to_owned(), b"junk").unwrap_err(),
             JoseError::InvalidPrivateKey
         );
+        // Latchkey does not sign with RSA, whatever the document holds.
+        let es = SigningKey::generate(Algorithm::Es256, "k".to_owned(), &mut rng).to_pkcs8();
+        for rsa in [Algorithm::Rs256, Algorithm::Ps256] {
+            assert_eq!(
+                SigningKey::from_pkcs8(rsa, "k".to_owned(), &es).unwrap_err(),
+                JoseError::InvalidPrivateKey
+            );
+        }
     }
 
     #[test]

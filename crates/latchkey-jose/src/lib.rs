@@ -2,22 +2,61 @@
 //! over aws-lc-rs with pre-parsed keys.
 //!
 //! This crate signs and verifies JSON Web Signatures in compact form, for the JWT
-//! access tokens of `latchkey-token` and the DPoP proofs of `latchkey-dpop`:
+//! access tokens of `latchkey-token`, the DPoP proofs of `latchkey-dpop` and the
+//! client assertions of `latchkey-engine`:
 //!
-//! - [`Algorithm`]: the closed set ES256 (default) and EdDSA (Ed25519).
+//! - [`Algorithm`]: the closed set ES256 (default), ES384, EdDSA (Ed25519), RS256
+//!   and PS256.
 //! - [`CompactJws`]: parse, then [`verify_with`](CompactJws::verify_with) a key.
-//! - [`SigningKey`]: a private key, generated from the caller's RNG or read from
-//!   PKCS#8, that signs compact JWSs.
+//! - [`SigningKey`]: a private ES256, ES384 or EdDSA key, generated from the
+//!   caller's RNG or read from PKCS#8, that signs compact JWSs.
 //! - [`PublicJwk`] and [`Jwks`]: public keys and key sets, with RFC 7638 thumbprints.
+//!
+//! # Algorithms
+//!
+//! | `alg` | What | Key | Signs | Verifies |
+//! |---|---|---|---|---|
+//! | `ES256` | ECDSA P-256 SHA-256, fixed 64 bytes (RFC 7518 section 3.4) | `EC` `P-256` | yes | yes |
+//! | `ES384` | ECDSA P-384 SHA-384, fixed 96 bytes (RFC 7518 section 3.4) | `EC` `P-384` | yes | yes |
+//! | `EdDSA` | Ed25519 (RFC 8037 section 3.1) | `OKP` `Ed25519` | yes | yes |
+//! | `RS256` | RSASSA-PKCS1-v1_5 SHA-256 (RFC 7518 section 3.3) | `RSA`, 2048 to 8192 bits | no | yes |
+//! | `PS256` | RSASSA-PSS SHA-256, MGF1 SHA-256, 32-byte salt (RFC 7518 section 3.5) | `RSA`, 2048 to 8192 bits | no | yes |
+//!
+//! Refused, with the error they get:
+//!
+//! - `none`, `HS256`/`HS384`/`HS512` and every other name, at parse time
+//!   ([`JoseError::UnsupportedAlgorithm`]; RFC 8725 sections 3.1 and 3.2): no type
+//!   here can express an unsigned or symmetric token.
+//! - A header `alg` the key does not verify ([`JoseError::AlgorithmMismatch`];
+//!   RFC 8725 section 3.1): an EC or OKP key verifies its one algorithm; an RSA
+//!   key the algorithm of its `alg` member, or RS256 and PS256 without one.
+//! - RSA keys under 2048 bits ([`JoseError::RsaKeyTooShort`]; RFC 7518 sections
+//!   3.3 and 3.5 "MUST") or over 8192 ([`JoseError::RsaKeyTooLong`]).
+//! - A signature whose length does not fit the algorithm
+//!   ([`JoseError::SignatureLength`]).
+//! - A JWK with private members ([`JoseError::PrivateKeyMaterial`]; RFC 7517
+//!   section 9.2), an `alg` its key type cannot verify
+//!   ([`JoseError::JwkAlgorithmMismatch`]), a `use` other than `sig`, or `key_ops`
+//!   without `verify` ([`JoseError::KeyNotForSignature`]; RFC 7517 sections 4.2
+//!   and 4.3).
+//!
+//! Callers choose which of the five they accept: `latchkey-token`'s validator and
+//! `latchkey-dpop` take an allowlist; the engine accepts ES256, EdDSA, RS256 and
+//! PS256 client assertions.
 //!
 //! # Specifications
 //!
 //! - RFC 7515 section 2 (strict unpadded base64url), 4.1 (header parameters),
-//!   4.1.11 (`crit`), 5.1 and 5.2 (producing and validating), 7.1 (compact form).
-//! - RFC 7517 section 4 (JWK members), 5 (JWK Set; unusable keys are skipped).
-//! - RFC 7518 section 3.4 (ES256, fixed 64-byte `R || S`), 6.2.1 (EC public keys).
+//!   4.1.11 (`crit`), 5.1 and 5.2 (producing and validating), 7.1 (compact form);
+//!   appendix A.2 (RS256) and A.3 (ES256) are test vectors.
+//! - RFC 7517 section 4 (JWK members: 4.2 `use`, 4.3 `key_ops`, 4.4 `alg`), 5 (JWK
+//!   Set; unusable keys are skipped).
+//! - RFC 7518 section 2 (`Base64urlUInt`: minimal integers), 3.3 (RS256), 3.4
+//!   (ES256 and ES384, fixed-length `R || S`), 3.5 (PS256), 6.2.1 (EC public keys),
+//!   6.3.1 (RSA public keys).
 //! - RFC 8037 section 2 (OKP keys) and 3.1 (EdDSA).
-//! - RFC 7638 section 3 (JWK thumbprints).
+//! - RFC 7638 section 3 (JWK thumbprints; the section 3.1 RSA example is a test
+//!   vector).
 //! - RFC 8725 section 3.1 (algorithm verification: the key decides the algorithm)
 //!   and 3.10 (no `jku`/`x5u` dereferencing), with draft-ietf-oauth-rfc8725bis.
 //!
@@ -28,10 +67,16 @@
 //!   backend is about ten times slower. JWS compact serialization is small, so this
 //!   crate implements it over `aws-lc-rs` holding **pre-parsed keys**:
 //!   `EcdsaKeyPair` / `Ed25519KeyPair` for signing and `ParsedPublicKey` for
-//!   verification, built once when a key is loaded (measured per core: ES256 sign
-//!   about 37,000/s, verify about 17,700/s).
-//! - **Closed algorithm set.** `none`, `HS*`, `RS*`, `PS*` and everything else are
+//!   verification, built once when a key is loaded (one per algorithm for an RSA
+//!   key that allows both RS256 and PS256). Measured per core: ES256 sign about
+//!   37,000/s, verify about 17,700/s. A signature is decoded into an inline buffer
+//!   of [`MAX_SIGNATURE_LEN`] bytes, so parsing allocates nothing for it.
+//! - **Closed algorithm set.** `none`, `HS*` and every name outside the table are
 //!   refused while parsing; no type in this crate can express them.
+//! - **Verify-only RSA.** Latchkey's own tokens are signed with ES256 (or ES384 or
+//!   EdDSA); RSA is there to accept what other authorization servers and clients
+//!   sign. aws-lc cannot draw an RSA key from a caller's RNG, and this crate
+//!   takes randomness only from its caller.
 //! - **Randomness comes from the caller.** Key generation takes a
 //!   [`rand_core::CryptoRng`]. The one exception is the per-signature ECDSA nonce,
 //!   which aws-lc draws inside the primitive (aws-lc-rs ignores an RNG argument to
@@ -41,7 +86,9 @@
 //!
 //! No I/O, no clock, no JWT claim validation (that is `latchkey-token`), no JWE, no
 //! JWS JSON serialization, no unencoded payloads (RFC 7797), no `crit` extensions,
-//! no RSA, no symmetric keys, and no fetching of keys named by a header.
+//! no RSA signing, no RS384/RS512/PS384/PS512/ES512, no symmetric keys, no X.509
+//! (`x5c` is ignored; the key is `n` and `e`), and no fetching of keys named by a
+//! header.
 //!
 //! # Example
 //!
@@ -73,12 +120,19 @@ mod wrap;
 pub use alg::Algorithm;
 pub use jwk::{MAX_KID_LEN, PublicJwk};
 pub use jwks::Jwks;
-pub use jws::{CompactJws, JoseHeader, SIGNATURE_LEN};
+pub use jws::{CompactJws, JoseHeader, MAX_SIGNATURE_LEN, SIGNATURE_LEN};
 pub use key::SigningKey;
 pub use thumbprint::JwkThumbprint;
 pub use wrap::{KeyWrapKey, is_sealed};
 
 use latchkey_types::ErrorCode;
+
+/// The shortest RSA modulus accepted, in bits (RFC 7518 sections 3.3 and 3.5: "A
+/// key of size 2048 bits or larger MUST be used").
+pub const MIN_RSA_BITS: usize = 2048;
+/// The longest RSA modulus accepted, in bits: aws-lc's verification limit, and a
+/// bound on the work one signature check costs.
+pub const MAX_RSA_BITS: usize = 8192;
 
 /// Why a JWS, JWK, JWK Set or key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,13 +160,13 @@ pub enum JoseError {
     /// The protected header has no `alg` (RFC 7515 section 4.1.1).
     #[error("jose header has no alg")]
     MissingAlgorithm,
-    /// The algorithm is not ES256 or EdDSA (RFC 8725 section 3.1).
+    /// The algorithm is not ES256, ES384, EdDSA, RS256 or PS256 (RFC 8725 section 3.1).
     #[error("algorithm is not supported")]
     UnsupportedAlgorithm,
     /// The header has a `crit` member; no extension is understood (RFC 7515 section 4.1.11).
     #[error("critical header extension is not understood")]
     CriticalHeader,
-    /// The signature is not 64 bytes.
+    /// The signature's length does not fit its algorithm (RFC 7518 section 3).
     #[error("signature has the wrong length")]
     SignatureLength,
     /// The header's algorithm is not the key's (RFC 8725 section 3.1).
@@ -124,10 +178,10 @@ pub enum JoseError {
     /// A JWK is not an object with the members its key type requires.
     #[error("jwk is malformed")]
     MalformedJwk,
-    /// A JWK's `kty` is not `EC` or `OKP`.
+    /// A JWK's `kty` is not `EC`, `OKP` or `RSA`.
     #[error("jwk key type is not supported")]
     UnsupportedKeyType,
-    /// A JWK's `crv` is not `P-256` (EC) or `Ed25519` (OKP).
+    /// A JWK's `crv` is not `P-256` or `P-384` (EC), or `Ed25519` (OKP).
     #[error("jwk curve is not supported")]
     UnsupportedCurve,
     /// A JWK carries private or symmetric key members where a public key belongs.
@@ -136,12 +190,20 @@ pub enum JoseError {
     /// A JWK's coordinates have the wrong length or are not a point on the curve.
     #[error("jwk is not a valid public key")]
     InvalidPublicKey,
-    /// A JWK's `alg` member names another algorithm than its key type's.
+    /// A JWK's `alg` member names an algorithm its key type cannot verify.
     #[error("jwk alg does not match its key type")]
     JwkAlgorithmMismatch,
-    /// A JWK's `use` member is not `sig` (RFC 7517 section 4.2).
+    /// A JWK's `use` member is not `sig` (RFC 7517 section 4.2), or its `key_ops`
+    /// lack `verify` or contradict `use` (section 4.3).
     #[error("jwk is not for signatures")]
     KeyNotForSignature,
+    /// An RSA JWK's modulus is shorter than [`MIN_RSA_BITS`] (RFC 7518 sections
+    /// 3.3 and 3.5).
+    #[error("rsa key is shorter than 2048 bits")]
+    RsaKeyTooShort,
+    /// An RSA JWK's modulus is longer than [`MAX_RSA_BITS`].
+    #[error("rsa key is longer than 8192 bits")]
+    RsaKeyTooLong,
     /// A JWK Set document is not an object with a `keys` array, or is too large.
     #[error("jwk set is malformed")]
     MalformedJwks,
@@ -176,7 +238,9 @@ impl From<&JoseError> for ErrorCode {
             | JoseError::PrivateKeyMaterial
             | JoseError::InvalidPublicKey
             | JoseError::JwkAlgorithmMismatch
-            | JoseError::KeyNotForSignature => ErrorCode::InvalidToken,
+            | JoseError::KeyNotForSignature
+            | JoseError::RsaKeyTooShort
+            | JoseError::RsaKeyTooLong => ErrorCode::InvalidToken,
             JoseError::ThumbprintMalformed => ErrorCode::InvalidRequest,
             // Key sets and private keys come from configuration, never from a client.
             JoseError::MalformedJwks
@@ -191,8 +255,63 @@ impl From<&JoseError> for ErrorCode {
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::{CompactJws, JoseHeader};
+    use crate::{CompactJws, JoseError, JoseHeader, Jwks, PublicJwk};
     use latchkey_types::ErrorCode;
+
+    /// Parses arbitrary bytes as a JWK Set, and each of its entries as a JWK
+    /// (EC, OKP and RSA). An accepted set keeps only keys that are public, of a
+    /// supported type, and RSA of 2048 to 8192 bits; it and each key round-trip
+    /// through `to_json` to an equal value with the same RFC 7638 thumbprint.
+    /// Refusals map to `server_error` for a set (configuration) and
+    /// `invalid_token` for a key.
+    pub fn jwk_set(data: &[u8]) {
+        match Jwks::parse(data) {
+            Ok(jwks) => {
+                let again = Jwks::parse(jwks.to_json().to_string().as_bytes())
+                    .expect("a parsed set re-parses");
+                assert_eq!(again, jwks);
+                for (key, same) in jwks.keys().iter().zip(again.keys()) {
+                    assert_eq!(key.thumbprint(), same.thumbprint());
+                    assert!(key.allows(key.algorithm()));
+                    let json = key.to_json();
+                    assert!(json.get("d").is_none());
+                    if json["kty"] == "RSA" {
+                        let n = json["n"].as_str().expect("n is a string");
+                        let n = crate::b64::decode(n.as_bytes()).expect("n re-decodes");
+                        let bits = n.len() * 8;
+                        assert!((crate::MIN_RSA_BITS..=crate::MAX_RSA_BITS + 7).contains(&bits));
+                        assert_ne!(n.first(), Some(&0));
+                    }
+                }
+            }
+            Err(error) => assert!(
+                matches!(
+                    ErrorCode::from(&error),
+                    ErrorCode::ServerError | ErrorCode::InvalidToken
+                ),
+                "{error:?}"
+            ),
+        }
+        let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice(data) else {
+            return;
+        };
+        let Some(serde_json::Value::Array(entries)) = doc.get("keys") else {
+            return;
+        };
+        for entry in entries.iter().take(Jwks::MAX_KEYS) {
+            match PublicJwk::from_json(entry) {
+                Ok(key) => {
+                    let back = PublicJwk::from_json(&key.to_json()).expect("round trip");
+                    assert_eq!(back, key);
+                    assert_eq!(back.thumbprint(), key.thumbprint());
+                }
+                Err(error) => {
+                    assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidToken);
+                    assert_ne!(error, JoseError::MalformedJwks);
+                }
+            }
+        }
+    }
 
     /// Parses arbitrary bytes as a compact JWS. Accepted input re-parses to the same
     /// header, payload and signature, and its header JSON parses alone to the same
@@ -244,6 +363,9 @@ pub mod fuzzing {
                 &format!("{root}/regressions/jws_compact"),
                 super::jws_compact,
             );
+            assert!(std::fs::read_dir(format!("{root}/corpus/jwk_set")).is_ok());
+            replay(&format!("{root}/corpus/jwk_set"), super::jwk_set);
+            replay(&format!("{root}/regressions/jwk_set"), super::jwk_set);
         }
     }
 }

@@ -15,8 +15,10 @@ pub const FUZZ_ISSUER: &str = "https://auth.example.com";
 /// The resource the fuzz validator protects.
 pub const FUZZ_RESOURCE: &str = "https://mcp.example.com/mcp";
 
-/// The fuzz validator's key: the RFC 8037 appendix A.2 Ed25519 public key, kid `fuzz`.
-/// Its private half (appendix A.1) is public too, so seeds can carry valid tokens.
+/// The fuzz validator's keys: the RFC 8037 appendix A.2 Ed25519 public key, kid
+/// `fuzz` (its private half, appendix A.1, is public too, so seeds can carry valid
+/// tokens), and the RFC 7515 appendix A.2.1 RSA key, kid `rsa`, so RS256 and PS256
+/// verification is reached.
 fn validator() -> &'static AccessTokenValidator {
     static VALIDATOR: OnceLock<AccessTokenValidator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
@@ -24,10 +26,15 @@ fn validator() -> &'static AccessTokenValidator {
             "kty": "OKP", "crv": "Ed25519", "kid": "fuzz",
             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
         });
+        let rsa = serde_json::json!({
+            "kty": "RSA", "kid": "rsa", "e": "AQAB",
+            "n": "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"
+        });
         let jwks = Jwks::new(vec![
             PublicJwk::from_json(&jwk).expect("RFC 8037 key parses"),
+            PublicJwk::from_json(&rsa).expect("RFC 7515 key parses"),
         ])
-        .expect("one key");
+        .expect("two keys with distinct ids");
         let resource = ResourceUri::parse(FUZZ_RESOURCE).expect("valid resource");
         AccessTokenValidator::new(
             jwks,
@@ -35,7 +42,12 @@ fn validator() -> &'static AccessTokenValidator {
             resource,
             AudienceMatch::PathPrefix,
         )
-        .with_algorithms(&[Algorithm::EdDsa, Algorithm::Es256])
+        .with_algorithms(&[
+            Algorithm::EdDsa,
+            Algorithm::Es256,
+            Algorithm::Rs256,
+            Algorithm::Ps256,
+        ])
         .expect("non-empty allowlist")
     })
 }

@@ -7,11 +7,15 @@
 //!   [`KeySet::jwks`] gives the JWK Set to publish.
 //! - [`AccessTokenValidator`]: what a resource server (an MCP server) runs on every
 //!   request: it returns a [`ValidatedAccessToken`] or a [`TokenError`] that is always
-//!   `invalid_token` (HTTP 401, MCP R7).
+//!   `invalid_token` (HTTP 401, MCP R7). It accepts Latchkey's own tokens and
+//!   those of any other authorization server that follows RFC 9068 (see
+//!   "Tokens from another authorization server" below).
 //! - [`code`] and [`refresh`]: authorization codes and refresh-token families.
 //!
 //! # Specifications
 //!
+//! - RFC 7518 sections 3.3 (RS256), 3.4 (ES256, ES384) and 3.5 (PS256), RFC 8037
+//!   section 3.1 (EdDSA), through `latchkey-jose`.
 //! - RFC 9068 section 2.1 (`typ: at+jwt`), 2.2 (required claims `iss`, `exp`,
 //!   `aud`, `sub`, `client_id`, `iat`, `jti`), 2.2.1 (`auth_time`), 2.2.3
 //!   (`scope`), 4 (validation steps).
@@ -28,6 +32,30 @@
 //! once (see that crate for why not `jsonwebtoken`). The validation hot path reads
 //! the claims with one `serde_json` pass into borrowed strings, without a
 //! `serde_json::Value`.
+//!
+//! # Tokens from another authorization server
+//!
+//! - **Algorithms** (RFC 9068 section 4 step 2, RFC 8725 section 3.1): the
+//!   validator's allowlist, ES256 by default, set with
+//!   [`AccessTokenValidator::with_algorithms`] from ES256, ES384 (RFC 7518 section
+//!   3.4), EdDSA (RFC 8037 section 3.1), RS256 (RFC 7518 section 3.3) and PS256
+//!   (section 3.5), and narrowed to what the issuer advertises with
+//!   [`AccessTokenValidator::with_advertised_algorithms`]. `none`, `HS256`,
+//!   `HS384`, `HS512` and every other name are refused before any key is looked
+//!   at; an algorithm outside the allowlist is [`TokenError::AlgorithmNotAllowed`].
+//! - **Keys**: the issuer's JWK Set, parsed once (`latchkey-jose`): EC P-256 and
+//!   P-384, Ed25519, RSA of 2048 to 8192 bits (RFC 7518 section 6.3.1; shorter
+//!   keys are refused and skipped from a set). The key named by `kid` must verify
+//!   the header's algorithm ([`TokenError::KeyAlgorithmMismatch`]); an RSA key
+//!   with an `alg` member verifies that algorithm only.
+//! - **`typ`**: `at+jwt` (RFC 9068 section 2.1 and section 4 step 1). `JWT` or no
+//!   `typ` only after [`AccessTokenValidator::danger_accept_plain_jwt_typ`], for
+//!   an issuer that does not type its access tokens.
+//! - **Claims** (RFC 9068 section 2.2): `iss` equal to the configured issuer;
+//!   `aud` a string or an array, one value covering this resource; `exp`, `nbf`
+//!   and `iat` with the configured leeway; `sub`, `client_id` and `jti` required;
+//!   the scope from `scope` (space-delimited) or `scp` (an array of scope tokens,
+//!   or a string), never both.
 //!
 //! # Not done here
 //!

@@ -27,6 +27,7 @@ pub(crate) struct RawClaims<'de> {
     pub(crate) jti: Option<JsonStr<'de>>,
     pub(crate) client_id: Option<JsonStr<'de>>,
     pub(crate) scope: Option<JsonStr<'de>>,
+    pub(crate) scp: Option<ScopeList<'de>>,
     pub(crate) cnf: Option<RawConfirmation<'de>>,
 }
 
@@ -58,6 +59,16 @@ pub(crate) struct NumericDate {
     pub(crate) floor: u64,
     pub(crate) ceil: u64,
 }
+
+/// The `scp` claim some issuers send instead of `scope`: an array of scope
+/// tokens, or one space-delimited string.
+pub(crate) enum ScopeList<'de> {
+    One(JsonStr<'de>),
+    Many(Vec<JsonStr<'de>>),
+}
+
+/// The most values a `scp` array may hold.
+pub(crate) const MAX_SCP_VALUES: usize = 256;
 
 /// The `cnf` claim (RFC 7800 section 3.1): its `jkt`, and whether it holds any
 /// other confirmation method.
@@ -117,6 +128,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 "jti" => claims.jti = Some(typed(&mut map, slot, "jti")?),
                 "client_id" => claims.client_id = Some(typed(&mut map, slot, "client_id")?),
                 "scope" => claims.scope = Some(typed(&mut map, slot, "scope")?),
+                "scp" => claims.scp = Some(typed(&mut map, slot, "scp")?),
                 "cnf" => claims.cnf = Some(typed(&mut map, slot, "cnf")?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -228,6 +240,35 @@ impl<'de> Deserialize<'de> for AudienceValue<'de> {
             }
         }
         deserializer.deserialize_any(AudVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScopeList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScpVisitor;
+        impl<'de> Visitor<'de> for ScpVisitor {
+            type Value = ScopeList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<ScopeList<'de>, E> {
+                Ok(ScopeList::One(JsonStr(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ScopeList<'de>, E> {
+                Ok(ScopeList::One(JsonStr(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ScopeList<'de>, A::Error> {
+                let mut values = Vec::with_capacity(4);
+                while let Some(value) = seq.next_element::<JsonStr<'de>>()? {
+                    if values.len() >= MAX_SCP_VALUES {
+                        return Err(de::Error::custom("too many scp values"));
+                    }
+                    values.push(value);
+                }
+                Ok(ScopeList::Many(values))
+            }
+        }
+        deserializer.deserialize_any(ScpVisitor)
     }
 }
 

@@ -1,16 +1,17 @@
 //! Resource-server validation of JWT access tokens (RFC 9068 section 4, OAuth 2.1
-//! section 5.2, RFC 8725).
+//! section 5.2, RFC 8725), from Latchkey's own authorization server or any other
+//! that signs with ES256, ES384, EdDSA, RS256 or PS256.
 
 use core::time::Duration;
 
 use latchkey_jose::{Algorithm, CompactJws, JoseError, Jwks, PublicJwk};
-use latchkey_types::{ClientId, Scope, Subject, UnixTime};
+use latchkey_types::{ClientId, Scope, ScopeToken, Subject, UnixTime};
 use latchkey_uri::{AudienceMatch, ResourceUri};
 
 use crate::TokenError;
 use crate::claims::{AccessTokenClaims, Audience, TokenId};
 use crate::code::JwkThumbprint;
-use crate::raw::{NumericDate, RawClaims};
+use crate::raw::{JsonStr, NumericDate, RawClaims, ScopeList};
 
 /// Validates JWT access tokens for one resource server (RFC 9068 section 4).
 ///
@@ -20,9 +21,13 @@ use crate::raw::{NumericDate, RawClaims};
 /// length. [`validate`](Self::validate) then checks, in order:
 ///
 /// 1. length and compact form (RFC 7515 section 7.1, RFC 8725bis section 3.14);
-/// 2. `typ` is `at+jwt` or `application/at+jwt` (RFC 9068 section 4 step 1,
-///    RFC 8725 section 3.11);
-/// 3. `alg` is in the allowlist (RFC 9068 section 4 step 2, RFC 8725 section 3.1);
+///    `none`, `HS*` and unknown algorithms are refused here (RFC 8725 section 3.1);
+/// 2. `typ` is `at+jwt` or `application/at+jwt` (RFC 9068 section 2.1 and
+///    section 4 step 1, RFC 8725 section 3.11); `JWT` or no `typ` only after
+///    [`danger_accept_plain_jwt_typ`](Self::danger_accept_plain_jwt_typ);
+/// 3. `alg` is in the allowlist (RFC 9068 section 4 step 2, RFC 8725 section 3.1):
+///    ES256 unless [`with_algorithms`](Self::with_algorithms) says otherwise,
+///    narrowed by [`with_advertised_algorithms`](Self::with_advertised_algorithms);
 /// 4. the key: the one named by `kid`; without `kid`, the only key if the set has
 ///    exactly one; its algorithm must be the header's (RFC 8725bis section 3.1);
 /// 5. the signature (RFC 9068 section 4 step 5, RFC 7515 section 5.2);
@@ -34,7 +39,14 @@ use crate::raw::{NumericDate, RawClaims};
 /// 9. `exp` is after `now` minus the leeway (RFC 9068 section 4 step 7), and
 ///    `nbf` and `iat` are not after `now` plus the leeway (RFC 7519 section 4.1.5);
 /// 10. the typed claims parse, and a `cnf` confirmation is a `jkt` (RFC 9449
-///     section 6.1) and nothing this crate cannot check.
+///     section 6.1) and nothing this crate cannot check. The scope comes from
+///     `scope` (a space-delimited string, RFC 9068 section 2.2.3) or from `scp`
+///     (an array of scope tokens, or one space-delimited string, as several
+///     issuers send it); a token carrying both is refused, since they could
+///     disagree.
+///
+/// Keys: EC P-256 and P-384, Ed25519, and RSA of at least 2048 bits (see
+/// `latchkey-jose`); the key found must verify the header's algorithm.
 ///
 /// The keys are the configured issuer's by construction (RFC 8725bis section 3.8).
 /// Header members such as `jku`, `x5u` and `jwk` are never used to find a key.
@@ -47,6 +59,7 @@ pub struct AccessTokenValidator {
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     max_token_len: usize,
+    accept_plain_jwt_typ: bool,
 }
 
 impl AccessTokenValidator {
@@ -75,17 +88,67 @@ impl AccessTokenValidator {
             algorithms: vec![Algorithm::Es256],
             leeway: Self::DEFAULT_LEEWAY,
             max_token_len: Self::DEFAULT_MAX_TOKEN_LEN,
+            accept_plain_jwt_typ: false,
         }
     }
 
     /// This validator allowing exactly `algorithms` (RFC 8725bis section 3.1);
     /// refused when empty. `none` and symmetric algorithms cannot be named.
+    /// Duplicates are dropped.
     pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Result<Self, TokenError> {
         if algorithms.is_empty() {
             return Err(TokenError::NoAlgorithms);
         }
-        self.algorithms = algorithms.to_vec();
+        self.algorithms.clear();
+        for alg in algorithms {
+            if !self.algorithms.contains(alg) {
+                self.algorithms.push(*alg);
+            }
+        }
         Ok(self)
+    }
+
+    /// This validator allowing only those of its algorithms that the issuer
+    /// advertises, e.g. in its authorization server metadata (RFC 8414 section 2)
+    /// or the `alg` members of its JWK Set: the allowlist becomes the
+    /// intersection. Names Latchkey does not know are ignored (they could never
+    /// be allowed). Refused with [`TokenError::NoAlgorithms`] when nothing is
+    /// left; the allowlist never grows.
+    pub fn with_advertised_algorithms<S: AsRef<str>>(
+        mut self,
+        advertised: &[S],
+    ) -> Result<Self, TokenError> {
+        self.algorithms.retain(|alg| {
+            advertised
+                .iter()
+                .any(|name| Algorithm::parse(name.as_ref()) == Ok(*alg))
+        });
+        if self.algorithms.is_empty() {
+            return Err(TokenError::NoAlgorithms);
+        }
+        Ok(self)
+    }
+
+    /// The algorithms this validator accepts, in the order they were configured.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// **Weakens a check.** This validator also accepting tokens whose header
+    /// `typ` is `JWT` or `application/jwt` (RFC 7519 section 5.1), or that have
+    /// no `typ` at all, besides `at+jwt`.
+    ///
+    /// RFC 9068 section 4 step 1 and RFC 8725 section 3.11 require `at+jwt` so
+    /// that another kind of JWT from the same issuer (an OpenID Connect ID token,
+    /// a logout token) cannot pass for an access token. Several widely used
+    /// authorization servers do not set it; turn this on for such an issuer
+    /// only. The other checks still stand against a substituted JWT: `aud` must
+    /// cover this resource (an ID token's `aud` is a client id), and `client_id`
+    /// and `jti` must be present (RFC 9068 section 2.2). Other `typ` values,
+    /// such as `dpop+jwt`, are still refused.
+    pub fn danger_accept_plain_jwt_typ(mut self) -> Self {
+        self.accept_plain_jwt_typ = true;
+        self
     }
 
     /// This validator with `leeway` of clock skew; refused above [`Self::MAX_LEEWAY`].
@@ -121,7 +184,13 @@ impl AccessTokenValidator {
     pub fn validate(&self, token: &str, now: UnixTime) -> Result<ValidatedAccessToken, TokenError> {
         let jws = CompactJws::parse(token, self.max_token_len).map_err(TokenError::from_jose)?;
         let header = jws.header();
-        if !header.typ.as_deref().is_some_and(is_access_token_type) {
+        let typ_ok = match header.typ.as_deref() {
+            Some(typ) => {
+                is_access_token_type(typ) || (self.accept_plain_jwt_typ && is_plain_jwt_type(typ))
+            }
+            None => self.accept_plain_jwt_typ,
+        };
+        if !typ_ok {
             return Err(TokenError::WrongType);
         }
         if !self.algorithms.contains(&header.alg) {
@@ -165,10 +234,12 @@ impl AccessTokenValidator {
                 Some(JwkThumbprint::parse(&jkt.0).map_err(|_| TokenError::MalformedClaim("cnf"))?)
             }
         };
-        let scope = match raw.scope {
-            None => Scope::empty(),
-            Some(s) if s.0.is_empty() => Scope::empty(),
-            Some(s) => Scope::parse(&s.0).map_err(|_| TokenError::MalformedClaim("scope"))?,
+        let scope = match (raw.scope, raw.scp) {
+            (None, None) => Scope::empty(),
+            (Some(s), None) => parse_scope_string(&s, "scope")?,
+            (None, Some(ScopeList::One(s))) => parse_scope_string(&s, "scp")?,
+            (None, Some(ScopeList::Many(values))) => parse_scope_array(&values)?,
+            (Some(_), Some(_)) => return Err(TokenError::MalformedClaim("scp")),
         };
         let claims = AccessTokenClaims {
             iss: iss.0.into_owned(),
@@ -273,6 +344,35 @@ fn is_access_token_type(typ: &str) -> bool {
     typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
 }
 
+/// RFC 7519 section 5.1: `JWT`, or `application/jwt`, case-insensitive.
+fn is_plain_jwt_type(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("application/jwt")
+}
+
+/// A space-delimited scope string (RFC 9068 section 2.2.3, RFC 6749 section
+/// 3.3); empty means no scope.
+fn parse_scope_string(s: &JsonStr<'_>, claim: &'static str) -> Result<Scope, TokenError> {
+    if s.0.is_empty() {
+        return Ok(Scope::empty());
+    }
+    Scope::parse(&s.0).map_err(|_| TokenError::MalformedClaim(claim))
+}
+
+/// An `scp` array: each value one scope token (RFC 6749 section 3.3, so no
+/// spaces), at most [`Scope::MAX_LEN`] bytes in all.
+fn parse_scope_array(values: &[JsonStr<'_>]) -> Result<Scope, TokenError> {
+    let mut scope = Scope::empty();
+    let mut total = 0usize;
+    for value in values {
+        total = total.saturating_add(value.0.len()).saturating_add(1);
+        if total > Scope::MAX_LEN + 1 {
+            return Err(TokenError::MalformedClaim("scp"));
+        }
+        scope.insert(ScopeToken::parse(&value.0).map_err(|_| TokenError::MalformedClaim("scp"))?);
+    }
+    Ok(scope)
+}
+
 impl TokenError {
     fn from_jose(error: JoseError) -> Self {
         match error {
@@ -285,5 +385,7 @@ impl TokenError {
     }
 }
 
+#[cfg(test)]
+mod other_issuer_tests;
 #[cfg(test)]
 mod tests;
