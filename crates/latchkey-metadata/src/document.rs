@@ -2,10 +2,8 @@
 //! the OpenID Connect Discovery fields MCP 2025-11-25 reads) and RFC 9728
 //! section 2 (protected resource).
 
-use core::cell::Cell;
-use core::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use latchkey_types::json::{self, JsonError};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -565,111 +563,25 @@ fn refuse_non_https(url: Option<&str>) -> Result<(), MetadataError> {
     }
 }
 
-/// Reads `bytes` as one JSON object with no repeated member name at any depth,
-/// and checks that each of `required` is present.
+/// Reads `bytes` as one JSON object of at most [`MAX_DOCUMENT_LEN`] bytes with
+/// no repeated member name at any depth (`latchkey_types::json`: RFC 8259
+/// section 4 leaves duplicates to the parser, and two readers of one document
+/// must see the same `issuer`, `resource` and `jwks_uri`), and checks that
+/// each of `required` is present.
 fn parse_object(
     bytes: &[u8],
     required: &[&'static str],
 ) -> Result<Map<String, Value>, MetadataError> {
-    if bytes.len() > MAX_DOCUMENT_LEN {
-        return Err(MetadataError::DocumentTooLarge);
-    }
-    let duplicate = Cell::new(false);
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = match (StrictValue {
-        duplicate: &duplicate,
-    })
-    .deserialize(&mut deserializer)
-    {
-        Ok(value) => value,
-        Err(_) if duplicate.get() => return Err(MetadataError::DuplicateMember),
-        Err(_) => return Err(MetadataError::InvalidJson),
-    };
-    deserializer.end().map_err(|_| MetadataError::InvalidJson)?;
-    let Value::Object(object) = value else {
-        return Err(MetadataError::NotAnObject);
-    };
+    let object = json::parse_object(bytes, MAX_DOCUMENT_LEN).map_err(|error| match error {
+        JsonError::TooLarge => MetadataError::DocumentTooLarge,
+        JsonError::Malformed => MetadataError::InvalidJson,
+        JsonError::NotAnObject => MetadataError::NotAnObject,
+        JsonError::DuplicateMember => MetadataError::DuplicateMember,
+    })?;
     if let Some(missing) = required.iter().find(|name| !object.contains_key(**name)) {
         return Err(MetadataError::MissingMember(missing));
     }
     Ok(object)
-}
-
-/// Builds a [`Value`] like `serde_json` does, but refuses an object that
-/// names a member twice (RFC 8259 section 4 leaves the outcome to the parser;
-/// taking the first or the last would let two readers disagree).
-#[derive(Clone, Copy)]
-struct StrictValue<'a> {
-    duplicate: &'a Cell<bool>,
-}
-
-impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictValue<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                self.duplicate.set(true);
-                return Err(serde::de::Error::custom("duplicate member"));
-            }
-            let value = map.next_value_seed(self)?;
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
 }
 
 #[cfg(test)]
