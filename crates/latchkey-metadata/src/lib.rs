@@ -14,7 +14,8 @@
 //!   insertion, OpenID Connect Discovery 1.0 section 4 path appending, and the
 //!   probing order of MCP 2025-11-25 ("Authorization Server Metadata
 //!   Discovery", "Protected Resource Metadata Discovery Requirements"):
-//!   [`authorization_server_discovery_urls`], [`protected_resource_discovery_urls`].
+//!   [`authorization_server_discovery_urls`], [`protected_resource_discovery_urls`]
+//!   (RFC 8414 section 5 gives the same order for `openid-configuration`).
 //! - `WWW-Authenticate`: RFC 9110 section 11.6.1 grammar, RFC 6750 section 3
 //!   (Bearer parameters and their character sets), RFC 9728 section 5.1
 //!   (`resource_metadata`), RFC 9449 section 7.1 (`DPoP` scheme, `algs`):
@@ -84,8 +85,9 @@ pub use document::{AuthorizationServerMetadata, MAX_DOCUMENT_LEN, ProtectedResou
 pub use well_known::{
     OAUTH_AUTHORIZATION_SERVER, OAUTH_PROTECTED_RESOURCE, OPENID_CONFIGURATION,
     authorization_server_discovery_urls, authorization_server_metadata_url,
-    openid_configuration_appended_url, protected_resource_discovery_urls,
-    protected_resource_metadata_url, protected_resource_root_metadata_url,
+    danger_authorization_server_discovery_urls_unchecked, openid_configuration_appended_url,
+    protected_resource_discovery_urls, protected_resource_metadata_url,
+    protected_resource_root_metadata_url,
 };
 
 use latchkey_types::ErrorCode;
