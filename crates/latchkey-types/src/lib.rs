@@ -45,6 +45,10 @@ mod scope;
 mod secret;
 mod unix_time;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use client::{ClientId, Subject};
 pub use error_code::ErrorCode;
 pub use scope::{Scope, ScopeToken};
