@@ -58,26 +58,7 @@ pub fn www_authenticate(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, body: fn(&[u8])) -> usize {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut count = 0;
-        for dir in [
-            root.join("corpus").join(target),
-            root.join("regressions").join(target),
-        ] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.unwrap().path();
-                body(&std::fs::read(&path).unwrap());
-                count += 1;
-            }
-        }
-        count
-    }
+    use latchkey_types::fuzzing::replay;
 
     #[test]
     fn replays_as_metadata_corpus() {

@@ -41,6 +41,30 @@ pub fn strict_json(data: &[u8]) {
     }
 }
 
+/// Runs `body` over every file in `fuzz/corpus/<target>/` and
+/// `fuzz/regressions/<target>/` of this workspace and returns how many it ran
+/// (a missing directory counts as empty): the replay by which each crate's
+/// `cargo test` runs its fuzz bodies on stable (STYLE.md section 9), kept in
+/// one place. Test support only; no fuzz body calls it.
+pub fn replay(target: &str, body: fn(&[u8])) -> usize {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut count = 0;
+    for dir in [
+        root.join("corpus").join(target),
+        root.join("regressions").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("a committed corpus directory lists").path();
+            body(&std::fs::read(&path).expect("a committed corpus file reads"));
+            count += 1;
+        }
+    }
+    count
+}
+
 /// How many object members the JSON text names, repeated names included.
 fn members_in_text(data: &[u8]) -> Option<usize> {
     let count = Cell::new(0);
@@ -118,28 +142,9 @@ impl<'de> Visitor<'de> for Count<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use proptest::prelude::*;
 
-    fn replay(target: &str, body: fn(&[u8])) -> usize {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut count = 0;
-        for dir in [
-            root.join("corpus").join(target),
-            root.join("regressions").join(target),
-        ] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.unwrap().path();
-                body(&std::fs::read(&path).unwrap());
-                count += 1;
-            }
-        }
-        count
-    }
+    use super::replay;
 
     #[test]
     fn replays_strict_json_corpus() {
