@@ -340,6 +340,31 @@ impl AuthorizationServerMetadata {
     /// The `Deserialize` impl alone skips these checks; use `parse` for
     /// documents from the network.
     pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
+        Self::parse_with(bytes, Rules::Rfc8414)
+    }
+
+    /// Parses the document found at `/.well-known/openid-configuration`,
+    /// which may be an OpenID Provider configuration (OpenID Connect
+    /// Discovery 1.0 sections 3 and 4) or authorization server metadata under
+    /// that suffix (RFC 8414 section 5: the identifier refers to "general
+    /// OAuth 2.0 features that are not specific to OpenID Connect").
+    ///
+    /// The rules both specifications share apply, as in
+    /// [`parse`](Self::parse): one strict JSON object, `issuer` and a
+    /// non-empty `response_types_supported`, member types, no `none` in a
+    /// `*_signing_alg_values_supported` list of client authentication, an
+    /// `https` `jwks_uri`. RFC 8414 section 2's rule that a server listing
+    /// `private_key_jwt` or `client_secret_jwt` MUST list the signing
+    /// algorithms too is not applied: OpenID Connect Discovery 1.0 section 3
+    /// makes `token_endpoint_auth_signing_alg_values_supported` OPTIONAL, and
+    /// OpenID Providers publish documents without it. Rules about ID tokens
+    /// (such as "RS256 MUST be included") are not checked either: Latchkey
+    /// reads this document for the issuer and its keys, never for ID tokens.
+    pub fn parse_openid_configuration(bytes: &[u8]) -> Result<Self, MetadataError> {
+        Self::parse_with(bytes, Rules::OpenIdConfiguration)
+    }
+
+    fn parse_with(bytes: &[u8], rules: Rules) -> Result<Self, MetadataError> {
         let object = parse_object(bytes, &["issuer", "response_types_supported"])?;
         let doc: Self =
             serde_json::from_value(Value::Object(object)).map_err(|_| MetadataError::MemberType)?;
@@ -371,7 +396,7 @@ impl AuthorizationServerMetadata {
                 .iter()
                 .flatten()
                 .any(|m| m == "private_key_jwt" || m == "client_secret_jwt");
-            if uses_jwt && algs.is_none() {
+            if uses_jwt && algs.is_none() && rules == Rules::Rfc8414 {
                 return Err(MetadataError::SigningAlgsMissing);
             }
         }
@@ -535,6 +560,16 @@ impl ProtectedResourceMetadata {
 
 // ---------------------------------------------------------------------------
 // Helpers.
+
+/// Which specification's rules an authorization server document is read under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// RFC 8414 section 2, for `/.well-known/oauth-authorization-server`.
+    Rfc8414,
+    /// What RFC 8414 section 2 and OpenID Connect Discovery 1.0 section 3
+    /// share, for `/.well-known/openid-configuration`.
+    OpenIdConfiguration,
+}
 
 fn none_or_empty(list: &Option<Vec<String>>) -> bool {
     list.as_ref().is_none_or(Vec::is_empty)
@@ -890,6 +925,147 @@ mod tests {
                 );
                 AuthorizationServerMetadata::parse(with.as_bytes()).unwrap();
             }
+        }
+    }
+
+    /// OpenID Connect Discovery 1.0 section 4.2, the example response as
+    /// published.
+    const OIDC_DISCOVERY_EXAMPLE: &str = r#"{
+      "issuer":
+        "https://server.example.com",
+      "authorization_endpoint":
+        "https://server.example.com/connect/authorize",
+      "token_endpoint":
+        "https://server.example.com/connect/token",
+      "token_endpoint_auth_methods_supported":
+        ["client_secret_basic", "private_key_jwt"],
+      "token_endpoint_auth_signing_alg_values_supported":
+        ["RS256", "ES256"],
+      "userinfo_endpoint":
+        "https://server.example.com/connect/userinfo",
+      "check_session_iframe":
+        "https://server.example.com/connect/check_session",
+      "end_session_endpoint":
+        "https://server.example.com/connect/end_session",
+      "jwks_uri":
+        "https://server.example.com/jwks.json",
+      "registration_endpoint":
+        "https://server.example.com/connect/register",
+      "scopes_supported":
+        ["openid", "profile", "email", "address",
+         "phone", "offline_access"],
+      "response_types_supported":
+        ["code", "code id_token", "id_token", "id_token token"],
+      "acr_values_supported":
+        ["urn:mace:incommon:iap:silver",
+         "urn:mace:incommon:iap:bronze"],
+      "subject_types_supported":
+        ["public", "pairwise"],
+      "userinfo_signing_alg_values_supported":
+        ["RS256", "ES256", "HS256"],
+      "userinfo_encryption_alg_values_supported":
+        ["RSA-OAEP-256", "A128KW"],
+      "userinfo_encryption_enc_values_supported":
+        ["A128CBC-HS256", "A128GCM"],
+      "id_token_signing_alg_values_supported":
+        ["RS256", "ES256", "HS256"],
+      "id_token_encryption_alg_values_supported":
+        ["RSA-OAEP-256", "A128KW"],
+      "id_token_encryption_enc_values_supported":
+        ["A128CBC-HS256", "A128GCM"],
+      "request_object_signing_alg_values_supported":
+        ["none", "RS256", "ES256"],
+      "display_values_supported":
+        ["page", "popup"],
+      "claim_types_supported":
+        ["normal", "distributed"],
+      "claims_supported":
+        ["sub", "iss", "auth_time", "acr",
+         "name", "given_name", "family_name", "nickname",
+         "profile", "picture", "website",
+         "email", "email_verified", "locale", "zoneinfo",
+         "http://example.info/claims/groups"],
+      "claims_parameter_supported":
+        true,
+      "service_documentation":
+        "http://server.example.com/connect/service_documentation.html",
+      "ui_locales_supported":
+        ["en-US", "en-GB", "en-CA", "fr-FR", "fr-CA"]
+     }"#;
+
+    #[test]
+    fn openid_connect_discovery_section_4_2_example_response_parses() {
+        let doc = AuthorizationServerMetadata::parse_openid_configuration(
+            OIDC_DISCOVERY_EXAMPLE.as_bytes(),
+        )
+        .unwrap();
+        doc.validate_issuer("https://server.example.com").unwrap();
+        assert_eq!(
+            doc.jwks_uri.as_deref(),
+            Some("https://server.example.com/jwks.json")
+        );
+        assert_eq!(doc.subject_types_supported.as_ref().map(Vec::len), Some(2));
+        // OpenID-only members are kept, `none` for request objects included.
+        assert_eq!(
+            doc.extra()
+                .get("request_object_signing_alg_values_supported"),
+            Some(&serde_json::json!(["none", "RS256", "ES256"]))
+        );
+        // The example follows RFC 8414 section 2 too.
+        assert_eq!(
+            AuthorizationServerMetadata::parse(OIDC_DISCOVERY_EXAMPLE.as_bytes()).as_ref(),
+            Ok(&doc)
+        );
+    }
+
+    #[test]
+    fn openid_connect_discovery_section_3_jwt_client_auth_may_omit_signing_algs() {
+        // Valid for OpenID Connect Discovery 1.0 section 3, where
+        // token_endpoint_auth_signing_alg_values_supported is OPTIONAL; RFC
+        // 8414 section 2 says it MUST be present.
+        let doc = br#"{"issuer":"https://op.example","response_types_supported":["code"],"jwks_uri":"https://op.example/keys","token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt","client_secret_basic"]}"#;
+        assert_eq!(
+            AuthorizationServerMetadata::parse(doc),
+            Err(MetadataError::SigningAlgsMissing)
+        );
+        AuthorizationServerMetadata::parse_openid_configuration(doc).unwrap();
+    }
+
+    #[test]
+    fn openid_configuration_keeps_the_rules_both_specifications_share() {
+        for (doc, error) in [
+            (
+                &br#"{"issuer":"https://op.example","issuer":"https://op.example","response_types_supported":["code"]}"#[..],
+                MetadataError::DuplicateMember,
+            ),
+            (
+                br#"{"response_types_supported":["code"]}"#,
+                MetadataError::MissingMember("issuer"),
+            ),
+            (
+                br#"{"issuer":"https://op.example","response_types_supported":[]}"#,
+                MetadataError::MissingMember("response_types_supported"),
+            ),
+            (
+                br#"{"issuer":"https://op.example","response_types_supported":["code"],"token_endpoint_auth_signing_alg_values_supported":["none"]}"#,
+                MetadataError::AlgNoneListed,
+            ),
+            (
+                br#"{"issuer":"https://op.example","response_types_supported":["code"],"jwks_uri":"http://op.example/keys"}"#,
+                MetadataError::JwksUriNotHttps,
+            ),
+            (
+                br#"{"issuer":1,"response_types_supported":["code"]}"#,
+                MetadataError::MemberType,
+            ),
+        ] {
+            assert_eq!(
+                AuthorizationServerMetadata::parse_openid_configuration(doc),
+                Err(error.clone()),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+            assert_eq!(AuthorizationServerMetadata::parse(doc), Err(error));
         }
     }
 

@@ -8,11 +8,25 @@ use crate::{
 };
 
 /// `as_metadata`: accepted documents re-emit and re-parse to the same value;
-/// refused ones map to an error code.
+/// refused ones map to an error code. The `openid-configuration` rules accept
+/// every document RFC 8414's accept, as the same value, and their documents
+/// re-parse too.
 pub fn as_metadata(data: &[u8]) {
+    let openid = AuthorizationServerMetadata::parse_openid_configuration(data);
     match AuthorizationServerMetadata::parse(data) {
         Ok(doc) => {
             let again = AuthorizationServerMetadata::parse(doc.to_json().as_bytes());
+            assert_eq!(again.as_ref(), Ok(&doc));
+            assert_eq!(openid.as_ref(), Ok(&doc));
+        }
+        Err(error) => {
+            let _code = ErrorCode::from(&error);
+        }
+    }
+    match openid {
+        Ok(doc) => {
+            let again =
+                AuthorizationServerMetadata::parse_openid_configuration(doc.to_json().as_bytes());
             assert_eq!(again.as_ref(), Ok(&doc));
         }
         Err(error) => {

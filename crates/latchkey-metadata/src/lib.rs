@@ -6,7 +6,10 @@
 //!   Metadata Document draft section 4 and the OpenID Connect Discovery 1.0
 //!   members MCP 2025-11-25 reads). [`ProtectedResourceMetadata`]: RFC 9728
 //!   section 2. Both parse from bounded bytes, keep unknown members and write
-//!   them back out; [`validate_issuer`](AuthorizationServerMetadata::validate_issuer)
+//!   them back out;
+//!   [`parse_openid_configuration`](AuthorizationServerMetadata::parse_openid_configuration)
+//!   reads a `/.well-known/openid-configuration` document by the rules RFC
+//!   8414 section 2 and OpenID Connect Discovery 1.0 section 3 share; [`validate_issuer`](AuthorizationServerMetadata::validate_issuer)
 //!   (RFC 8414 section 3.3) and
 //!   [`validate_resource`](ProtectedResourceMetadata::validate_resource)
 //!   (RFC 9728 section 3.3) compare exactly.

@@ -73,10 +73,13 @@ impl RemoteKeys {
     /// the issuer's. When every URL answers `404`, the error is
     /// [`KeysError::Status`]`(404)`.
     ///
-    /// Both documents are read under the same rules, those of RFC 8414
-    /// section 2, whose members are the ones OpenID Connect Discovery 1.0
-    /// section 3 defines for the keys (`issuer`, `jwks_uri`); the OpenID
-    /// Connect members are kept as unknown members.
+    /// The `oauth-authorization-server` document is read under RFC 8414
+    /// section 2 ([`AuthorizationServerMetadata::parse`]); an
+    /// `openid-configuration` document under the rules RFC 8414 section 2 and
+    /// OpenID Connect Discovery 1.0 section 3 share
+    /// ([`AuthorizationServerMetadata::parse_openid_configuration`]), so that
+    /// an OpenID Provider's document, which need not list the signing
+    /// algorithms of `private_key_jwt`, is accepted.
     pub async fn discover(issuer: &str) -> Result<Self, KeysError> {
         let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
         let loopback_http = match issuer_url.scheme() {
@@ -91,8 +94,8 @@ impl RemoteKeys {
             return Err(KeysError::IssuerUnusable);
         }
         let tls = tls_config().ok_or(KeysError::Connection)?;
-        let (metadata_url, body) = first_metadata_document(&issuer_url, &tls).await?;
-        let metadata = parse_metadata(&body, loopback_http)?;
+        let (metadata_url, body, rules) = first_metadata_document(&issuer_url, &tls).await?;
+        let metadata = parse_metadata(&body, rules, loopback_http)?;
         metadata
             .validate_issuer(issuer)
             .map_err(KeysError::Metadata)?;
@@ -151,33 +154,50 @@ impl KeySource for RemoteKeys {
     }
 }
 
-/// The first metadata document at `issuer`'s discovery URLs, in order, and
-/// where it was found: a `404` moves on to the next URL, any other failure is
-/// the answer (see [`RemoteKeys::discover`]). The issuer was checked by
-/// `discover` (`https`, or `http` on a loopback host; no query, no fragment).
+/// How a metadata document is read: [`AuthorizationServerMetadata::parse`]
+/// for `oauth-authorization-server` (RFC 8414 section 2),
+/// [`AuthorizationServerMetadata::parse_openid_configuration`] for
+/// `openid-configuration` (the rules RFC 8414 section 2 and OpenID Connect
+/// Discovery 1.0 section 3 share).
+type Rules = fn(&[u8]) -> Result<AuthorizationServerMetadata, MetadataError>;
+
+/// The first metadata document at `issuer`'s discovery URLs, in order, where
+/// it was found and the rules to read it by: a `404` moves on to the next URL,
+/// any other failure is the answer (see [`RemoteKeys::discover`]). The issuer
+/// was checked by `discover` (`https`, or `http` on a loopback host; no
+/// query, no fragment).
 async fn first_metadata_document(
     issuer: &Url,
     tls: &Arc<rustls::ClientConfig>,
-) -> Result<(Url, Vec<u8>), KeysError> {
-    for url in latchkey_metadata::danger_authorization_server_discovery_urls_unchecked(issuer) {
+) -> Result<(Url, Vec<u8>, Rules), KeysError> {
+    let urls = latchkey_metadata::danger_authorization_server_discovery_urls_unchecked(issuer);
+    for (index, url) in urls.into_iter().enumerate() {
+        // The order is documented: `oauth-authorization-server` first, then
+        // the `openid-configuration` locations.
+        let rules: Rules = if index == 0 {
+            AuthorizationServerMetadata::parse
+        } else {
+            AuthorizationServerMetadata::parse_openid_configuration
+        };
         match get(&url, MAX_DOCUMENT_LEN, tls).await {
             Err(KeysError::Status(404)) => continue,
             Err(error) => return Err(error),
-            Ok(body) => return Ok((url, body)),
+            Ok(body) => return Ok((url, body, rules)),
         }
     }
     Err(KeysError::Status(404))
 }
 
-/// The metadata document under RFC 8414 section 2's checks. A loopback `http`
-/// issuer's document names an `http` `jwks_uri`, which `parse` refuses last,
-/// after every other check passed; only then is the document read without
-/// that one check (the caller requires the `jwks_uri` to be loopback `http`).
+/// The metadata document under `rules`. A loopback `http` issuer's document
+/// names an `http` `jwks_uri`, which both rules refuse last, after every
+/// other check passed; only then is the document read without that one check
+/// (the caller requires the `jwks_uri` to be loopback `http`).
 fn parse_metadata(
     body: &[u8],
+    rules: Rules,
     loopback_http: bool,
 ) -> Result<AuthorizationServerMetadata, KeysError> {
-    match AuthorizationServerMetadata::parse(body) {
+    match rules(body) {
         Ok(metadata) => Ok(metadata),
         Err(MetadataError::JwksUriNotHttps) if loopback_http => {
             serde_json::from_slice(body).map_err(|_| KeysError::Metadata(MetadataError::MemberType))
@@ -322,23 +342,29 @@ mod tests {
 
     #[test]
     fn rfc_8414_section_2_an_http_jwks_uri_is_read_only_for_a_loopback_issuer() {
-        let doc = br#"{"issuer":"http://127.0.0.1:8080","response_types_supported":["code"],"jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
-        assert_eq!(
-            parse_metadata(doc, false).unwrap_err(),
-            KeysError::Metadata(MetadataError::JwksUriNotHttps)
-        );
-        let metadata = parse_metadata(doc, true).unwrap();
-        assert_eq!(
-            metadata.jwks_uri.as_deref(),
-            Some("http://127.0.0.1:8080/jwks")
-        );
-        // Every other check still applies.
-        let no_response_types =
-            br#"{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
-        assert_eq!(
-            parse_metadata(no_response_types, true).unwrap_err(),
-            KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
-        );
+        let rules: [Rules; 2] = [
+            AuthorizationServerMetadata::parse,
+            AuthorizationServerMetadata::parse_openid_configuration,
+        ];
+        for rules in rules {
+            let doc = br#"{"issuer":"http://127.0.0.1:8080","response_types_supported":["code"],"jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
+            assert_eq!(
+                parse_metadata(doc, rules, false).unwrap_err(),
+                KeysError::Metadata(MetadataError::JwksUriNotHttps)
+            );
+            let metadata = parse_metadata(doc, rules, true).unwrap();
+            assert_eq!(
+                metadata.jwks_uri.as_deref(),
+                Some("http://127.0.0.1:8080/jwks")
+            );
+            // Every other check still applies.
+            let no_response_types =
+                br#"{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
+            assert_eq!(
+                parse_metadata(no_response_types, rules, true).unwrap_err(),
+                KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
+            );
+        }
     }
 
     #[tokio::test]

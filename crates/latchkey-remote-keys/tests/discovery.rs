@@ -295,6 +295,46 @@ async fn rfc_8414_section_5_both_served_the_oauth_document_wins() {
 }
 
 #[tokio::test]
+async fn openid_connect_discovery_section_3_a_provider_document_need_not_list_jwt_auth_algorithms()
+{
+    // What OpenID Providers publish: `private_key_jwt` without
+    // token_endpoint_auth_signing_alg_values_supported (OPTIONAL in OpenID
+    // Connect Discovery 1.0 section 3, a MUST in RFC 8414 section 2).
+    let provider = |base: &str| {
+        json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "token_endpoint_auth_methods_supported":
+                ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/jwks-op"),
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+        .to_string()
+    };
+    let server = serving(|base| vec![(OPENID.to_owned(), provider(base))]).await;
+    let remote = RemoteKeys::discover(&server.base).await.unwrap();
+    assert_eq!(remote.jwks_uri(), format!("{}/jwks-op", server.base));
+
+    // Served as RFC 8414 metadata, the same document breaks RFC 8414 section
+    // 2, and discovery ends there.
+    let server = serving(|base| {
+        vec![
+            (OAUTH.to_owned(), provider(base)),
+            (OPENID.to_owned(), provider(base)),
+        ]
+    })
+    .await;
+    assert_eq!(
+        RemoteKeys::discover(&server.base).await.unwrap_err(),
+        KeysError::Metadata(MetadataError::SigningAlgsMissing)
+    );
+    assert_eq!(server.requests(), [OAUTH]);
+}
+
+#[tokio::test]
 async fn rfc_8414_section_3_3_an_oauth_document_for_another_issuer_is_refused_not_skipped() {
     let server = serving(|base| {
         vec![
