@@ -108,7 +108,8 @@ pub enum MetadataError {
     /// A metadata document was JSON but not an object.
     #[error("metadata document is not a json object")]
     NotAnObject,
-    /// A JSON object named the same member twice.
+    /// A JSON object named the same member twice (RFC 8259 section 4; refused
+    /// so that every reader sees one `issuer`, `jwks_uri` or `resource`).
     #[error("metadata document repeats a member name")]
     DuplicateMember,
     /// A REQUIRED member was absent, or a REQUIRED array was empty.

@@ -129,7 +129,7 @@ pub enum RegistrationError {
     /// The body was JSON but not an object (RFC 7591 section 3.1).
     #[error("request body is not a json object")]
     NotAnObject,
-    /// A JSON object in the body repeated a member name.
+    /// A JSON object in the body repeated a member name (RFC 8259 section 4).
     #[error("request body repeats a member name")]
     DuplicateMember,
     /// A known member had the wrong JSON type.
