@@ -2,10 +2,8 @@
 //! the OpenID Connect Discovery fields MCP 2025-11-25 reads) and RFC 9728
 //! section 2 (protected resource).
 
-use core::cell::Cell;
-use core::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use latchkey_types::json::{self, JsonError};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -342,6 +340,31 @@ impl AuthorizationServerMetadata {
     /// The `Deserialize` impl alone skips these checks; use `parse` for
     /// documents from the network.
     pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
+        Self::parse_with(bytes, Rules::Rfc8414)
+    }
+
+    /// Parses the document found at `/.well-known/openid-configuration`,
+    /// which may be an OpenID Provider configuration (OpenID Connect
+    /// Discovery 1.0 sections 3 and 4) or authorization server metadata under
+    /// that suffix (RFC 8414 section 5: the identifier refers to "general
+    /// OAuth 2.0 features that are not specific to OpenID Connect").
+    ///
+    /// The rules both specifications share apply, as in
+    /// [`parse`](Self::parse): one strict JSON object, `issuer` and a
+    /// non-empty `response_types_supported`, member types, no `none` in a
+    /// `*_signing_alg_values_supported` list of client authentication, an
+    /// `https` `jwks_uri`. RFC 8414 section 2's rule that a server listing
+    /// `private_key_jwt` or `client_secret_jwt` MUST list the signing
+    /// algorithms too is not applied: OpenID Connect Discovery 1.0 section 3
+    /// makes `token_endpoint_auth_signing_alg_values_supported` OPTIONAL, and
+    /// OpenID Providers publish documents without it. Rules about ID tokens
+    /// (such as "RS256 MUST be included") are not checked either: Latchkey
+    /// reads this document for the issuer and its keys, never for ID tokens.
+    pub fn parse_openid_configuration(bytes: &[u8]) -> Result<Self, MetadataError> {
+        Self::parse_with(bytes, Rules::OpenIdConfiguration)
+    }
+
+    fn parse_with(bytes: &[u8], rules: Rules) -> Result<Self, MetadataError> {
         let object = parse_object(bytes, &["issuer", "response_types_supported"])?;
         let doc: Self =
             serde_json::from_value(Value::Object(object)).map_err(|_| MetadataError::MemberType)?;
@@ -373,7 +396,7 @@ impl AuthorizationServerMetadata {
                 .iter()
                 .flatten()
                 .any(|m| m == "private_key_jwt" || m == "client_secret_jwt");
-            if uses_jwt && algs.is_none() {
+            if uses_jwt && algs.is_none() && rules == Rules::Rfc8414 {
                 return Err(MetadataError::SigningAlgsMissing);
             }
         }
@@ -538,6 +561,16 @@ impl ProtectedResourceMetadata {
 // ---------------------------------------------------------------------------
 // Helpers.
 
+/// Which specification's rules an authorization server document is read under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// RFC 8414 section 2, for `/.well-known/oauth-authorization-server`.
+    Rfc8414,
+    /// What RFC 8414 section 2 and OpenID Connect Discovery 1.0 section 3
+    /// share, for `/.well-known/openid-configuration`.
+    OpenIdConfiguration,
+}
+
 fn none_or_empty(list: &Option<Vec<String>>) -> bool {
     list.as_ref().is_none_or(Vec::is_empty)
 }
@@ -565,111 +598,25 @@ fn refuse_non_https(url: Option<&str>) -> Result<(), MetadataError> {
     }
 }
 
-/// Reads `bytes` as one JSON object with no repeated member name at any depth,
-/// and checks that each of `required` is present.
+/// Reads `bytes` as one JSON object of at most [`MAX_DOCUMENT_LEN`] bytes with
+/// no repeated member name at any depth (`latchkey_types::json`: RFC 8259
+/// section 4 leaves duplicates to the parser, and two readers of one document
+/// must see the same `issuer`, `resource` and `jwks_uri`), and checks that
+/// each of `required` is present.
 fn parse_object(
     bytes: &[u8],
     required: &[&'static str],
 ) -> Result<Map<String, Value>, MetadataError> {
-    if bytes.len() > MAX_DOCUMENT_LEN {
-        return Err(MetadataError::DocumentTooLarge);
-    }
-    let duplicate = Cell::new(false);
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = match (StrictValue {
-        duplicate: &duplicate,
-    })
-    .deserialize(&mut deserializer)
-    {
-        Ok(value) => value,
-        Err(_) if duplicate.get() => return Err(MetadataError::DuplicateMember),
-        Err(_) => return Err(MetadataError::InvalidJson),
-    };
-    deserializer.end().map_err(|_| MetadataError::InvalidJson)?;
-    let Value::Object(object) = value else {
-        return Err(MetadataError::NotAnObject);
-    };
+    let object = json::parse_object(bytes, MAX_DOCUMENT_LEN).map_err(|error| match error {
+        JsonError::TooLarge => MetadataError::DocumentTooLarge,
+        JsonError::Malformed => MetadataError::InvalidJson,
+        JsonError::NotAnObject => MetadataError::NotAnObject,
+        JsonError::DuplicateMember => MetadataError::DuplicateMember,
+    })?;
     if let Some(missing) = required.iter().find(|name| !object.contains_key(**name)) {
         return Err(MetadataError::MissingMember(missing));
     }
     Ok(object)
-}
-
-/// Builds a [`Value`] like `serde_json` does, but refuses an object that
-/// names a member twice (RFC 8259 section 4 leaves the outcome to the parser;
-/// taking the first or the last would let two readers disagree).
-#[derive(Clone, Copy)]
-struct StrictValue<'a> {
-    duplicate: &'a Cell<bool>,
-}
-
-impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictValue<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                self.duplicate.set(true);
-                return Err(serde::de::Error::custom("duplicate member"));
-            }
-            let value = map.next_value_seed(self)?;
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
 }
 
 #[cfg(test)]
@@ -978,6 +925,147 @@ mod tests {
                 );
                 AuthorizationServerMetadata::parse(with.as_bytes()).unwrap();
             }
+        }
+    }
+
+    /// OpenID Connect Discovery 1.0 section 4.2, the example response as
+    /// published.
+    const OIDC_DISCOVERY_EXAMPLE: &str = r#"{
+      "issuer":
+        "https://server.example.com",
+      "authorization_endpoint":
+        "https://server.example.com/connect/authorize",
+      "token_endpoint":
+        "https://server.example.com/connect/token",
+      "token_endpoint_auth_methods_supported":
+        ["client_secret_basic", "private_key_jwt"],
+      "token_endpoint_auth_signing_alg_values_supported":
+        ["RS256", "ES256"],
+      "userinfo_endpoint":
+        "https://server.example.com/connect/userinfo",
+      "check_session_iframe":
+        "https://server.example.com/connect/check_session",
+      "end_session_endpoint":
+        "https://server.example.com/connect/end_session",
+      "jwks_uri":
+        "https://server.example.com/jwks.json",
+      "registration_endpoint":
+        "https://server.example.com/connect/register",
+      "scopes_supported":
+        ["openid", "profile", "email", "address",
+         "phone", "offline_access"],
+      "response_types_supported":
+        ["code", "code id_token", "id_token", "id_token token"],
+      "acr_values_supported":
+        ["urn:mace:incommon:iap:silver",
+         "urn:mace:incommon:iap:bronze"],
+      "subject_types_supported":
+        ["public", "pairwise"],
+      "userinfo_signing_alg_values_supported":
+        ["RS256", "ES256", "HS256"],
+      "userinfo_encryption_alg_values_supported":
+        ["RSA-OAEP-256", "A128KW"],
+      "userinfo_encryption_enc_values_supported":
+        ["A128CBC-HS256", "A128GCM"],
+      "id_token_signing_alg_values_supported":
+        ["RS256", "ES256", "HS256"],
+      "id_token_encryption_alg_values_supported":
+        ["RSA-OAEP-256", "A128KW"],
+      "id_token_encryption_enc_values_supported":
+        ["A128CBC-HS256", "A128GCM"],
+      "request_object_signing_alg_values_supported":
+        ["none", "RS256", "ES256"],
+      "display_values_supported":
+        ["page", "popup"],
+      "claim_types_supported":
+        ["normal", "distributed"],
+      "claims_supported":
+        ["sub", "iss", "auth_time", "acr",
+         "name", "given_name", "family_name", "nickname",
+         "profile", "picture", "website",
+         "email", "email_verified", "locale", "zoneinfo",
+         "http://example.info/claims/groups"],
+      "claims_parameter_supported":
+        true,
+      "service_documentation":
+        "http://server.example.com/connect/service_documentation.html",
+      "ui_locales_supported":
+        ["en-US", "en-GB", "en-CA", "fr-FR", "fr-CA"]
+     }"#;
+
+    #[test]
+    fn openid_connect_discovery_section_4_2_example_response_parses() {
+        let doc = AuthorizationServerMetadata::parse_openid_configuration(
+            OIDC_DISCOVERY_EXAMPLE.as_bytes(),
+        )
+        .unwrap();
+        doc.validate_issuer("https://server.example.com").unwrap();
+        assert_eq!(
+            doc.jwks_uri.as_deref(),
+            Some("https://server.example.com/jwks.json")
+        );
+        assert_eq!(doc.subject_types_supported.as_ref().map(Vec::len), Some(2));
+        // OpenID-only members are kept, `none` for request objects included.
+        assert_eq!(
+            doc.extra()
+                .get("request_object_signing_alg_values_supported"),
+            Some(&serde_json::json!(["none", "RS256", "ES256"]))
+        );
+        // The example follows RFC 8414 section 2 too.
+        assert_eq!(
+            AuthorizationServerMetadata::parse(OIDC_DISCOVERY_EXAMPLE.as_bytes()).as_ref(),
+            Ok(&doc)
+        );
+    }
+
+    #[test]
+    fn openid_connect_discovery_section_3_jwt_client_auth_may_omit_signing_algs() {
+        // Valid for OpenID Connect Discovery 1.0 section 3, where
+        // token_endpoint_auth_signing_alg_values_supported is OPTIONAL; RFC
+        // 8414 section 2 says it MUST be present.
+        let doc = br#"{"issuer":"https://op.example","response_types_supported":["code"],"jwks_uri":"https://op.example/keys","token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt","client_secret_basic"]}"#;
+        assert_eq!(
+            AuthorizationServerMetadata::parse(doc),
+            Err(MetadataError::SigningAlgsMissing)
+        );
+        AuthorizationServerMetadata::parse_openid_configuration(doc).unwrap();
+    }
+
+    #[test]
+    fn openid_configuration_keeps_the_rules_both_specifications_share() {
+        for (doc, error) in [
+            (
+                &br#"{"issuer":"https://op.example","issuer":"https://op.example","response_types_supported":["code"]}"#[..],
+                MetadataError::DuplicateMember,
+            ),
+            (
+                br#"{"response_types_supported":["code"]}"#,
+                MetadataError::MissingMember("issuer"),
+            ),
+            (
+                br#"{"issuer":"https://op.example","response_types_supported":[]}"#,
+                MetadataError::MissingMember("response_types_supported"),
+            ),
+            (
+                br#"{"issuer":"https://op.example","response_types_supported":["code"],"token_endpoint_auth_signing_alg_values_supported":["none"]}"#,
+                MetadataError::AlgNoneListed,
+            ),
+            (
+                br#"{"issuer":"https://op.example","response_types_supported":["code"],"jwks_uri":"http://op.example/keys"}"#,
+                MetadataError::JwksUriNotHttps,
+            ),
+            (
+                br#"{"issuer":1,"response_types_supported":["code"]}"#,
+                MetadataError::MemberType,
+            ),
+        ] {
+            assert_eq!(
+                AuthorizationServerMetadata::parse_openid_configuration(doc),
+                Err(error.clone()),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+            assert_eq!(AuthorizationServerMetadata::parse(doc), Err(error));
         }
     }
 

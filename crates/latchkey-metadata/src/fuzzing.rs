@@ -8,11 +8,25 @@ use crate::{
 };
 
 /// `as_metadata`: accepted documents re-emit and re-parse to the same value;
-/// refused ones map to an error code.
+/// refused ones map to an error code. The `openid-configuration` rules accept
+/// every document RFC 8414's accept, as the same value, and their documents
+/// re-parse too.
 pub fn as_metadata(data: &[u8]) {
+    let openid = AuthorizationServerMetadata::parse_openid_configuration(data);
     match AuthorizationServerMetadata::parse(data) {
         Ok(doc) => {
             let again = AuthorizationServerMetadata::parse(doc.to_json().as_bytes());
+            assert_eq!(again.as_ref(), Ok(&doc));
+            assert_eq!(openid.as_ref(), Ok(&doc));
+        }
+        Err(error) => {
+            let _code = ErrorCode::from(&error);
+        }
+    }
+    match openid {
+        Ok(doc) => {
+            let again =
+                AuthorizationServerMetadata::parse_openid_configuration(doc.to_json().as_bytes());
             assert_eq!(again.as_ref(), Ok(&doc));
         }
         Err(error) => {
@@ -58,26 +72,7 @@ pub fn www_authenticate(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, body: fn(&[u8])) -> usize {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut count = 0;
-        for dir in [
-            root.join("corpus").join(target),
-            root.join("regressions").join(target),
-        ] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.unwrap().path();
-                body(&std::fs::read(&path).unwrap());
-                count += 1;
-            }
-        }
-        count
-    }
+    use latchkey_types::fuzzing::replay;
 
     #[test]
     fn replays_as_metadata_corpus() {

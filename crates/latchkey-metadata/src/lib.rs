@@ -6,7 +6,10 @@
 //!   Metadata Document draft section 4 and the OpenID Connect Discovery 1.0
 //!   members MCP 2025-11-25 reads). [`ProtectedResourceMetadata`]: RFC 9728
 //!   section 2. Both parse from bounded bytes, keep unknown members and write
-//!   them back out; [`validate_issuer`](AuthorizationServerMetadata::validate_issuer)
+//!   them back out;
+//!   [`parse_openid_configuration`](AuthorizationServerMetadata::parse_openid_configuration)
+//!   reads a `/.well-known/openid-configuration` document by the rules RFC
+//!   8414 section 2 and OpenID Connect Discovery 1.0 section 3 share; [`validate_issuer`](AuthorizationServerMetadata::validate_issuer)
 //!   (RFC 8414 section 3.3) and
 //!   [`validate_resource`](ProtectedResourceMetadata::validate_resource)
 //!   (RFC 9728 section 3.3) compare exactly.
@@ -14,7 +17,8 @@
 //!   insertion, OpenID Connect Discovery 1.0 section 4 path appending, and the
 //!   probing order of MCP 2025-11-25 ("Authorization Server Metadata
 //!   Discovery", "Protected Resource Metadata Discovery Requirements"):
-//!   [`authorization_server_discovery_urls`], [`protected_resource_discovery_urls`].
+//!   [`authorization_server_discovery_urls`], [`protected_resource_discovery_urls`]
+//!   (RFC 8414 section 5 gives the same order for `openid-configuration`).
 //! - `WWW-Authenticate`: RFC 9110 section 11.6.1 grammar, RFC 6750 section 3
 //!   (Bearer parameters and their character sets), RFC 9728 section 5.1
 //!   (`resource_metadata`), RFC 9449 section 7.1 (`DPoP` scheme, `algs`):
@@ -84,8 +88,9 @@ pub use document::{AuthorizationServerMetadata, MAX_DOCUMENT_LEN, ProtectedResou
 pub use well_known::{
     OAUTH_AUTHORIZATION_SERVER, OAUTH_PROTECTED_RESOURCE, OPENID_CONFIGURATION,
     authorization_server_discovery_urls, authorization_server_metadata_url,
-    openid_configuration_appended_url, protected_resource_discovery_urls,
-    protected_resource_metadata_url, protected_resource_root_metadata_url,
+    danger_authorization_server_discovery_urls_unchecked, openid_configuration_appended_url,
+    protected_resource_discovery_urls, protected_resource_metadata_url,
+    protected_resource_root_metadata_url,
 };
 
 use latchkey_types::ErrorCode;
@@ -103,7 +108,8 @@ pub enum MetadataError {
     /// A metadata document was JSON but not an object.
     #[error("metadata document is not a json object")]
     NotAnObject,
-    /// A JSON object named the same member twice.
+    /// A JSON object named the same member twice (RFC 8259 section 4; refused
+    /// so that every reader sees one `issuer`, `jwks_uri` or `resource`).
     #[error("metadata document repeats a member name")]
     DuplicateMember,
     /// A REQUIRED member was absent, or a REQUIRED array was empty.

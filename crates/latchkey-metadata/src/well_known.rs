@@ -25,8 +25,7 @@ pub const OAUTH_PROTECTED_RESOURCE: &str = "oauth-protected-resource";
 /// (RFC 8414 section 2).
 pub fn authorization_server_metadata_url(issuer: &Url, suffix: &str) -> Result<Url, MetadataError> {
     check_issuer(issuer)?;
-    let path = issuer.path().trim_end_matches('/');
-    Ok(with_path(issuer, &format!("/.well-known/{suffix}{path}")))
+    Ok(path_inserted(issuer, suffix))
 }
 
 /// The OpenID Connect Discovery 1.0 section 4 URL: the issuer with any
@@ -35,11 +34,7 @@ pub fn authorization_server_metadata_url(issuer: &Url, suffix: &str) -> Result<U
 /// `https://as.example/tenant1/.well-known/openid-configuration`.
 pub fn openid_configuration_appended_url(issuer: &Url) -> Result<Url, MetadataError> {
     check_issuer(issuer)?;
-    let path = issuer.path().trim_end_matches('/');
-    Ok(with_path(
-        issuer,
-        &format!("{path}/.well-known/{OPENID_CONFIGURATION}"),
-    ))
+    Ok(openid_appended(issuer))
 }
 
 /// Every URL an MCP client tries for `issuer`, in the order MCP 2025-11-25
@@ -47,16 +42,33 @@ pub fn openid_configuration_appended_url(issuer: &Url) -> Result<Url, MetadataEr
 ///
 /// With a path: RFC 8414 path insertion, OpenID Connect path insertion, then
 /// OpenID Connect path appending. Without a path: `oauth-authorization-server`,
-/// then `openid-configuration`.
+/// then `openid-configuration`. This is also the order the specifications
+/// give on their own: RFC 8414 section 3.1 first; then, for the
+/// `openid-configuration` suffix, RFC 8414 section 5 ("applications should
+/// first apply the transformation defined in this specification ... only if
+/// the retrieval from that location fails should they fall back to" the
+/// OpenID Connect Discovery 1.0 section 4 location, the issuer with
+/// `/.well-known/openid-configuration` appended). Without a path the two
+/// `openid-configuration` forms are one URL (RFC 8414 section 5).
 pub fn authorization_server_discovery_urls(issuer: &Url) -> Result<Vec<Url>, MetadataError> {
+    check_issuer(issuer)?;
+    Ok(danger_authorization_server_discovery_urls_unchecked(issuer))
+}
+
+/// The URLs of [`authorization_server_discovery_urls`], in the same order,
+/// for an issuer whose URL the caller has checked by a rule of its own, such
+/// as `http` on a loopback host for a development server, which RFC 8414
+/// section 2 does not allow. Nothing about the issuer is checked here: not
+/// its scheme, query or fragment.
+pub fn danger_authorization_server_discovery_urls_unchecked(issuer: &Url) -> Vec<Url> {
     let mut urls = vec![
-        authorization_server_metadata_url(issuer, OAUTH_AUTHORIZATION_SERVER)?,
-        authorization_server_metadata_url(issuer, OPENID_CONFIGURATION)?,
+        path_inserted(issuer, OAUTH_AUTHORIZATION_SERVER),
+        path_inserted(issuer, OPENID_CONFIGURATION),
     ];
     if has_path(issuer) {
-        urls.push(openid_configuration_appended_url(issuer)?);
+        urls.push(openid_appended(issuer));
     }
-    Ok(urls)
+    urls
 }
 
 /// The protected resource metadata URL for `resource` (RFC 9728 section 3
@@ -128,6 +140,23 @@ fn check_resource(resource: &Url) -> Result<(), MetadataError> {
         return Err(MetadataError::UrlHasFragment);
     }
     Ok(())
+}
+
+/// RFC 8414 section 3.1: any terminating `/` of the issuer's path removed,
+/// then `/.well-known/{suffix}` inserted between the host and the path.
+fn path_inserted(issuer: &Url, suffix: &str) -> Url {
+    let path = issuer.path().trim_end_matches('/');
+    with_path(issuer, &format!("/.well-known/{suffix}{path}"))
+}
+
+/// OpenID Connect Discovery 1.0 section 4.1: any terminating `/` of the
+/// issuer's path removed, then `/.well-known/openid-configuration` appended.
+fn openid_appended(issuer: &Url) -> Url {
+    let path = issuer.path().trim_end_matches('/');
+    with_path(
+        issuer,
+        &format!("{path}/.well-known/{OPENID_CONFIGURATION}"),
+    )
 }
 
 fn has_path(url: &Url) -> bool {
@@ -263,6 +292,39 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn rfc8414_section_5_unchecked_urls_are_the_same_order_for_any_scheme() {
+        for issuer in [
+            "https://auth.example.com/tenant1",
+            "https://auth.example.com",
+        ] {
+            let issuer = url(issuer);
+            assert_eq!(
+                danger_authorization_server_discovery_urls_unchecked(&issuer),
+                authorization_server_discovery_urls(&issuer).unwrap()
+            );
+        }
+        let got = danger_authorization_server_discovery_urls_unchecked(&url(
+            "http://127.0.0.1:8080/tenant1/",
+        ));
+        assert_eq!(
+            strings(&got),
+            [
+                "http://127.0.0.1:8080/.well-known/oauth-authorization-server/tenant1",
+                "http://127.0.0.1:8080/.well-known/openid-configuration/tenant1",
+                "http://127.0.0.1:8080/tenant1/.well-known/openid-configuration",
+            ]
+        );
+        let got = danger_authorization_server_discovery_urls_unchecked(&url("http://[::1]:8080"));
+        assert_eq!(
+            strings(&got),
+            [
+                "http://[::1]:8080/.well-known/oauth-authorization-server",
+                "http://[::1]:8080/.well-known/openid-configuration",
+            ]
+        );
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document,
 //! as MCP 2025-11-25 pins it).
 
-use latchkey_types::{ClientId, TokenDigest};
+use latchkey_types::{ClientId, TokenDigest, json};
 use serde_json::Value;
 
 use crate::RegistrationError;
-use crate::json;
 use crate::metadata::{self, ClientMetadata, Origin, TokenEndpointAuthMethod};
 use crate::policy::RegistrationPolicy;
 use crate::register::{check_policy, fingerprint};

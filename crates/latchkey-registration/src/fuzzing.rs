@@ -97,26 +97,8 @@ pub fn client_id_metadata_document(data: &[u8]) {
 mod tests {
     use std::path::Path;
 
+    use latchkey_types::fuzzing::replay;
     use proptest::prelude::*;
-
-    fn replay(target: &str, body: fn(&[u8])) -> usize {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut count = 0;
-        for dir in [
-            root.join("corpus").join(target),
-            root.join("regressions").join(target),
-        ] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.unwrap().path();
-                body(&std::fs::read(&path).unwrap());
-                count += 1;
-            }
-        }
-        count
-    }
 
     #[test]
     fn registration_json_corpus_replays() {

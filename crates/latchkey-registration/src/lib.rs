@@ -86,7 +86,6 @@
 //! ```
 
 mod cimd;
-mod json;
 mod metadata;
 mod policy;
 mod register;
@@ -97,6 +96,7 @@ mod response;
 pub mod fuzzing;
 
 use latchkey_types::ErrorCode;
+use latchkey_types::json::JsonError;
 use latchkey_uri::UriError;
 
 pub use cimd::{
@@ -129,7 +129,7 @@ pub enum RegistrationError {
     /// The body was JSON but not an object (RFC 7591 section 3.1).
     #[error("request body is not a json object")]
     NotAnObject,
-    /// A JSON object in the body repeated a member name.
+    /// A JSON object in the body repeated a member name (RFC 8259 section 4).
     #[error("request body repeats a member name")]
     DuplicateMember,
     /// A known member had the wrong JSON type.
@@ -300,6 +300,22 @@ pub enum RegistrationError {
     /// A registration endpoint URL (configuration) was not an absolute `https` or loopback `http` URL.
     #[error("registration endpoint url is invalid")]
     RegistrationEndpointInvalid,
+}
+
+/// The shared strict reader's refusals (`latchkey_types::json`: one object,
+/// bounded, no member name twice at any depth, RFC 8259 section 4), in this
+/// crate's words. Duplicates are refused because two parsers that keep
+/// different copies would see two different registrations (RFC 7591
+/// section 3.1 sends the metadata as one JSON object).
+impl From<JsonError> for RegistrationError {
+    fn from(error: JsonError) -> Self {
+        match error {
+            JsonError::TooLarge => RegistrationError::BodyTooLarge,
+            JsonError::Malformed => RegistrationError::MalformedJson,
+            JsonError::NotAnObject => RegistrationError::NotAnObject,
+            JsonError::DuplicateMember => RegistrationError::DuplicateMember,
+        }
+    }
 }
 
 /// RFC 7591 section 3.2.2 codes: redirect URI problems are `invalid_redirect_uri`,

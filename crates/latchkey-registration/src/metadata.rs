@@ -2,13 +2,12 @@
 
 use core::fmt;
 
-use latchkey_types::Scope;
+use latchkey_types::{Scope, json};
 use latchkey_uri::RedirectUri;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::RegistrationError;
-use crate::json;
 use crate::policy::Limits;
 
 /// How a client authenticates at the token endpoint (RFC 7591 section 2,

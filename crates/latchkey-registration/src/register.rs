@@ -1,11 +1,10 @@
 //! RFC 7591 registration and RFC 7592 update requests.
 
-use latchkey_types::{ClientId, TokenDigest};
+use latchkey_types::{ClientId, TokenDigest, json};
 use latchkey_uri::RedirectUriKind;
 use serde_json::{Map, Value};
 
 use crate::RegistrationError;
-use crate::json;
 use crate::metadata::{
     self, ClientMetadata, GrantType, Origin, ResponseType, TokenEndpointAuthMethod,
 };

@@ -24,6 +24,7 @@ use crate::{KeySource, KeysError, KeysFuture};
 #[derive(Clone)]
 pub struct RemoteKeys {
     issuer: String,
+    metadata_url: Url,
     jwks_uri: Url,
     tls: Arc<rustls::ClientConfig>,
 }
@@ -32,6 +33,7 @@ impl core::fmt::Debug for RemoteKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RemoteKeys")
             .field("issuer", &self.issuer)
+            .field("metadata_url", &self.metadata_url.as_str())
             .field("jwks_uri", &self.jwks_uri.as_str())
             .finish_non_exhaustive()
     }
@@ -41,10 +43,43 @@ impl RemoteKeys {
     /// The longest one fetch (connection, TLS, request and body) may take.
     pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-    /// Fetches `issuer`'s authorization server metadata from
-    /// `/.well-known/oauth-authorization-server` inserted before the issuer's
-    /// path (RFC 8414 section 3.1), checks that its `issuer` is `issuer`
-    /// byte for byte (section 3.3) and that it names a usable `jwks_uri`.
+    /// Finds `issuer`'s metadata and, in it, a usable `jwks_uri`.
+    ///
+    /// The metadata URLs are tried in this order (RFC 8414 section 5, MCP
+    /// 2025-11-25 "Authorization Server Metadata Discovery"), at most three
+    /// requests of at most [`TIMEOUT`](Self::TIMEOUT) each:
+    ///
+    /// 1. `/.well-known/oauth-authorization-server` inserted before the
+    ///    issuer's path (RFC 8414 section 3.1);
+    /// 2. `/.well-known/openid-configuration` inserted before the path (the
+    ///    form RFC 8414 section 5 says to try first for that suffix);
+    /// 3. for an issuer with a path, `/.well-known/openid-configuration`
+    ///    appended to it (OpenID Connect Discovery 1.0 section 4; without a
+    ///    path it is the same URL as 2).
+    ///
+    /// Only a `404` moves on to the next URL: "only if the retrieval from that
+    /// location fails should they fall back" (RFC 8414 section 5), and a
+    /// document that is absent is the one failure that says nothing about the
+    /// issuer. The first document that answers decides: a connection failure,
+    /// a timeout, any other status (a redirect included, which is never
+    /// followed), an oversized body, a document that is not strict JSON or
+    /// breaks RFC 8414 section 2, an `issuer` that is not `issuer` byte for
+    /// byte (RFC 8414 section 3.3, OpenID Connect Discovery 1.0 section 4.3)
+    /// or a missing or unusable `jwks_uri` ends discovery with that error.
+    /// "Information that failed to correctly validate MUST NOT be used"
+    /// (OpenID Connect Discovery 1.0 section 4.3), and falling through to a
+    /// later location would let whoever can break or spoil the earlier one
+    /// choose the document, for example a tenant who controls a path under
+    /// the issuer's. When every URL answers `404`, the error is
+    /// [`KeysError::Status`]`(404)`.
+    ///
+    /// The `oauth-authorization-server` document is read under RFC 8414
+    /// section 2 ([`AuthorizationServerMetadata::parse`]); an
+    /// `openid-configuration` document under the rules RFC 8414 section 2 and
+    /// OpenID Connect Discovery 1.0 section 3 share
+    /// ([`AuthorizationServerMetadata::parse_openid_configuration`]), so that
+    /// an OpenID Provider's document, which need not list the signing
+    /// algorithms of `private_key_jwt`, is accepted.
     pub async fn discover(issuer: &str) -> Result<Self, KeysError> {
         let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
         let loopback_http = match issuer_url.scheme() {
@@ -59,9 +94,8 @@ impl RemoteKeys {
             return Err(KeysError::IssuerUnusable);
         }
         let tls = tls_config().ok_or(KeysError::Connection)?;
-        let metadata_url = metadata_url(&issuer_url);
-        let body = get(&metadata_url, MAX_DOCUMENT_LEN, &tls).await?;
-        let metadata = parse_metadata(&body, loopback_http)?;
+        let (metadata_url, body, rules) = first_metadata_document(&issuer_url, &tls).await?;
+        let metadata = parse_metadata(&body, rules, loopback_http)?;
         metadata
             .validate_issuer(issuer)
             .map_err(KeysError::Metadata)?;
@@ -80,6 +114,7 @@ impl RemoteKeys {
         }
         Ok(Self {
             issuer: issuer.to_owned(),
+            metadata_url,
             jwks_uri,
             tls,
         })
@@ -106,6 +141,11 @@ impl RemoteKeys {
     pub fn jwks_uri(&self) -> &str {
         self.jwks_uri.as_str()
     }
+
+    /// The URL the issuer's metadata was found at (see [`discover`](Self::discover)).
+    pub fn metadata_url(&self) -> &str {
+        self.metadata_url.as_str()
+    }
 }
 
 impl KeySource for RemoteKeys {
@@ -114,27 +154,50 @@ impl KeySource for RemoteKeys {
     }
 }
 
-/// RFC 8414 section 3.1: any terminating `/` of the issuer's path removed,
-/// then `/.well-known/oauth-authorization-server` inserted before it.
-fn metadata_url(issuer: &Url) -> Url {
-    let path = issuer.path().trim_end_matches('/').to_owned();
-    let mut url = issuer.clone();
-    url.set_path(&format!(
-        "/.well-known/{}{path}",
-        latchkey_metadata::OAUTH_AUTHORIZATION_SERVER
-    ));
-    url
+/// How a metadata document is read: [`AuthorizationServerMetadata::parse`]
+/// for `oauth-authorization-server` (RFC 8414 section 2),
+/// [`AuthorizationServerMetadata::parse_openid_configuration`] for
+/// `openid-configuration` (the rules RFC 8414 section 2 and OpenID Connect
+/// Discovery 1.0 section 3 share).
+type Rules = fn(&[u8]) -> Result<AuthorizationServerMetadata, MetadataError>;
+
+/// The first metadata document at `issuer`'s discovery URLs, in order, where
+/// it was found and the rules to read it by: a `404` moves on to the next URL,
+/// any other failure is the answer (see [`RemoteKeys::discover`]). The issuer
+/// was checked by `discover` (`https`, or `http` on a loopback host; no
+/// query, no fragment).
+async fn first_metadata_document(
+    issuer: &Url,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<(Url, Vec<u8>, Rules), KeysError> {
+    let urls = latchkey_metadata::danger_authorization_server_discovery_urls_unchecked(issuer);
+    for (index, url) in urls.into_iter().enumerate() {
+        // The order is documented: `oauth-authorization-server` first, then
+        // the `openid-configuration` locations.
+        let rules: Rules = if index == 0 {
+            AuthorizationServerMetadata::parse
+        } else {
+            AuthorizationServerMetadata::parse_openid_configuration
+        };
+        match get(&url, MAX_DOCUMENT_LEN, tls).await {
+            Err(KeysError::Status(404)) => continue,
+            Err(error) => return Err(error),
+            Ok(body) => return Ok((url, body, rules)),
+        }
+    }
+    Err(KeysError::Status(404))
 }
 
-/// The metadata document under RFC 8414 section 2's checks. A loopback `http`
-/// issuer's document names an `http` `jwks_uri`, which `parse` refuses last,
-/// after every other check passed; only then is the document read without
-/// that one check (the caller requires the `jwks_uri` to be loopback `http`).
+/// The metadata document under `rules`. A loopback `http` issuer's document
+/// names an `http` `jwks_uri`, which both rules refuse last, after every
+/// other check passed; only then is the document read without that one check
+/// (the caller requires the `jwks_uri` to be loopback `http`).
 fn parse_metadata(
     body: &[u8],
+    rules: Rules,
     loopback_http: bool,
 ) -> Result<AuthorizationServerMetadata, KeysError> {
-    match AuthorizationServerMetadata::parse(body) {
+    match rules(body) {
         Ok(metadata) => Ok(metadata),
         Err(MetadataError::JwksUriNotHttps) if loopback_http => {
             serde_json::from_slice(body).map_err(|_| KeysError::Metadata(MetadataError::MemberType))
@@ -264,36 +327,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc_8414_section_3_1_the_metadata_url_is_path_inserted() {
-        for (issuer, expected) in [
-            (
-                "https://as.example.com",
-                "https://as.example.com/.well-known/oauth-authorization-server",
-            ),
-            (
-                "https://as.example.com/tenant1/",
-                "https://as.example.com/.well-known/oauth-authorization-server/tenant1",
-            ),
-            (
-                "http://127.0.0.1:8080",
-                "http://127.0.0.1:8080/.well-known/oauth-authorization-server",
-            ),
-        ] {
-            let issuer = Url::parse(issuer).unwrap();
-            assert_eq!(metadata_url(&issuer).as_str(), expected);
-            // The same URL latchkey-metadata builds, where it builds one (https).
-            if issuer.scheme() == "https" {
-                let reference = latchkey_metadata::authorization_server_metadata_url(
-                    &issuer,
-                    latchkey_metadata::OAUTH_AUTHORIZATION_SERVER,
-                )
-                .unwrap();
-                assert_eq!(metadata_url(&issuer), reference);
-            }
-        }
-    }
-
-    #[test]
     fn loopback_hosts_are_localhost_and_loopback_addresses_only() {
         for (url, loopback) in [
             ("http://127.0.0.1:8080", true),
@@ -309,23 +342,29 @@ mod tests {
 
     #[test]
     fn rfc_8414_section_2_an_http_jwks_uri_is_read_only_for_a_loopback_issuer() {
-        let doc = br#"{"issuer":"http://127.0.0.1:8080","response_types_supported":["code"],"jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
-        assert_eq!(
-            parse_metadata(doc, false).unwrap_err(),
-            KeysError::Metadata(MetadataError::JwksUriNotHttps)
-        );
-        let metadata = parse_metadata(doc, true).unwrap();
-        assert_eq!(
-            metadata.jwks_uri.as_deref(),
-            Some("http://127.0.0.1:8080/jwks")
-        );
-        // Every other check still applies.
-        let no_response_types =
-            br#"{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
-        assert_eq!(
-            parse_metadata(no_response_types, true).unwrap_err(),
-            KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
-        );
+        let rules: [Rules; 2] = [
+            AuthorizationServerMetadata::parse,
+            AuthorizationServerMetadata::parse_openid_configuration,
+        ];
+        for rules in rules {
+            let doc = br#"{"issuer":"http://127.0.0.1:8080","response_types_supported":["code"],"jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
+            assert_eq!(
+                parse_metadata(doc, rules, false).unwrap_err(),
+                KeysError::Metadata(MetadataError::JwksUriNotHttps)
+            );
+            let metadata = parse_metadata(doc, rules, true).unwrap();
+            assert_eq!(
+                metadata.jwks_uri.as_deref(),
+                Some("http://127.0.0.1:8080/jwks")
+            );
+            // Every other check still applies.
+            let no_response_types =
+                br#"{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}"#;
+            assert_eq!(
+                parse_metadata(no_response_types, rules, true).unwrap_err(),
+                KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
+            );
+        }
     }
 
     #[tokio::test]

@@ -2,9 +2,15 @@
 //! server that runs apart from its authorization server (MCP R5: tokens are
 //! validated locally, with the issuer's keys).
 //!
-//! - [`RemoteKeys::discover`]: the issuer's metadata at its RFC 8414 section
-//!   3.1 well-known URL, accepted only when its `issuer` is identical to the
-//!   configured one (RFC 8414 section 3.3); it names the `jwks_uri`.
+//! - [`RemoteKeys::discover`]: the issuer's metadata, from any standard
+//!   issuer: first `/.well-known/oauth-authorization-server` (RFC 8414
+//!   section 3.1), then `/.well-known/openid-configuration`, path-inserted
+//!   and then appended to the issuer (RFC 8414 section 5, OpenID Connect
+//!   Discovery 1.0 section 4). Only a `404` moves on to the next location;
+//!   the first document that answers is accepted only when its `issuer` is
+//!   identical to the configured one (RFC 8414 section 3.3, OpenID Connect
+//!   Discovery 1.0 section 4.3), and any failure ends discovery rather than
+//!   falling through to a later location. It names the `jwks_uri`.
 //! - [`RemoteKeys::fetch`]: the JWK Set at `jwks_uri` (RFC 7517 section 5).
 //! - [`KeySource`]: what the resource-server layers of `latchkey-axum` and
 //!   `latchkey-actix` (`ResourceServer::with_key_refresh`) ask again when a

@@ -14,6 +14,10 @@
 //! - [`SecretString`] and [`TokenDigest`]: secrets that zeroize on drop, never
 //!   print, and are compared and stored only as SHA-256 digests
 //!   ([`secret_type!`] declares a named secret type on top of them).
+//! - [`json::parse_object`] and [`json::StrictValue`]: JSON objects that name no
+//!   member twice at any depth (RFC 8259 section 4), read from bounded bytes;
+//!   the one reader of the metadata and registration documents
+//!   (`latchkey-metadata`, `latchkey-registration`).
 //!
 //! It does no I/O, reads no clock and no OS randomness: generation takes the
 //! caller's [`rand_core::CryptoRng`].
@@ -36,9 +40,14 @@
 
 mod client;
 mod error_code;
+pub mod json;
 mod scope;
 mod secret;
 mod unix_time;
+
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use client::{ClientId, Subject};
 pub use error_code::ErrorCode;
