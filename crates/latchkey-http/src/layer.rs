@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{Request, Response, Uri};
+use http::{Extensions, Request, Response, Uri};
 use latchkey_types::{Scope, UnixTime};
 
-use crate::{RequestHead, ResourceServer};
+use crate::{AccessToken, RequestHead, ResourceServer};
 
 /// Where the layer reads the time: called once per request.
 pub type Clock = fn() -> UnixTime;
@@ -19,6 +19,10 @@ pub type Clock = fn() -> UnixTime;
 /// default the request's own URI. A router that strips a prefix before the
 /// layer runs keeps the original somewhere; the adapter says where.
 pub type RequestUri = fn(&Parts) -> &Uri;
+/// How the layer hands an admitted token to the inner service; by default it
+/// inserts the [`AccessToken`] into the request extensions. An adapter whose
+/// extractor needs a type of its own inserts that as well.
+pub type Admit = fn(&mut Extensions, AccessToken);
 
 /// A layer requiring a valid access token ([`ResourceServer::guard`]): a
 /// refused request gets the guard's response, an admitted one reaches the
@@ -30,6 +34,7 @@ pub struct RequireAccessTokenLayer {
     scopes: Arc<Scope>,
     clock: Clock,
     request_uri: RequestUri,
+    admit: Admit,
 }
 
 impl core::fmt::Debug for RequireAccessTokenLayer {
@@ -51,6 +56,9 @@ impl RequireAccessTokenLayer {
             scopes,
             clock,
             request_uri: |parts| &parts.uri,
+            admit: |extensions, token| {
+                extensions.insert(token);
+            },
         }
     }
 
@@ -64,6 +72,12 @@ impl RequireAccessTokenLayer {
     /// The same layer reading the URI the client sent with `request_uri`.
     pub fn with_request_uri(mut self, request_uri: RequestUri) -> Self {
         self.request_uri = request_uri;
+        self
+    }
+
+    /// The same layer handing admitted tokens over with `admit`.
+    pub fn with_admit(mut self, admit: Admit) -> Self {
+        self.admit = admit;
         self
     }
 }
@@ -119,7 +133,7 @@ where
             };
             match layer.server.guard(head, &layer.scopes, now).await {
                 Ok(token) => {
-                    parts.extensions.insert(token);
+                    (layer.admit)(&mut parts.extensions, token);
                     inner.call(Request::from_parts(parts, body)).await
                 }
                 Err(refusal) => Ok(refusal.map(ResBody::from)),

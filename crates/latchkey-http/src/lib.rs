@@ -91,9 +91,14 @@ mod error;
 mod layer;
 mod resource;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use error::HttpError;
 pub use layer::{
-    Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer, ValidateOrigin,
+    Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
+    ValidateOrigin,
 };
 pub use resource::{
     AccessToken, DPOP, DPOP_NONCE, RequestHead, ResourceServer, Scheme, into_response,

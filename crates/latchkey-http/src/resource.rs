@@ -24,7 +24,7 @@ use latchkey_token::{AccessTokenClaims, AccessTokenValidator, TokenError};
 use latchkey_types::{ErrorCode, Scope, UnixTime};
 use latchkey_uri::ResourceUri;
 
-use crate::HttpError;
+use crate::{Clock, HttpError, OriginLayer, RequireAccessTokenLayer};
 
 /// The `DPoP` request header (RFC 9449 section 4.1).
 pub static DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -269,6 +269,20 @@ impl ResourceServer {
     /// The scopes a route needs unless it names its own.
     pub fn default_scopes(&self) -> &Scope {
         &self.default_scopes
+    }
+
+    /// A layer answering `403` to a request whose `Origin` header is present
+    /// and not allowed (MCP R15, DNS rebinding protection), for routes
+    /// without a token check ([`RequireAccessTokenLayer`] checks `Origin` itself).
+    pub fn origin_layer(self: &Arc<Self>) -> OriginLayer {
+        OriginLayer::new(Arc::clone(self))
+    }
+
+    /// A layer requiring a valid access token with the default scopes (see
+    /// [`RequireAccessTokenLayer::require_scopes`]), the time read from
+    /// `clock` once per request.
+    pub fn require_access_token_with(self: &Arc<Self>, clock: Clock) -> RequireAccessTokenLayer {
+        RequireAccessTokenLayer::new(Arc::clone(self), clock)
     }
 
     /// The whole guard: [`Self::check`], once more after fetching the keys
