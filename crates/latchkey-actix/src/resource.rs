@@ -27,7 +27,6 @@ use bytes::Bytes;
 use latchkey_engine::EndpointResponse;
 use latchkey_http::{RequestHead, ResourceServer};
 use latchkey_metadata::ProtectedResourceMetadata;
-use latchkey_token::AccessTokenClaims;
 use latchkey_types::{ErrorCode, Scope};
 
 use crate::error::ActixError;
@@ -189,15 +188,13 @@ fn malformed_head() -> HttpResponse {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken(latchkey_http::AccessToken);
 
-impl AccessToken {
-    /// The token's claims.
-    pub fn claims(&self) -> &AccessTokenClaims {
-        self.0.claims()
-    }
+/// `claims()` and the rest of `latchkey_http::AccessToken`, as actix's own
+/// extractors (`web::Json`, `web::Data`) give their contents.
+impl std::ops::Deref for AccessToken {
+    type Target = latchkey_http::AccessToken;
 
-    /// The token's claims, by value.
-    pub fn into_claims(self) -> AccessTokenClaims {
-        self.0.into_claims()
+    fn deref(&self) -> &latchkey_http::AccessToken {
+        &self.0
     }
 }
 

@@ -24,7 +24,6 @@ use axum::response::Response;
 use axum::routing::get;
 use latchkey_http::{RequireAccessTokenLayer, ResourceServer};
 use latchkey_metadata::ProtectedResourceMetadata;
-use latchkey_token::AccessTokenClaims;
 
 use crate::translate::{now, server_error};
 
@@ -66,15 +65,13 @@ fn original_uri(parts: &Parts) -> &Uri {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken(latchkey_http::AccessToken);
 
-impl AccessToken {
-    /// The token's claims.
-    pub fn claims(&self) -> &AccessTokenClaims {
-        self.0.claims()
-    }
+/// `claims()` and the rest of `latchkey_http::AccessToken`, as axum's own
+/// extractors (`Json`, `Extension`) give their contents.
+impl std::ops::Deref for AccessToken {
+    type Target = latchkey_http::AccessToken;
 
-    /// The token's claims, by value.
-    pub fn into_claims(self) -> AccessTokenClaims {
-        self.0.into_claims()
+    fn deref(&self) -> &latchkey_http::AccessToken {
+        &self.0
     }
 }
 
