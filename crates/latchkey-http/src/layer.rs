@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::{Extensions, Request, Response, Uri};
 use latchkey_types::{Scope, UnixTime};
 
-use crate::{AccessToken, RequestHead, ResourceServer};
+use crate::{AccessToken, DPOP, RequestHead, ResourceServer};
 
 /// Where the layer reads the time: called once per request.
 pub type Clock = fn() -> UnixTime;
@@ -26,8 +27,8 @@ pub type Admit = fn(&mut Extensions, AccessToken);
 
 /// A layer requiring a valid access token ([`ResourceServer::guard`]): a
 /// refused request gets the guard's response, an admitted one reaches the
-/// inner service with the [`AccessToken`](crate::AccessToken) in its
-/// extensions.
+/// inner service with the [`AccessToken`] in its extensions and its
+/// `Authorization` and `DPoP` values marked sensitive.
 #[derive(Clone)]
 pub struct RequireAccessTokenLayer {
     server: Arc<ResourceServer>,
@@ -125,6 +126,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
+            // Credentials never reach a log through this request's `Debug`.
+            for name in [AUTHORIZATION, DPOP.clone()] {
+                if let http::header::Entry::Occupied(mut entry) = parts.headers.entry(name) {
+                    entry.iter_mut().for_each(|value| value.set_sensitive(true));
+                }
+            }
             let now = (layer.clock)();
             let head = RequestHead {
                 method: &parts.method,

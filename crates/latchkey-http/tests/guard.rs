@@ -81,6 +81,14 @@ async fn call(server: &Arc<ResourceServer>, headers: &[(&str, &str)]) -> Respons
             .get::<AccessToken>()
             .map(|token| token.claims().sub.as_str().to_owned())
             .unwrap_or_default();
+        let sensitive = request
+            .headers()
+            .get("authorization")
+            .is_none_or(http::HeaderValue::is_sensitive);
+        assert!(
+            sensitive,
+            "the inner service sees credentials marked sensitive"
+        );
         Ok::<_, Infallible>(Response::new(Bytes::from(sub)))
     });
     let service = RequireAccessTokenLayer::new(Arc::clone(server), now).layer(inner);
