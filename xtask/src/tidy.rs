@@ -23,6 +23,14 @@ pub(crate) const CORE_CRATES: &[&str] = &[
     "latchkey-engine",
 ];
 
+/// The framework-neutral HTTP layer under the adapters (STYLE.md section 11:
+/// one place on the `http` types for what every adapter does): no framework,
+/// and, as in the core crates, no clock or RNG reads (a `clippy.toml` bans them).
+pub(crate) const NEUTRAL_CRATES: &[&str] = &["latchkey-http"];
+
+/// Packages a framework-neutral crate may never pull in.
+const FRAMEWORKS: &[&str] = &["axum", "actix-web", "actix-rt", "getrandom"];
+
 /// Packages a core crate may never pull in.
 const FORBIDDEN: &[&str] = &[
     "tokio",
@@ -53,7 +61,7 @@ pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
         }
         match normal_dependencies(root, core) {
             Ok(tree) => {
-                for dep in forbidden_in(&tree) {
+                for dep in forbidden_in(&tree, FORBIDDEN) {
                     problems.push(format!(
                         "core crate {core} depends on {dep} (STYLE.md section 1)"
                     ));
@@ -65,6 +73,25 @@ pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
         if !clippy.contains("std::time::SystemTime::now") {
             problems.push(format!(
                 "core crate {core} has no clippy.toml banning the system clock"
+            ));
+        }
+    }
+    for neutral in NEUTRAL_CRATES {
+        let dir = root.join("crates").join(neutral);
+        match normal_dependencies(root, neutral) {
+            Ok(tree) => {
+                for dep in forbidden_in(&tree, FRAMEWORKS) {
+                    problems.push(format!(
+                        "framework-neutral crate {neutral} depends on {dep} (STYLE.md section 11)"
+                    ));
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+        let clippy = std::fs::read_to_string(dir.join("clippy.toml")).unwrap_or_default();
+        if !clippy.contains("std::time::SystemTime::now") {
+            problems.push(format!(
+                "framework-neutral crate {neutral} has no clippy.toml banning the system clock"
             ));
         }
     }
@@ -96,11 +123,11 @@ fn normal_dependencies(root: &Path, package: &str) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("cargo tree output: {e}"))
 }
 
-/// The forbidden package names in `cargo tree --prefix none -f {p}` output.
-fn forbidden_in(tree: &str) -> BTreeSet<String> {
+/// The `forbidden` package names in `cargo tree --prefix none -f {p}` output.
+fn forbidden_in(tree: &str, forbidden: &[&str]) -> BTreeSet<String> {
     tree.lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| FORBIDDEN.contains(name))
+        .filter(|name| forbidden.contains(name))
         .map(str::to_owned)
         .collect()
 }
@@ -120,8 +147,10 @@ mod tests {
     #[test]
     fn forbidden_packages_are_found_in_tree_output() {
         let tree = "latchkey-engine v0.1.0 (/w/crates/latchkey-engine)\nserde v1.0.0\ntokio v1.47.0\nmio v1.0.0\ntokio v1.47.0 (*)\n";
-        let found: Vec<String> = forbidden_in(tree).into_iter().collect();
+        let found: Vec<String> = forbidden_in(tree, FORBIDDEN).into_iter().collect();
         assert_eq!(found, vec!["mio".to_owned(), "tokio".to_owned()]);
-        assert!(forbidden_in("serde v1.0.0\nlatchkey-types v0.1.0\n").is_empty());
+        assert!(forbidden_in("serde v1.0.0\nlatchkey-types v0.1.0\n", FORBIDDEN).is_empty());
+        assert!(forbidden_in(tree, FRAMEWORKS).is_empty());
+        assert_eq!(forbidden_in("axum v0.8.0\n", FRAMEWORKS).len(), 1);
     }
 }

@@ -10,15 +10,6 @@ pub enum ActixError {
     /// A configured endpoint or resource URL is not an absolute URL with a path.
     #[error("a configured url is not an absolute url")]
     ConfiguredUrl,
-    /// The protected resource metadata names another resource than the one protected (RFC 9728 section 3.3).
-    #[error("protected resource metadata names another resource")]
-    MetadataResourceMismatch,
-    /// The protected resource metadata could not be serialized.
-    #[error("protected resource metadata cannot be serialized")]
-    MetadataSerialization,
-    /// The engine does not configure the resource to protect.
-    #[error("the resource is not configured in the engine")]
-    UnknownResource,
     /// The request carried more than one `Authorization` header (RFC 9110 section 5.3).
     #[error("more than one authorization header")]
     RepeatedAuthorization,
@@ -34,9 +25,6 @@ pub enum ActixError {
     /// The request body could not be read or decoded.
     #[error("request body cannot be read")]
     BodyUnreadable,
-    /// An access token arrived in the query string (OAuth 2.1 section 5.1.2 forbids it).
-    #[error("access tokens are not accepted in the query string")]
-    TokenInQuery,
     /// The operating system's random number generator failed.
     #[error("the random number generator failed")]
     Rng,
@@ -55,12 +43,8 @@ impl From<&ActixError> for ErrorCode {
             | ActixError::MalformedAuthorization
             | ActixError::WrongContentType
             | ActixError::BodyTooLarge
-            | ActixError::BodyUnreadable
-            | ActixError::TokenInQuery => ErrorCode::InvalidRequest,
+            | ActixError::BodyUnreadable => ErrorCode::InvalidRequest,
             ActixError::ConfiguredUrl
-            | ActixError::MetadataResourceMismatch
-            | ActixError::MetadataSerialization
-            | ActixError::UnknownResource
             | ActixError::Rng
             | ActixError::ResponseEncoding
             | ActixError::RouteNotProtected => ErrorCode::ServerError,
@@ -78,10 +62,6 @@ mod tests {
             ErrorCode::from(&ActixError::RepeatedAuthorization),
             ErrorCode::InvalidRequest
         );
-        assert_eq!(
-            ErrorCode::from(&ActixError::TokenInQuery),
-            ErrorCode::InvalidRequest
-        );
         assert_eq!(ErrorCode::from(&ActixError::Rng), ErrorCode::ServerError);
         assert_eq!(
             ErrorCode::from(&ActixError::RouteNotProtected),
@@ -94,7 +74,6 @@ mod tests {
         for error in [
             ActixError::ConfiguredUrl,
             ActixError::BodyTooLarge,
-            ActixError::TokenInQuery,
             ActixError::RouteNotProtected,
         ] {
             let text = error.to_string();

@@ -3,27 +3,10 @@
 
 use latchkey_types::ErrorCode;
 
-use crate::resource::{Credentials, parse_credentials};
-
-/// `Authorization` header parsing at the resource server: never panics; an
-/// accepted token is non-empty, holds no whitespace and parses back the same.
+/// `Authorization` header parsing at the resource server (in
+/// `latchkey-http`, shared with `latchkey-axum`).
 pub fn actix_authorization_header(data: &[u8]) {
-    let Ok(value) = core::str::from_utf8(data) else {
-        return;
-    };
-    match parse_credentials(value) {
-        Credentials::Token(presented, token) => {
-            assert!(!token.is_empty() && !token.contains([' ', '\t']));
-            let again = format!("Bearer {token}");
-            match parse_credentials(&again) {
-                Credentials::Token(_, reparsed) => assert_eq!(reparsed, token),
-                Credentials::Missing | Credentials::Malformed(_) => {
-                    panic!("an accepted token ({presented:?}) does not re-parse")
-                }
-            }
-        }
-        Credentials::Missing | Credentials::Malformed(_) => {}
-    }
+    latchkey_http::fuzzing::authorization_header(data);
 }
 
 /// Form body parsing: never panics; accepted pairs re-encode and re-parse to

@@ -11,9 +11,12 @@
 //! - [`configure_authorization_server`]: every authorization server route, at
 //!   the paths of the configured endpoint URLs, with an
 //!   [`InteractionHandler`] for login and consent.
-//! - [`ResourceServer`], [`RequireAccessToken`] (middleware), [`AccessToken`]
-//!   (extractor) and [`configure_protected_resource_metadata`]: protection of
-//!   an MCP server's routes with per-route scopes and DPoP.
+//! - [`ResourceServer`] (from `latchkey-http`, where every resource-server
+//!   rule lives, shared with `latchkey-axum`), [`RequireAccessToken`]
+//!   (middleware, per-route [`require_scopes`](RequireAccessToken::require_scopes)),
+//!   [`AccessToken`] (extractor) and [`configure_protected_resource_metadata`]:
+//!   protection of an MCP server's routes; [`request_parts`] and
+//!   [`into_actix_response`] convert to and from the `http` types.
 //! - Revocation: beside the authorization server, a resource server given a
 //!   [`RevocationCheck`](latchkey_engine::RevocationCheck) (for example
 //!   `latchkey_engine::StoreRevocationCheck` over the engine's store) refuses
@@ -34,17 +37,15 @@
 //!   the query string), 7 (no credentials in logs).
 //! - RFC 8414 section 3.1 (path insertion) and OpenID Connect Discovery 1.0
 //!   section 4 with the MCP 2025-11-25 discovery order.
-//! - RFC 6750 sections 2.1 and 3 (Bearer credentials and challenges), RFC 9728
-//!   sections 3.1 and 5.1 (metadata locations, `resource_metadata`), RFC 9449
-//!   sections 4.3, 6.1 and 7.1 (DPoP at the resource server), RFC 9110 section
-//!   11.6.1 (`WWW-Authenticate`).
-//! - MCP requirements R1-R15 (`/work/shared/mcp-requirements.md`), R15 being
+//! - At the resource server, through `latchkey_http` (its crate documentation
+//!   lists the sections): RFC 6750 sections 2.1 and 3, RFC 9728 sections 3.1
+//!   and 5.1, RFC 9449 sections 4.3, 6.1, 7.1 and 9 (DPoP, nonces included),
+//!   MCP requirements R1-R15 (`/work/shared/mcp-requirements.md`), R15 being
 //!   the `Origin` check.
 //!
 //! What it deliberately does not do: no login or consent page (the
 //! [`InteractionHandler`] is the server's), no TLS, no token introspection at
-//! the resource server (tokens are JWTs validated locally), no DPoP nonces at
-//! the resource server, no POST at the authorization endpoint. `getrandom`
+//! the resource server (tokens are JWTs validated locally), no POST at the authorization endpoint. `getrandom`
 //! (with `sys_rng`) is a dependency because rand_core 0.10 no longer reaches
 //! the operating system's generator itself. `latchkey-remote-keys` serves
 //! [`RemoteKeys`], the only outgoing requests (shared with `latchkey-axum`).
@@ -69,8 +70,8 @@
 //! );
 //! let metadata = ProtectedResourceMetadata::new(resource.as_str());
 //! let rs = Arc::new(
-//!     ResourceServer::new(resource, &metadata, validator)?
-//!         .with_required_scope(Scope::parse("mcp:read")?)
+//!     ResourceServer::new(resource, validator)
+//!         .with_default_scopes(Scope::parse("mcp:read")?)
 //!         .with_allowed_origins(["http://localhost:6274".to_owned()]),
 //! );
 //! assert_eq!(
@@ -79,7 +80,7 @@
 //! );
 //! let _app = App::new()
 //!     .wrap(latchkey_actix::SensitiveHeaders)
-//!     .configure(latchkey_actix::configure_protected_resource_metadata(Arc::clone(&rs)))
+//!     .configure(latchkey_actix::configure_protected_resource_metadata(&metadata))
 //!     .service(
 //!         web::resource("/mcp")
 //!             .wrap(RequireAccessToken::new(Arc::clone(&rs)))
@@ -102,12 +103,13 @@ pub mod fuzzing;
 
 pub use error::ActixError;
 pub use http::{MAX_BODY_LEN, into_http_response, now, request_rng};
+pub use latchkey_http::{HttpError, ResourceServer};
 #[cfg(feature = "remote-keys")]
 pub use latchkey_remote_keys::RemoteKeys;
 pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
 pub use resource::{
-    AccessToken, Presented, Refusal, RequireAccessToken, RequireAccessTokenMiddleware,
-    ResourceServer, configure_protected_resource_metadata,
+    AccessToken, RequireAccessToken, RequireAccessTokenMiddleware,
+    configure_protected_resource_metadata, into_actix_response, request_parts,
 };
 pub use sensitive::{
     SENSITIVE_HEADERS, SensitiveHeaders, SensitiveHeadersMiddleware, mark_sensitive,

@@ -58,6 +58,9 @@ async fn start() -> TestTarget {
             .expect("resource server")
             .with_allowed_origins([ALLOWED_ORIGIN.to_owned()]),
     );
+    let metadata = engine
+        .protected_resource_metadata_document(&fixture_resource_uri(&base))
+        .expect("configured resource");
     let admin = Scope::parse(ADMIN_SCOPES).expect("scope");
     let server = HttpServer::new(move || {
         let as_routes = configure_authorization_server(Arc::clone(&engine), AutoApprove)
@@ -65,10 +68,10 @@ async fn start() -> TestTarget {
         App::new()
             .wrap(SensitiveHeaders)
             .configure(as_routes)
-            .configure(configure_protected_resource_metadata(Arc::clone(&rs)))
+            .configure(configure_protected_resource_metadata(&metadata))
             .service(
                 web::resource(ADMIN_PATH)
-                    .wrap(RequireAccessToken::new(Arc::clone(&rs)).with_scope(admin.clone()))
+                    .wrap(RequireAccessToken::new(Arc::clone(&rs)).require_scopes(admin.clone()))
                     .route(web::get().to(resource_handler)),
             )
             .service(

@@ -15,11 +15,9 @@ use latchkey_actix::{
 };
 use latchkey_engine::Engine;
 use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
-use latchkey_http_tests::remote_keys::{
-    CountingSource, ISSUER, RESOURCE, key, resource, source, token,
-};
+use latchkey_http_tests::remote_keys::{CountingSource, ISSUER, key, resource, source, token};
 use latchkey_jose::Jwks;
-use latchkey_metadata::{MetadataError, ProtectedResourceMetadata, parse_www_authenticate};
+use latchkey_metadata::{MetadataError, parse_www_authenticate};
 use latchkey_store::MemoryStore;
 use latchkey_token::AccessTokenValidator;
 use latchkey_types::{ErrorCode, UnixTime};
@@ -31,8 +29,7 @@ fn server(source: Option<Arc<CountingSource>>) -> Arc<ResourceServer> {
     let jwks = Jwks::new(vec![key("k1", 1).public_jwk()]).expect("jwks");
     let validator =
         AccessTokenValidator::new(jwks, ISSUER.to_owned(), resource(), AudienceMatch::Exact);
-    let metadata = ProtectedResourceMetadata::new(RESOURCE);
-    let mut rs = ResourceServer::new(resource(), &metadata, validator).expect("resource server");
+    let mut rs = ResourceServer::new(resource(), validator);
     if let Some(source) = source {
         rs = rs.with_key_refresh(source, Duration::from_secs(3600));
     }

@@ -15,7 +15,6 @@ use actix_web::{App, HttpResponse, test, web};
 use latchkey_actix::{RequireAccessToken, ResourceServer};
 use latchkey_http_tests::dpop::DpopKey;
 use latchkey_jose::{Algorithm, SigningKey};
-use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_token::{AccessTokenClaims, AccessTokenValidator, Audience, KeySet};
 use latchkey_types::{ClientId, Subject};
 use latchkey_uri::{AudienceMatch, ResourceUri};
@@ -54,12 +53,7 @@ async fn security_one_token_holder_cannot_fill_the_replay_cache_for_everyone() {
         resource.clone(),
         AudienceMatch::Exact,
     );
-    let metadata = ProtectedResourceMetadata::new(RESOURCE);
-    let rs = Arc::new(
-        ResourceServer::new(resource, &metadata, validator)
-            .unwrap()
-            .with_replay_share(3),
-    );
+    let rs = Arc::new(ResourceServer::new(resource, validator).with_replay_share(3));
     let app = test::init_service(
         App::new().service(
             web::resource("/mcp")

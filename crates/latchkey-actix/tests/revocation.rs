@@ -13,7 +13,7 @@ use actix_web::{App, HttpResponse, test, web};
 use latchkey_actix::{AccessToken, RequireAccessToken, ResourceServer};
 use latchkey_engine::{RevocationCheck, StatusFuture, TokenStatus};
 use latchkey_jose::{Algorithm, SigningKey};
-use latchkey_metadata::{AuthScheme, ProtectedResourceMetadata, parse_www_authenticate};
+use latchkey_metadata::{AuthScheme, parse_www_authenticate};
 use latchkey_store::StoreError;
 use latchkey_token::{AccessTokenClaims, AccessTokenValidator, Audience, KeySet};
 use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
@@ -70,12 +70,8 @@ async fn revoked_tokens_are_401_invalid_token_and_a_failing_check_is_503() {
         resource.clone(),
         AudienceMatch::Exact,
     );
-    let metadata = ProtectedResourceMetadata::new(RESOURCE);
-    let rs = Arc::new(
-        ResourceServer::new(resource, &metadata, validator)
-            .unwrap()
-            .with_revocation_check(Arc::new(Fixed)),
-    );
+    let rs =
+        Arc::new(ResourceServer::new(resource, validator).with_revocation_check(Arc::new(Fixed)));
     let app = test::init_service(
         App::new().service(
             web::resource("/mcp")

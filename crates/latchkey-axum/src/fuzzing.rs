@@ -1,25 +1,9 @@
 //! Fuzz-target bodies (see the fuzzing convention in the workspace notes).
 
-use crate::resource_server::{Scheme, parse_authorization};
-
-/// The resource server's `Authorization` parser: an accepted value is a known
-/// scheme, one space run and a non-empty token without spaces that the value
-/// ends with; re-parsing `"{scheme} {token}"` gives the same result.
+/// The resource server's `Authorization` parser (in `latchkey-http`, shared
+/// with `latchkey-actix`).
 pub fn axum_authorization_header(data: &[u8]) {
-    let Ok(value) = core::str::from_utf8(data) else {
-        return;
-    };
-    let Some((scheme, token)) = parse_authorization(value) else {
-        return;
-    };
-    assert!(!token.is_empty() && !token.contains(' '));
-    assert!(value.ends_with(token));
-    let name = match scheme {
-        Scheme::Bearer => "Bearer",
-        Scheme::Dpop => "DPoP",
-    };
-    let canonical = format!("{name} {token}");
-    assert_eq!(parse_authorization(&canonical), Some((scheme, token)));
+    latchkey_http::fuzzing::authorization_header(data);
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //!
 //! - [`authorization_server_router`]: every authorization server endpoint, with
 //!   login and consent plugged in through an [`InteractionHandler`].
-//! - [`ResourceServer`], its [`RequireAccessTokenLayer`] (per-route
+//! - [`ResourceServer`] (from `latchkey-http`, where every resource-server
+//!   rule lives, shared with `latchkey-actix`), mounted with
+//!   [`ResourceServerExt::require_access_token`] (per-route
 //!   [`require_scopes`](RequireAccessTokenLayer::require_scopes)) and the
 //!   [`AccessToken`] extractor; [`OriginLayer`]; [`protected_resource_metadata_router`].
 //! - [`RemoteKeys`]: for a resource server apart from its authorization
@@ -18,8 +20,9 @@
 //!   answer). Apart from it, the access-token lifetime (5 minutes by default)
 //!   bounds a revoked token's use until validation by introspection (RFC
 //!   7662) comes to the adapters.
-//! - [`AdapterError`]: every refusal the adapter itself makes, with its
-//!   `ErrorCode` and HTTP status.
+//! - [`AdapterError`]: every refusal the authorization-server routes make
+//!   before the engine, with its `ErrorCode` and HTTP status; the resource
+//!   server's are [`HttpError`].
 //!
 //! # Mounting
 //!
@@ -51,16 +54,12 @@
 //!
 //! # Resource-server rules (MCP R1-R15)
 //!
-//! Tokens only from `Authorization` (`Bearer` or `DPoP`); `access_token` in
-//! the query is `400 invalid_request` (OAuth 2.1 section 5.1.2). No token:
-//! `401` with `Bearer` and `DPoP` challenges carrying `resource_metadata` and
-//! `scope` (RFC 6750 section 3, RFC 9728 section 5.1, RFC 9449 section 7.1,
-//! R3, R4). Invalid, expired or wrong-audience tokens: `401 invalid_token`
-//! (R5-R9, R13). Missing scope: `403 insufficient_scope` naming every scope
-//! the route needs (R11). DPoP-bound tokens need the `DPoP` scheme and a
-//! valid proof (`htu` = the resource URI's origin + the request path, `ath`,
-//! single use) whose key matches `cnf.jkt` (RFC 9449 sections 4.3, 6.1, 7).
-//! `Origin` present and not allowed: `403` (R15).
+//! All in `latchkey_http` (its crate documentation lists them with their
+//! sections), so that this adapter and `latchkey-actix` answer alike: tokens
+//! only from `Authorization`, challenges with `resource_metadata` and
+//! `scope`, DPoP with optional server nonces, `Origin` with scheme and host
+//! compared case-insensitively, the revocation check. This crate adds the
+//! system clock and `OriginalUri`.
 //!
 //! Not done here: no TLS serving, no sessions or login UI (the server's
 //! [`InteractionHandler`] does that), no panic catching (add
@@ -75,7 +74,7 @@
 //! use axum::Router;
 //! use axum::routing::post;
 //! use latchkey_axum::{
-//!     AccessToken, Interaction, InteractionHandler, ResourceServer,
+//!     AccessToken, Interaction, InteractionHandler, ResourceServer, ResourceServerExt,
 //!     authorization_server_router, protected_resource_metadata_router,
 //! };
 //! use latchkey_engine::authorize::PendingAuthorization;
@@ -135,14 +134,15 @@ pub mod fuzzing;
 
 pub use authorization_server::{Interaction, InteractionHandler, authorization_server_router};
 pub use error::AdapterError;
+pub use latchkey_http::{
+    HttpError, OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer,
+    ValidateOrigin,
+};
 #[cfg(feature = "remote-keys")]
 pub use latchkey_remote_keys::RemoteKeys;
 pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
-pub use resource_server::{
-    AccessToken, OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer,
-    ValidateOrigin, protected_resource_metadata_router,
-};
-pub use translate::{MAX_BODY_LEN, MAX_QUERY_LEN};
+pub use resource_server::{AccessToken, ResourceServerExt, protected_resource_metadata_router};
+pub use translate::{MAX_BODY_LEN, MAX_QUERY_LEN, now};
 
 /// `router` with `Authorization`, `DPoP`, `Cookie` and `Set-Cookie` values
 /// marked sensitive (so `Debug` output and trace layers redact them). Apply it

@@ -19,8 +19,9 @@ pub const MAX_QUERY_LEN: usize = 32 * 1024;
 /// The `DPoP` header name (RFC 9449 section 4.1).
 pub(crate) static DPOP: HeaderName = HeaderName::from_static("dpop");
 
-/// The clock, read once per request.
-pub(crate) fn now() -> UnixTime {
+/// The system clock as `UnixTime`, read once per request (the guard of
+/// `latchkey-http` takes it as an argument).
+pub fn now() -> UnixTime {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

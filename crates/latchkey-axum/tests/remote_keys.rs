@@ -4,6 +4,7 @@
 //! again when a token names an unknown `kid`, at most once per interval.
 #![cfg(feature = "remote-keys")]
 
+use latchkey_axum::ResourceServerExt;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! as it can is refused past its share (`503 temporarily_unavailable`) while
 //! another holder's proofs are still accepted (RFC 9449 section 11.1).
 
+use latchkey_axum::ResourceServerExt;
 use std::sync::Arc;
 
 use axum::Router;

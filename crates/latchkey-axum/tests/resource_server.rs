@@ -1,7 +1,8 @@
 //! Resource-server protection without a socket: each MCP R rule against
-//! `ResourceServer::check` (exact `AdapterError`) and through the layers with
+//! `ResourceServer::check` (exact `HttpError`) and through the layers with
 //! `tower::ServiceExt::oneshot`.
 
+use latchkey_axum::ResourceServerExt;
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,10 +10,9 @@ use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use latchkey_axum::{
-    AccessToken, AdapterError, ResourceServer, protected_resource_metadata_router,
-};
+use latchkey_axum::{AccessToken, HttpError, ResourceServer, protected_resource_metadata_router};
 use latchkey_dpop::DpopError;
+use latchkey_http::RequestHead;
 use latchkey_http_tests::dpop::DpopKey;
 use latchkey_jose::{Algorithm, SigningKey};
 use latchkey_metadata::{ProtectedResourceMetadata, parse_www_authenticate};
@@ -92,8 +92,9 @@ impl Fixture {
         self.keys.issue(&claims)
     }
 
-    fn check(&self, parts: &Parts, scopes: &str) -> Result<AccessToken, AdapterError> {
-        self.server.check(parts, &scope(scopes), now())
+    fn check(&self, parts: &Parts, scopes: &str) -> Result<latchkey_http::AccessToken, HttpError> {
+        self.server
+            .check(RequestHead::from(parts), &scope(scopes), now())
     }
 }
 
@@ -109,7 +110,7 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn err(result: Result<AccessToken, AdapterError>) -> AdapterError {
+fn err(result: Result<latchkey_http::AccessToken, HttpError>) -> HttpError {
     match result {
         Ok(_) => panic!("expected a refusal"),
         Err(error) => error,
@@ -134,10 +135,10 @@ fn r3_missing_token_is_missing_token() {
     let f = fixture();
     assert_eq!(
         err(f.check(&parts("/mcp", &[]), "mcp:read")),
-        AdapterError::MissingToken
+        HttpError::MissingToken
     );
     let basic = parts("/mcp", &[("authorization", "Basic YTpi")]);
-    assert_eq!(err(f.check(&basic, "mcp:read")), AdapterError::MissingToken);
+    assert_eq!(err(f.check(&basic, "mcp:read")), HttpError::MissingToken);
 }
 
 #[test]
@@ -149,10 +150,7 @@ fn r7_expired_token_is_invalid_token() {
         &parts("/mcp", &[("authorization", &bearer(&token))]),
         "mcp:read",
     );
-    assert_eq!(
-        err(refused),
-        AdapterError::InvalidToken(TokenError::Expired)
-    );
+    assert_eq!(err(refused), HttpError::InvalidToken(TokenError::Expired));
 }
 
 #[test]
@@ -166,7 +164,7 @@ fn r6_r13_token_for_another_resource_is_invalid_token() {
     );
     assert_eq!(
         err(refused),
-        AdapterError::InvalidToken(TokenError::WrongAudience)
+        HttpError::InvalidToken(TokenError::WrongAudience)
     );
 }
 
@@ -187,7 +185,7 @@ fn r8_token_signed_by_another_key_is_invalid_token() {
     );
     assert_eq!(
         err(refused),
-        AdapterError::InvalidToken(TokenError::BadSignature)
+        HttpError::InvalidToken(TokenError::BadSignature)
     );
 }
 
@@ -199,7 +197,7 @@ fn r11_missing_scope_is_insufficient_scope() {
         &parts("/mcp", &[("authorization", &bearer(&token))]),
         "mcp:read mcp:write",
     );
-    assert_eq!(err(refused), AdapterError::InsufficientScope);
+    assert_eq!(err(refused), HttpError::InsufficientScope);
 }
 
 #[test]
@@ -209,10 +207,10 @@ fn oauth_2_1_section_5_1_2_query_token_is_refused_even_with_a_header() {
     let target = format!("/mcp?access_token={token}");
     assert_eq!(
         err(f.check(&parts(&target, &[]), "mcp:read")),
-        AdapterError::TokenInQuery
+        HttpError::TokenInQuery
     );
     let both = parts(&target, &[("authorization", &bearer(&token))]);
-    assert_eq!(err(f.check(&both, "mcp:read")), AdapterError::TokenInQuery);
+    assert_eq!(err(f.check(&both, "mcp:read")), HttpError::TokenInQuery);
 }
 
 #[test]
@@ -226,7 +224,7 @@ fn repeated_authorization_is_refused() {
     );
     assert_eq!(
         err(f.check(&twice, "mcp:read")),
-        AdapterError::RepeatedAuthorization
+        HttpError::RepeatedAuthorization
     );
 }
 
@@ -239,7 +237,7 @@ fn rfc_9449_section_7_1_bound_token_as_bearer_is_refused() {
         &parts("/mcp", &[("authorization", &bearer(&token))]),
         "mcp:read",
     );
-    assert_eq!(err(refused), AdapterError::BoundTokenAsBearer);
+    assert_eq!(err(refused), HttpError::BoundTokenAsBearer);
 }
 
 #[test]
@@ -257,7 +255,7 @@ fn rfc_9449_section_7_1_unbound_token_as_dpop_is_refused() {
     );
     assert_eq!(
         err(f.check(&request, "mcp:read")),
-        AdapterError::UnboundTokenAsDpop
+        HttpError::UnboundTokenAsDpop
     );
 }
 
@@ -273,27 +271,27 @@ fn rfc_9449_section_4_3_proof_checks_htu_ath_key_and_replay() {
     assert!(f.check(&request(&good), "mcp:read").is_ok());
     assert_eq!(
         err(f.check(&request(&good), "mcp:read")),
-        AdapterError::Dpop(DpopError::Replayed)
+        HttpError::Dpop(DpopError::Replayed)
     );
     let wrong_uri = key.proof("GET", "https://mcp.example.com/other", Some(&token));
     assert_eq!(
         err(f.check(&request(&wrong_uri), "mcp:read")),
-        AdapterError::Dpop(DpopError::UriMismatch)
+        HttpError::Dpop(DpopError::UriMismatch)
     );
     let no_ath = key.proof("GET", RESOURCE, None);
     assert_eq!(
         err(f.check(&request(&no_ath), "mcp:read")),
-        AdapterError::Dpop(DpopError::AthMissing)
+        HttpError::Dpop(DpopError::AthMissing)
     );
     let other_key = DpopKey::new(3).proof("GET", RESOURCE, Some(&token));
     assert_eq!(
         err(f.check(&request(&other_key), "mcp:read")),
-        AdapterError::Dpop(DpopError::KeyBindingMismatch)
+        HttpError::Dpop(DpopError::KeyBindingMismatch)
     );
     let no_proof = parts("/mcp", &[("authorization", &auth)]);
     assert_eq!(
         err(f.check(&no_proof, "mcp:read")),
-        AdapterError::Dpop(DpopError::MissingProof)
+        HttpError::Dpop(DpopError::MissingProof)
     );
 }
 
@@ -301,29 +299,24 @@ fn rfc_9449_section_4_3_proof_checks_htu_ath_key_and_replay() {
 fn error_codes_of_every_refusal() {
     let cases = [
         (
-            AdapterError::RepeatedAuthorization,
+            HttpError::RepeatedAuthorization,
             ErrorCode::InvalidRequest,
             400,
         ),
-        (AdapterError::TokenInQuery, ErrorCode::InvalidRequest, 400),
-        (AdapterError::BodyTooLarge, ErrorCode::InvalidRequest, 413),
-        (AdapterError::MissingToken, ErrorCode::InvalidRequest, 401),
+        (HttpError::TokenInQuery, ErrorCode::InvalidRequest, 400),
+        (HttpError::MissingToken, ErrorCode::InvalidRequest, 401),
+        (HttpError::BoundTokenAsBearer, ErrorCode::InvalidToken, 401),
         (
-            AdapterError::BoundTokenAsBearer,
-            ErrorCode::InvalidToken,
-            401,
-        ),
-        (
-            AdapterError::Dpop(DpopError::Replayed),
+            HttpError::Dpop(DpopError::Replayed),
             ErrorCode::InvalidDpopProof,
             401,
         ),
         (
-            AdapterError::InsufficientScope,
+            HttpError::InsufficientScope,
             ErrorCode::InsufficientScope,
             403,
         ),
-        (AdapterError::ForbiddenOrigin, ErrorCode::AccessDenied, 403),
+        (HttpError::ForbiddenOrigin, ErrorCode::AccessDenied, 403),
     ];
     for (error, code, status) in cases {
         assert_eq!(ErrorCode::from(&error), code, "{error}");
@@ -448,7 +441,11 @@ async fn rfc_9449_section_9_use_dpop_nonce_gets_a_fresh_nonce_header() {
         resource(),
         AudienceMatch::Exact,
     );
-    f.server = Arc::new(ResourceServer::new(resource(), validator).with_dpop(dpop, 100));
+    f.server = Arc::new(
+        ResourceServer::new(resource(), validator)
+            .with_dpop(dpop)
+            .with_replay_capacity(100),
+    );
     let mut key = DpopKey::new(4);
     let token = f.bound_token(&key);
     let proof = key.proof("GET", RESOURCE, Some(&token));

@@ -37,6 +37,18 @@ impl DpopKey {
     /// A proof for `method` `htu`, with `ath` when `access_token` is given,
     /// `iat` = now and a fresh `jti`.
     pub fn proof(&mut self, method: &str, htu: &str, access_token: Option<&str>) -> String {
+        self.proof_with_nonce(method, htu, access_token, None)
+    }
+
+    /// [`Self::proof`] carrying the server nonce `nonce` when given (RFC 9449
+    /// section 8: the `nonce` claim).
+    pub fn proof_with_nonce(
+        &mut self,
+        method: &str,
+        htu: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
         self.counter = self.counter.saturating_add(1);
         let mut claims = serde_json::json!({
             "jti": format!("jti-{}-{}-{}", self.seed, self.counter, crate::now().as_secs()),
@@ -47,6 +59,9 @@ impl DpopKey {
         if let Some(token) = access_token {
             let hash = sha2::Sha256::digest(token.as_bytes());
             claims["ath"] = serde_json::Value::String(Base64UrlUnpadded::encode_string(&hash));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = serde_json::Value::String(nonce.to_owned());
         }
         let header = JoseHeader::new(Algorithm::Es256)
             .with_typ("dpop+jwt")

@@ -28,6 +28,9 @@
 //!   (`latchkey_engine::StoreRevocationCheck`): `GET`/`POST` [`RESOURCE_PATH`] needing
 //!   [`DEFAULT_SCOPE`], `GET` [`ADMIN_PATH`] needing [`ADMIN_SCOPES`]; both
 //!   answer `200` with JSON `{"sub", "client_id", "scope"}` from the token;
+//! - `GET` [`NONCE_PATH`], the same but for a second resource server of the
+//!   same resource (`ResourceServer::from_engine`, allowed origins
+//!   [`ALLOWED_ORIGIN`]) whose DPoP policy is [`nonce_dpop_config`];
 //! - the protected resource metadata of that resource at both well-known URLs.
 //!
 //! The test interaction behaviour is [`test_decision`] (framework-neutral:
@@ -106,6 +109,18 @@ pub const BACKEND_CLIENT: &str = "backend";
 pub const BACKEND_SECRET: &str = "correct horse battery staple";
 /// The seed of the RNG [`fixture_engine`] draws keys from.
 pub const FIXTURE_SEED: u64 = 4242;
+/// A route of the test resource whose resource server requires DPoP server
+/// nonces (RFC 9449 section 9), with the policy [`nonce_dpop_config`].
+pub const NONCE_PATH: &str = "/mcp/nonce";
+
+/// The DPoP policy of the resource server at [`NONCE_PATH`]: the default
+/// one, with nonces from a fixed key, so both adapters issue the same nonces.
+pub fn nonce_dpop_config() -> latchkey_dpop::DpopConfig {
+    let mut config = latchkey_dpop::DpopConfig::default();
+    let key = latchkey_dpop::NonceKey::new(&[42; 32]).expect("a 32-byte nonce key");
+    config.nonces = Some(latchkey_dpop::DpopNonces::new(key));
+    config
+}
 
 /// The fixture's engine configuration for a server at `base`: issuer `base`,
 /// default endpoints, resources `{base}/mcp` (scopes [`SCOPES_SUPPORTED`],

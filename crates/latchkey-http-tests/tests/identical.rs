@@ -16,8 +16,8 @@ use latchkey_http_tests::cases::{
 use latchkey_http_tests::client::{Request, Response, percent_encode, send};
 use latchkey_http_tests::dpop::DpopKey;
 use latchkey_http_tests::{
-    ADMIN_PATH, ALLOWED_ORIGIN, BACKEND_CLIENT, BACKEND_SECRET, DEFAULT_SCOPE, RESOURCE_PATH,
-    TestTarget,
+    ADMIN_PATH, ALLOWED_ORIGIN, BACKEND_CLIENT, BACKEND_SECRET, DEFAULT_SCOPE, NONCE_PATH,
+    RESOURCE_PATH, TestTarget,
 };
 use serde_json::Value;
 
@@ -35,8 +35,8 @@ mod actix_fixture {
     use latchkey_engine::Engine;
     use latchkey_engine::authorize::PendingAuthorization;
     use latchkey_http_tests::{
-        ADMIN_PATH, ADMIN_SCOPES, ALLOWED_ORIGIN, RESOURCE_PATH, TestTarget, fixture_engine,
-        fixture_resource_uri,
+        ADMIN_PATH, ADMIN_SCOPES, ALLOWED_ORIGIN, NONCE_PATH, RESOURCE_PATH, TestTarget,
+        fixture_engine, fixture_resource_uri,
     };
     use latchkey_store::MemoryStore;
     use latchkey_types::Scope;
@@ -74,6 +74,15 @@ mod actix_fixture {
                 .expect("resource server")
                 .with_allowed_origins([ALLOWED_ORIGIN.to_owned()]),
         );
+        let metadata = engine
+            .protected_resource_metadata_document(&fixture_resource_uri(&base))
+            .expect("configured resource");
+        let nonce_rs = Arc::new(
+            ResourceServer::from_engine(&engine, &fixture_resource_uri(&base))
+                .expect("resource server")
+                .with_dpop(latchkey_http_tests::nonce_dpop_config())
+                .with_allowed_origins([ALLOWED_ORIGIN.to_owned()]),
+        );
         let admin = Scope::parse(ADMIN_SCOPES).expect("scope");
         let server = HttpServer::new(move || {
             let as_routes = configure_authorization_server(Arc::clone(&engine), AutoApprove)
@@ -81,10 +90,17 @@ mod actix_fixture {
             App::new()
                 .wrap(SensitiveHeaders)
                 .configure(as_routes)
-                .configure(configure_protected_resource_metadata(Arc::clone(&rs)))
+                .configure(configure_protected_resource_metadata(&metadata))
                 .service(
                     web::resource(ADMIN_PATH)
-                        .wrap(RequireAccessToken::new(Arc::clone(&rs)).with_scope(admin.clone()))
+                        .wrap(
+                            RequireAccessToken::new(Arc::clone(&rs)).require_scopes(admin.clone()),
+                        )
+                        .route(web::get().to(resource_handler)),
+                )
+                .service(
+                    web::resource(NONCE_PATH)
+                        .wrap(RequireAccessToken::new(Arc::clone(&nonce_rs)))
                         .route(web::get().to(resource_handler)),
                 )
                 .service(
@@ -234,6 +250,11 @@ fn form(pairs: &[(String, String)]) -> Request {
     Request::new("POST", "/token").form(&borrowed)
 }
 
+/// Labels the tests below look up.
+const ORIGIN_IN_CAPITALS: &str = "rs allowed origin in capitals";
+const NONCE_MISSING: &str = "rs dpop nonce missing";
+const NONCE_GIVEN: &str = "rs dpop nonce given";
+
 /// Sends the script to `t` and records what it observed.
 async fn run(t: &TestTarget) -> Vec<Observed> {
     let mut seen = Vec::new();
@@ -321,6 +342,8 @@ async fn run(t: &TestTarget) -> Vec<Observed> {
         .expect("access_token")
         .to_owned();
     let bearer = format!("Bearer {access}");
+    // RFC 6454 section 4: scheme and host are case-insensitive.
+    let capital_origin = ALLOWED_ORIGIN.to_ascii_uppercase();
     let get = |path: &str, headers: &[(&str, &str)]| {
         let mut request = Request::new("GET", path);
         for (n, v) in headers {
@@ -357,6 +380,23 @@ async fn run(t: &TestTarget) -> Vec<Observed> {
                 &[("Authorization", &bearer), ("Origin", ALLOWED_ORIGIN)],
             ),
         ),
+        (
+            ORIGIN_IN_CAPITALS,
+            get(
+                RESOURCE_PATH,
+                &[("Authorization", &bearer), ("Origin", &capital_origin)],
+            ),
+        ),
+        (
+            "rs origin with another port",
+            get(
+                RESOURCE_PATH,
+                &[
+                    ("Authorization", &bearer),
+                    ("Origin", "http://LOCALHOST:6275"),
+                ],
+            ),
+        ),
     ] {
         seen.push(observe(label, t, &send(&t.base, &request).await));
     }
@@ -381,6 +421,28 @@ async fn run(t: &TestTarget) -> Vec<Observed> {
     );
     seen.push(observe("rs dpop ok", t, &send(&t.base, &dpop_ok).await));
     seen.push(observe("rs dpop replay", t, &send(&t.base, &dpop_ok).await));
+    // RFC 9449 section 9: the resource server's own nonce, issued on a
+    // proof without one, then required.
+    let proof = key.proof("GET", &t.url(NONCE_PATH), Some(&dpop_access));
+    let no_nonce = get(NONCE_PATH, &[("Authorization", &scheme), ("DPoP", &proof)]);
+    let refused = send(&t.base, &no_nonce).await;
+    seen.push(observe(NONCE_MISSING, t, &refused));
+    let nonce = refused.header("dpop-nonce").unwrap_or_default().to_owned();
+    let proof = key.proof_with_nonce("GET", &t.url(NONCE_PATH), Some(&dpop_access), Some(&nonce));
+    let with_nonce = get(NONCE_PATH, &[("Authorization", &scheme), ("DPoP", &proof)]);
+    seen.push(observe(NONCE_GIVEN, t, &send(&t.base, &with_nonce).await));
+    let proof = key.proof_with_nonce(
+        "GET",
+        &t.url(NONCE_PATH),
+        Some(&dpop_access),
+        Some("forged"),
+    );
+    let forged = get(NONCE_PATH, &[("Authorization", &scheme), ("DPoP", &proof)]);
+    seen.push(observe(
+        "rs dpop nonce forged",
+        t,
+        &send(&t.base, &forged).await,
+    ));
     let as_bearer = get(
         RESOURCE_PATH,
         &[("Authorization", &format!("Bearer {dpop_access}"))],
@@ -450,8 +512,9 @@ async fn run(t: &TestTarget) -> Vec<Observed> {
     seen
 }
 
-#[tokio::test]
-async fn axum_and_actix_answer_identically() {
+/// What both adapters answered to the script, after checking they answered
+/// alike.
+async fn both() -> Vec<Observed> {
     let axum = axum_fixture::start().await;
     let actix = actix_fixture::start().await;
     let from_axum = run(&axum).await;
@@ -464,4 +527,47 @@ async fn axum_and_actix_answer_identically() {
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+    from_axum
+}
+
+fn seen<'a>(observed: &'a [Observed], label: &str) -> &'a Observed {
+    observed
+        .iter()
+        .find(|o| o.label == label)
+        .expect("the script sends it")
+}
+
+#[tokio::test]
+async fn axum_and_actix_answer_identically() {
+    both().await;
+}
+
+#[tokio::test]
+async fn mcp_r15_rfc_6454_section_4_both_adapters_compare_origin_scheme_and_host_case_insensitively()
+ {
+    let observed = both().await;
+    assert_eq!(seen(&observed, ORIGIN_IN_CAPITALS).status, 200);
+    assert_eq!(seen(&observed, "rs origin with another port").status, 403);
+}
+
+#[tokio::test]
+async fn rfc_9449_section_9_both_adapters_issue_and_require_resource_server_nonces() {
+    let observed = both().await;
+    let missing = seen(&observed, NONCE_MISSING);
+    assert_eq!(missing.status, 401);
+    assert_eq!(
+        missing.headers.get("dpop-nonce").map(String::as_str),
+        Some("<present>")
+    );
+    let dpop = missing
+        .challenges
+        .iter()
+        .find(|(scheme, _)| scheme == "dpop")
+        .expect("a dpop challenge");
+    assert_eq!(
+        dpop.1.get("error").map(String::as_str),
+        Some("use_dpop_nonce")
+    );
+    assert_eq!(seen(&observed, NONCE_GIVEN).status, 200);
+    assert_eq!(seen(&observed, "rs dpop nonce forged").status, 401);
 }

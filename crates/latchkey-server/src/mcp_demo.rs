@@ -33,6 +33,7 @@
 //! the official MCP SDK the issue asks for) and `time` (features
 //! `formatting`, `parsing`) for the RFC 3339 `time` tool.
 
+use latchkey_axum::ResourceServerExt;
 use std::sync::Arc;
 
 use axum::http::request::Parts;

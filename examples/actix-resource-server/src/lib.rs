@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_actix::{
-    AccessToken, ActixError, KeysError, MAX_BODY_LEN, RemoteKeys, RequireAccessToken,
-    ResourceServer, configure_protected_resource_metadata,
+    AccessToken, ActixError, HttpError, KeysError, MAX_BODY_LEN, RemoteKeys, RequireAccessToken,
+    ResourceServer, configure_protected_resource_metadata, into_actix_response,
 };
 use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_token::AccessTokenValidator;
@@ -91,26 +91,34 @@ pub async fn resource_server(settings: &Settings) -> Result<Arc<ResourceServer>,
         AudienceMatch::Exact,
     );
 
-    // 3. RFC 9728 metadata: which authorization server, which scopes.
-    let mut metadata = ProtectedResourceMetadata::new(settings.resource.as_str());
-    metadata.authorization_servers = Some(vec![settings.issuer.clone()]);
-    metadata.scopes_supported = Some(vec![READ_SCOPE.to_owned(), WRITE_SCOPE.to_owned()]);
-    metadata.bearer_methods_supported = Some(vec!["header".to_owned()]);
-    metadata.resource_name = Some("Notes (actix-web example)".to_owned());
-
-    let rs = ResourceServer::new(settings.resource.clone(), &metadata, validator)?
-        .with_required_scope(scope(READ_SCOPE))
+    let rs = ResourceServer::new(settings.resource.clone(), validator)
+        .with_default_scopes(scope(READ_SCOPE))
         .with_allowed_origins(settings.allowed_origins.clone())
         .with_key_refresh(Arc::new(keys), KEY_REFRESH_INTERVAL);
     Ok(Arc::new(rs))
 }
 
+/// Step 3: the RFC 9728 metadata: which authorization server, which scopes.
+pub fn metadata(settings: &Settings) -> ProtectedResourceMetadata {
+    let mut metadata = ProtectedResourceMetadata::new(settings.resource.as_str());
+    metadata.authorization_servers = Some(vec![settings.issuer.clone()]);
+    metadata.scopes_supported = Some(vec![READ_SCOPE.to_owned(), WRITE_SCOPE.to_owned()]);
+    metadata.bearer_methods_supported = Some(vec!["header".to_owned()]);
+    metadata.resource_name = Some("Notes (actix-web example)".to_owned());
+    metadata
+}
+
 /// The routes, for [`actix_web::App::configure`]: the protected resource
 /// metadata and the MCP endpoint at the resource URL's path (step 4). Wrap the
 /// `App` in `latchkey_actix::SensitiveHeaders`.
-pub fn configure(rs: Arc<ResourceServer>, notes: Notes) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure(
+    rs: Arc<ResourceServer>,
+    metadata: &ProtectedResourceMetadata,
+    notes: Notes,
+) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let metadata_routes = configure_protected_resource_metadata(metadata);
     move |cfg: &mut web::ServiceConfig| {
-        cfg.configure(configure_protected_resource_metadata(Arc::clone(&rs)));
+        cfg.configure(metadata_routes);
         let path = url::Url::parse(rs.resource().as_str())
             .map_or_else(|_| "/".to_owned(), |url| url.path().to_owned());
         cfg.service(
@@ -172,8 +180,10 @@ async fn mcp(
                 // Step-up: the token must hold every scope this tool needs;
                 // the refusal is the 403 challenge naming them all.
                 let needed = extra.union(&scope(READ_SCOPE));
-                if let Err(refusal) = rs.check(&request, &needed, latchkey_actix::now()) {
-                    return refusal.into_response(&rs);
+                if !needed.is_subset(&token.claims().scope) {
+                    let now = latchkey_actix::now();
+                    let refusal = rs.refusal(&HttpError::InsufficientScope, &needed, now);
+                    return into_actix_response(refusal);
                 }
             }
             match notes.call(name, &params["arguments"], &token) {

@@ -50,7 +50,7 @@
 //! [`NOTES_BIND`], default `127.0.0.1:3001`; `--allowed-origin` (repeat)
 //! [`NOTES_ALLOWED_ORIGINS`, comma-separated] for browser clients.
 
-use actix_resource_server::{Notes, Settings, configure, resource_server};
+use actix_resource_server::{Notes, Settings, configure, metadata, resource_server};
 use actix_web::{App, HttpServer};
 use clap::Parser;
 use latchkey_uri::ResourceUri;
@@ -100,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     HttpServer::new(move || {
         App::new()
             .wrap(latchkey_actix::SensitiveHeaders)
-            .configure(configure(rs.clone(), notes.clone()))
+            .configure(configure(rs.clone(), &metadata(&settings), notes.clone()))
     })
     .bind(&options.bind)?
     .run()

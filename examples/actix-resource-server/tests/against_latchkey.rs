@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use actix_resource_server::{Notes, Settings, configure, resource_server};
+use actix_resource_server::{Notes, Settings, configure, metadata, resource_server};
 use actix_web::{App, HttpServer};
 use latchkey_engine::{Engine, NoMetadataFetcher};
 use latchkey_http_tests::client::{Request, Response, send};
@@ -138,7 +138,7 @@ async fn start() -> Running {
     let example = HttpServer::new(move || {
         App::new()
             .wrap(latchkey_actix::SensitiveHeaders)
-            .configure(configure(rs.clone(), notes.clone()))
+            .configure(configure(rs.clone(), &metadata(&settings), notes.clone()))
     })
     .workers(1)
     .disable_signals()

@@ -23,6 +23,7 @@
 //! Tools: `whoami` (what the token says), `list_notes`, `add_note`. The notes
 //! live in memory.
 
+use latchkey_axum::ResourceServerExt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_axum::{
-    AccessToken, AdapterError, KeysError, MAX_BODY_LEN, RemoteKeys, ResourceServer,
+    AccessToken, HttpError, KeysError, MAX_BODY_LEN, RemoteKeys, ResourceServer,
     protected_resource_metadata_router, with_sensitive_headers,
 };
 use latchkey_metadata::ProtectedResourceMetadata;
@@ -146,7 +147,9 @@ async fn require_tool_scopes(
         .fold(Scope::empty(), |all, tool| all.union(&tool_scopes(tool)));
     if !needed.is_subset(&token.claims().scope) {
         let all = needed.union(&scope(READ_SCOPE));
-        return rs.refusal(&AdapterError::InsufficientScope, &all);
+        return rs
+            .refusal(&HttpError::InsufficientScope, &all, latchkey_axum::now())
+            .map(Body::from);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -1,0 +1,107 @@
+//! latchkey-http: everything between HTTP and the token, DPoP and revocation
+//! checks of an MCP resource server, on the `http` and `bytes` types, so that
+//! every framework adapter answers byte for byte the same.
+//!
+//! - [`ResourceServer`]: the configuration and the guard.
+//!   [`ResourceServer::guard`] takes a request head ([`RequestHead`], e.g.
+//!   from `http::request::Parts`) and the time, and returns the validated
+//!   [`AccessToken`] or the refusal as an `http::Response<Bytes>`;
+//!   [`ResourceServer::check`] is its synchronous part with a typed
+//!   [`HttpError`].
+//! - [`RequireAccessTokenLayer`] and [`OriginLayer`]: the guard as a
+//!   `tower::Layer` for any tower or hyper service (axum's routers among them).
+//! - [`protected_resource_metadata_paths`] and
+//!   [`protected_resource_metadata_response`]: where and how the RFC 9728
+//!   document is served.
+//!
+//! # What it implements
+//!
+//! - RFC 6750 section 2.1 (`Authorization: Bearer`, scheme case-insensitive
+//!   per RFC 9110 section 11.1), section 2.3 refused as OAuth 2.1 section
+//!   5.1.2 says (`access_token` in the query: `400 invalid_request`), section 3
+//!   and 3.1 (`WWW-Authenticate` challenges; no `error` without credentials;
+//!   `invalid_token` `401`, `insufficient_scope` `403`).
+//! - OAuth 2.1 section 3.2: a repeated `Authorization` header is `400`.
+//! - RFC 9068 section 4 through `latchkey_token::AccessTokenValidator`
+//!   (signature, issuer, audience, lifetime), with a rate-limited key refresh
+//!   when a token names an unknown `kid` (RFC 7517 section 4.5).
+//! - RFC 9449 sections 4.3 (proof checks; `htu` = the configured resource
+//!   origin plus the request path, never the `Host` header), 6.1 (`cnf.jkt`
+//!   binding), 7.1 (`DPoP` scheme, `algs`, `invalid_dpop_proof`), 8 and 9
+//!   (server nonces at the resource server: when the DPoP policy has
+//!   `nonces`, a proof without a current one gets `401 use_dpop_nonce` with a
+//!   fresh `DPoP-Nonce`), 11.1 (a replay cache bounded in size and per token
+//!   holder).
+//! - RFC 9728 section 3.1 (metadata at the path-inserted well-known URL and
+//!   the root, MCP R3') and section 5.1 (`resource_metadata` in every challenge).
+//! - MCP R15 and RFC 6454 sections 4 and 6.1: a present `Origin` must be an
+//!   allowed one, else `403`. Scheme and host of an origin are
+//!   case-insensitive; allowed origins are kept lowercase and the header is
+//!   ASCII-lowercased before the comparison, so `HTTPS://App.Example.com`
+//!   matches `https://app.example.com` and nothing else does. A repeated
+//!   `Origin` or one that is not visible ASCII is refused.
+//! - The revocation check (`latchkey_engine::RevocationCheck`) after every
+//!   other check: revoked or unknown `401 invalid_token`, unavailable `503`
+//!   (fail closed).
+//!
+//! # What it deliberately does not do
+//!
+//! No clock or RNG reads: `now` is a parameter, and the layer takes a
+//! [`Clock`] function from the adapter. No sockets (the key refresh goes
+//! through the caller's `latchkey_remote_keys::KeySource`). No framework
+//! types: the adapters convert their requests and responses. No token
+//! introspection (RFC 7662) and no authorization-server routes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use latchkey_http::{HttpError, RequestHead, ResourceServer};
+//! use latchkey_jose::{Algorithm, SigningKey};
+//! use latchkey_token::{AccessTokenValidator, KeySet};
+//! use latchkey_types::{Scope, UnixTime};
+//! use latchkey_uri::{AudienceMatch, ResourceUri};
+//! use rand_core::SeedableRng;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+//! let keys = KeySet::new(SigningKey::generate(Algorithm::Es256, "k1".to_owned(), &mut rng))?;
+//! let resource = ResourceUri::parse("https://mcp.example.com/mcp")?;
+//! let validator = AccessTokenValidator::new(
+//!     keys.jwks(),
+//!     "https://as.example.com".to_owned(),
+//!     resource.clone(),
+//!     AudienceMatch::Exact,
+//! );
+//! let rs = Arc::new(
+//!     ResourceServer::new(resource, validator)
+//!         .with_default_scopes(Scope::parse("mcp:read")?)
+//!         .with_allowed_origins(["https://app.example.com".to_owned()]),
+//! );
+//! let (parts, ()) = http::Request::get("/mcp").body(())?.into_parts();
+//! let now = UnixTime::from_secs(1_800_000_000);
+//! let refused = rs.check(RequestHead::from(&parts), rs.default_scopes(), now);
+//! assert_eq!(refused, Err(HttpError::MissingToken));
+//! let response = rs.refusal(&HttpError::MissingToken, rs.default_scopes(), now);
+//! assert_eq!(response.status(), 401);
+//! // Any tower service: `RequireAccessTokenLayer::new(Arc::clone(&rs), clock)`.
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod layer;
+mod resource;
+
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use error::HttpError;
+pub use layer::{
+    Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
+    ValidateOrigin,
+};
+pub use resource::{
+    AccessToken, DPOP, DPOP_NONCE, RequestHead, ResourceServer, Scheme, into_response,
+    parse_authorization, protected_resource_metadata_paths, protected_resource_metadata_response,
+    server_error,
+};
