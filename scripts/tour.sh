@@ -39,11 +39,13 @@ query="response_type=code&client_id=$client_id&redirect_uri=$redirect&code_chall
 curl -s -c "$jar" -b "$jar" "$base/authorize?$query" -o "$work/login.html"
 curl -s -c "$jar" -b "$jar" -D "$work/h1" -o /dev/null -X POST "$base/latchkey/login" \
   --data-urlencode username=demo --data-urlencode "password=$password" \
-  --data-urlencode "csrf=$(field csrf "$work/login.html")"
+  --data-urlencode "csrf=$(field csrf "$work/login.html")" \
+  --data-urlencode "request=$(field request "$work/login.html")"
 curl -s -c "$jar" -b "$jar" "$base$(location "$work/h1")" -o "$work/consent.html"
 grep -q 'Tour client' "$work/consent.html" && echo "   the consent page names the client"
 curl -s -c "$jar" -b "$jar" -D "$work/h2" -o /dev/null -X POST "$base/latchkey/consent" \
-  --data-urlencode decision=allow --data-urlencode "csrf=$(field csrf "$work/consent.html")"
+  --data-urlencode decision=allow --data-urlencode "csrf=$(field csrf "$work/consent.html")" \
+  --data-urlencode "request=$(field request "$work/consent.html")"
 callback=$(location "$work/h2")
 echo "   redirected to ${callback%%\?*} with code, state and iss"
 code=$(CALLBACK="$callback" python3 -c 'import os, urllib.parse as u; print(u.parse_qs(u.urlparse(os.environ["CALLBACK"]).query)["code"][0])')

@@ -67,12 +67,14 @@ complete_authorization() {
   curl -sf -c "$jar" -b "$jar" -D "$dir/login.headers" -o /dev/null -X POST \
     "$issuer/latchkey/login" --data-urlencode username=demo \
     --data-urlencode "password=$LATCHKEY_DEMO_PASSWORD" \
-    --data-urlencode "csrf=$(form_field csrf "$dir/login.html")" || return 1
+    --data-urlencode "csrf=$(form_field csrf "$dir/login.html")" \
+    --data-urlencode "request=$(form_field request "$dir/login.html")" || return 1
   curl -sf -c "$jar" -b "$jar" "$issuer$(location "$dir/login.headers")" \
     -o "$dir/consent.html" || return 1
   curl -sf -c "$jar" -b "$jar" -D "$dir/consent.headers" -o /dev/null -X POST \
     "$issuer/latchkey/consent" --data-urlencode decision=allow \
-    --data-urlencode "csrf=$(form_field csrf "$dir/consent.html")" || return 1
+    --data-urlencode "csrf=$(form_field csrf "$dir/consent.html")" \
+    --data-urlencode "request=$(form_field request "$dir/consent.html")" || return 1
   callback=$(location "$dir/consent.headers")
   case "$callback" in
     "$redirect?"*) curl -sf -o /dev/null "$callback" ;;

@@ -3,16 +3,37 @@
 //!
 //! Flow (OAuth 2.1 section 4.1.1 leaves authentication and consent to the
 //! server): `GET /authorize` -> the engine verifies the request -> this
-//! handler keeps the `PendingAuthorization` in a server-side session and shows
-//! the login page (or, when already signed in, the consent page, or nothing
-//! when consent is remembered) -> `POST /latchkey/login` -> `GET
-//! /latchkey/consent` -> `POST /latchkey/consent` -> the engine completes the
-//! authorization and the browser goes back to the client with `code`, `state`
-//! and `iss` (or `error=access_denied`).
+//! handler shows the login page, or, when already signed in, sends the
+//! browser to the consent page of this request (or straight back to the
+//! client when consent is remembered) -> `POST /latchkey/login` -> `GET
+//! /latchkey/consent?request=<id>` -> `POST /latchkey/consent` -> the engine
+//! completes the authorization and the browser goes back to the client with
+//! `code`, `state` and `iss` (or `error=access_denied`).
 //!
-//! Every form carries the session's CSRF token; a wrong one is a `403` page.
-//! A wrong password shows the login page again without saying whether the
-//! user exists, after an argon2 verification of the same cost either way.
+//! State, and what bounds it:
+//!
+//! - Before sign-in the server keeps nothing per visitor. The login form
+//!   carries the `PendingAuthorization` sealed (AES-256-GCM, see
+//!   [`crate::sealed`]) with an expiry and bound to the browser's random
+//!   cookie, and a CSRF token derived from that cookie. Anonymous `GET
+//!   /authorize` requests, however many, cannot evict anyone.
+//! - Signing in creates the server-side session ([`crate::session`]: a new
+//!   id, bounded per client address and in all). Each request waiting for
+//!   consent has its own unguessable id, bound to the session; the consent
+//!   page's URL and form carry it.
+//!
+//! Consent approves only what it showed. A `POST /latchkey/consent` is
+//! checked whole (CSRF token, `decision`, request id) before anything is
+//! taken, then takes exactly the request its form names, only if that
+//! request's page was shown in this session and it is still waiting, and only
+//! once. A later `GET /authorize` in the same session (say, a cross-site
+//! navigation to another client) adds a request beside it and never replaces
+//! one whose page was shown, so it cannot slip in behind an open consent
+//! page; remembered consent is recorded for the request decided, and no other.
+//!
+//! Every form carries a CSRF token; a wrong one is a `403` page. A wrong
+//! password shows the login page again without saying whether the user
+//! exists, after an argon2 verification of the same cost either way.
 //!
 //! Password guessing (OAuth 2.1 section 7.7): each sign-in first asks the
 //! [`LoginLimiter`] whether its user name and its client address may try
@@ -22,7 +43,7 @@
 //! is the connection's peer (served with `ConnectInfo<SocketAddr>`, as
 //! `latchkey serve` does), or what `X-Forwarded-For` says when that peer is a
 //! configured trusted proxy. Without a known peer, every attempt shares one
-//! address counter.
+//! address counter, and sessions are capped only in all.
 //!
 //! argon2 runs on the blocking thread pool, at most one verification per CPU
 //! at a time: verifications never stall the async workers that serve the
@@ -47,25 +68,30 @@ use latchkey_axum::{Interaction, InteractionHandler};
 use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
 use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher, ResponseBody};
 use latchkey_store::Store;
-use latchkey_types::{Subject, UnixTime};
+use latchkey_types::{SecretString, Subject, UnixTime};
+use rand_core::CryptoRng;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::login_limit::{Blocked, LoginLimiter, LoginPolicy, TrustedProxies};
 use crate::pages::{self, CONSENT_PATH, LOGIN_PATH, STYLESHEET_PATH};
 use crate::password;
-use crate::session::{Session, Sessions, looks_like_session_id};
+use crate::sealed::{PageKey, SealedError};
+use crate::session::{
+    MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, looks_like_session_id,
+};
 use crate::{Clock, os_rng};
 
-/// The largest form body the pages accept.
-pub const MAX_FORM_LEN: usize = 8 * 1024;
+/// The largest form body the pages accept (the login form carries the
+/// sealed request, up to [`crate::sealed::MAX_SEALED_LEN`]).
+pub const MAX_FORM_LEN: usize = 64 * 1024;
 
 /// The message on the login page while a user name or an address is locked
 /// out; the same for every name, so it tells nothing about accounts.
 pub const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-in attempts.";
 
 /// How the pages guard sign-in, and where they read the time.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PageOptions {
     /// The limits on failed sign-ins.
     pub login: LoginPolicy,
@@ -74,12 +100,32 @@ pub struct PageOptions {
     /// The clock the page routes read (the authorization endpoint's pages get
     /// the adapter's reading instead).
     pub clock: Clock,
+    /// The key that seals the login forms (`latchkey serve` derives it from
+    /// the secrets file). `None`: a random key, so forms open only until
+    /// the process ends.
+    pub page_key: Option<PageKey>,
+    /// The most signed-in sessions kept for one client address (default
+    /// [`MAX_SESSIONS_PER_ADDRESS`]); its oldest go first.
+    pub max_sessions_per_address: usize,
+}
+
+impl Default for PageOptions {
+    fn default() -> Self {
+        Self {
+            login: LoginPolicy::default(),
+            trusted_proxies: TrustedProxies::default(),
+            clock: Clock::default(),
+            page_key: None,
+            max_sessions_per_address: MAX_SESSIONS_PER_ADDRESS,
+        }
+    }
 }
 
 /// The login and consent pages of one engine.
 pub struct Pages<S: Store, F: MetadataFetcher> {
     engine: Arc<Engine<S, F>>,
     sessions: Sessions,
+    page_key: PageKey,
     limiter: LoginLimiter,
     trusted_proxies: TrustedProxies,
     clock: Clock,
@@ -94,9 +140,10 @@ where
     S: Store + Send + Sync + 'static,
     F: MetadataFetcher + Send + Sync + 'static,
 {
-    /// Pages for `engine`. With an https issuer the session cookie is
-    /// `__Host-latchkey` with `Secure`; otherwise `latchkey` (the browser
-    /// would drop a `Secure` cookie over http).
+    /// Pages for `engine`. With an https issuer the cookie (the pre-login
+    /// binding, then the session id) is `__Host-latchkey` with `Secure`;
+    /// otherwise `latchkey` (the browser would drop a `Secure` cookie over
+    /// http).
     pub fn new(engine: Arc<Engine<S, F>>) -> Arc<Self> {
         Self::with_options(engine, PageOptions::default())
     }
@@ -109,7 +156,10 @@ where
         let secure = engine.config().issuer.starts_with("https://");
         Arc::new(Self {
             engine,
-            sessions: Sessions::new(),
+            sessions: Sessions::with_address_cap(options.max_sessions_per_address),
+            page_key: options
+                .page_key
+                .unwrap_or_else(|| PageKey::generate(&mut os_rng())),
             limiter: LoginLimiter::new(options.login),
             trusted_proxies: options.trusted_proxies,
             clock: options.clock,
@@ -163,6 +213,11 @@ where
         &self.limiter
     }
 
+    /// A verified authorization request arrives. Signed in: straight back
+    /// to the client when consent is remembered, else the request waits in
+    /// the session under a new id and the browser goes to its consent page.
+    /// Anonymous: the login page, with the request sealed into its form and
+    /// nothing kept here.
     async fn begin(
         &self,
         pending: PendingAuthorization,
@@ -170,49 +225,68 @@ where
         now: UnixTime,
     ) -> Interaction {
         let mut rng = os_rng();
-        let existing = self
-            .session_id(&request.headers)
-            .and_then(|id| self.sessions.get(&id, now).map(|session| (id, session)));
-        // Signed in already: skip the consent page when consent is remembered
-        // (the engine never remembers it when the loopback warning applies).
-        if let Some((
-            _,
-            Session {
-                user: Some((subject, auth_time)),
-                ..
-            },
-        )) = &existing
+        let cookie = self.cookie_value(&request.headers);
+        if let Some(id) = &cookie
+            && let Some(user) = self.sessions.signed_in(id, now)
         {
-            match self.engine.consent_is_remembered(&pending, subject).await {
-                Ok(true) => {
-                    return Interaction::Decide(AuthorizationDecision::Approve {
-                        subject: subject.clone(),
-                        auth_time: *auth_time,
-                        remember_consent: true,
-                    });
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::error!(error = %error, "consent lookup failed");
-                    return Interaction::Respond(self.failure_page());
-                }
+            return self.begin_signed_in(pending, id, user, now, &mut rng).await;
+        }
+        // Anonymous: the browser's cookie (a new random one when it has
+        // none) binds the sealed form to this browser.
+        let (cookie, set_cookie) = match cookie {
+            Some(cookie) => (cookie, false),
+            None => (
+                SecretString::generate(&mut rng, 32)
+                    .expose_secret()
+                    .to_owned(),
+                true,
+            ),
+        };
+        let form = LoginForm {
+            csrf: self.page_key.login_csrf(&cookie),
+            request: self.page_key.seal(&pending, &cookie, now, &mut rng),
+        };
+        let page = pages::login(&pending, &form.csrf, &form.request, None);
+        let origin = pages::redirect_origin(&pending);
+        let mut response = pages::html(StatusCode::OK, page, origin.as_deref());
+        if set_cookie {
+            self.set_cookie(response.headers_mut(), &cookie);
+        }
+        Interaction::Respond(response)
+    }
+
+    async fn begin_signed_in(
+        &self,
+        pending: PendingAuthorization,
+        id: &str,
+        user: SignedIn,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Interaction {
+        // Skip the consent page when consent is remembered (the engine never
+        // remembers it when the loopback warning applies).
+        match self
+            .engine
+            .consent_is_remembered(&pending, &user.subject)
+            .await
+        {
+            Ok(true) => {
+                return Interaction::Decide(AuthorizationDecision::Approve {
+                    subject: user.subject,
+                    auth_time: user.auth_time,
+                    remember_consent: true,
+                });
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "consent lookup failed");
+                return Interaction::Respond(self.failure_page());
             }
         }
-        let origin = pages::redirect_origin(&pending);
-        match existing {
-            Some((id, mut session)) if session.user.is_some() => {
-                session.pending = Some(pending);
-                self.sessions.put(&id, session);
-                Interaction::Respond(see_other(CONSENT_PATH, None))
-            }
-            _ => {
-                let body_pending = pending.clone();
-                let (id, session) = self.sessions.create(Some(pending), None, now, &mut rng);
-                let page = pages::login(&body_pending, session.csrf(), None);
-                let mut response = pages::html(StatusCode::OK, page, origin.as_deref());
-                self.set_cookie(response.headers_mut(), id.expose_secret());
-                Interaction::Respond(response)
-            }
+        match self.sessions.add_pending(id, pending, now, rng) {
+            Ok(request_id) => Interaction::Respond(see_other_to_consent(&request_id, None)),
+            Err(PendingError::Full) => Interaction::Respond(too_many_requests_page()),
+            Err(_) => Interaction::Respond(expired_page()),
         }
     }
 
@@ -221,8 +295,10 @@ where
         let mut rng = os_rng();
         let (parts, body) = request.into_parts();
         let address = self.client_address(&parts);
-        let Some((id, session)) = self.current(&parts.headers, now) else {
-            return expired_page();
+        // No cookie: a cross-site post (SameSite=Lax) or a browser that
+        // keeps none; either way the form cannot be tied to this browser.
+        let Some(cookie) = self.cookie_value(&parts.headers) else {
+            return forged_page();
         };
         let Some(form) = read_form(body).await else {
             return pages::html(
@@ -231,11 +307,18 @@ where
                 None,
             );
         };
-        if !session.csrf_matches(form.get("csrf")) {
+        if !self.page_key.login_csrf_matches(&cookie, form.get("csrf")) {
             return forged_page();
         }
-        let Some(pending) = session.pending.clone() else {
-            return expired_page();
+        let pending = match self.page_key.open(form.get("request"), &cookie, now) {
+            Ok(pending) => pending,
+            Err(SealedError::Expired) => return expired_page(),
+            Err(_) => return forged_page(),
+        };
+        // The form as it came: shown again after a failure, unchanged.
+        let login_form = LoginForm {
+            csrf: form.get("csrf").to_owned(),
+            request: form.get("request").to_owned(),
         };
         let origin = pages::redirect_origin(&pending);
         let username = form.get("username");
@@ -245,7 +328,7 @@ where
             Ok(attempt) => attempt,
             Err(blocked) => {
                 tracing::debug!("sign-in refused: locked out");
-                return too_many_attempts(&pending, &session, origin.as_deref(), blocked);
+                return too_many_attempts(&pending, &login_form, origin.as_deref(), blocked);
             }
         };
         let user = match Subject::parse(username) {
@@ -269,80 +352,90 @@ where
                     lockout_secs = blocked.retry_after_secs(),
                     "sign-in failed; a user name or address is now locked out"
                 );
-                return too_many_attempts(&pending, &session, origin.as_deref(), blocked);
+                return too_many_attempts(&pending, &login_form, origin.as_deref(), blocked);
             }
             tracing::info!("sign-in failed");
             let page = pages::login(
                 &pending,
-                session.csrf(),
+                &login_form.csrf,
+                &login_form.request,
                 Some("The user name or the password is not right."),
             );
             return pages::html(StatusCode::OK, page, origin.as_deref());
         };
         self.limiter.succeeded(attempt);
         tracing::info!(user = user.username.as_str(), "signed in");
-        // A new session id after sign-in: a planted cookie gains nothing.
-        self.sessions.remove(&id);
-        let (new_id, _) = self.sessions.create(
-            Some(pending),
-            Some((user.username.clone(), now)),
-            now,
-            &mut rng,
-        );
-        let mut response = see_other(CONSENT_PATH, origin.as_deref());
-        self.set_cookie(response.headers_mut(), new_id.expose_secret());
+        // A new session id at sign-in: a planted cookie gains nothing.
+        self.sessions.remove(&cookie);
+        let id = self
+            .sessions
+            .sign_in(user.username.clone(), address, now, &mut rng);
+        let Ok(request_id) = self
+            .sessions
+            .add_pending(id.expose_secret(), pending, now, &mut rng)
+        else {
+            return expired_page();
+        };
+        let mut response = see_other_to_consent(&request_id, origin.as_deref());
+        self.set_cookie(response.headers_mut(), id.expose_secret());
         response
     }
 
+    /// `GET /latchkey/consent?request=<id>`: the consent page for the
+    /// request `id` of this session, which from now on counts as shown.
     fn get_consent(&self, request: Request) -> Response {
         let now = self.clock.now();
-        let Some((_, session)) = self.current(request.headers(), now) else {
+        let Some(id) = self.cookie_value(request.headers()) else {
             return expired_page();
         };
-        let (Some(pending), Some((subject, _))) = (&session.pending, &session.user) else {
+        let Some(request_id) = query_request_id(request.uri().query()) else {
             return expired_page();
         };
-        let page = pages::consent(pending, subject.as_str(), session.csrf());
-        let origin = pages::redirect_origin(pending);
+        let Ok((pending, user)) = self.sessions.show(&id, &request_id, now) else {
+            return expired_page();
+        };
+        let page = pages::consent(&pending, user.subject.as_str(), user.csrf(), &request_id);
+        let origin = pages::redirect_origin(&pending);
         pages::html(StatusCode::OK, page, origin.as_deref())
     }
 
+    /// `POST /latchkey/consent`: the decision on exactly the request the
+    /// form names, once its page was shown in this session. The whole form
+    /// is checked before the request is taken.
     async fn post_consent(&self, request: Request) -> Response {
         let now = self.clock.now();
         let mut rng = os_rng();
         let (parts, body) = request.into_parts();
-        let Some((id, mut session)) = self.current(&parts.headers, now) else {
+        let Some(id) = self.cookie_value(&parts.headers) else {
+            return expired_page();
+        };
+        let Some(user) = self.sessions.signed_in(&id, now) else {
             return expired_page();
         };
         let Some(form) = read_form(body).await else {
             return forged_page();
         };
-        if !session.csrf_matches(form.get("csrf")) {
+        if !user.csrf_matches(form.get("csrf")) {
             return forged_page();
         }
-        let Some((subject, auth_time)) = session.user.clone() else {
+        let Some(choice) = ConsentChoice::parse(form.get("decision")) else {
+            return pages::html(
+                StatusCode::BAD_REQUEST,
+                pages::message("Something went wrong", "Choose Allow or Deny."),
+                None,
+            );
+        };
+        let request_id = form.get("request");
+        if !looks_like_session_id(request_id) {
             return expired_page();
+        }
+        // Taken once: a second post of the same form finds nothing.
+        let (pending, user) = match self.sessions.take_shown(&id, request_id, now) {
+            Ok(taken) => taken,
+            Err(PendingError::NotShown) => return not_shown_page(),
+            Err(_) => return expired_page(),
         };
-        // The pending authorization is used once.
-        let Some(pending) = session.pending.take() else {
-            return expired_page();
-        };
-        self.sessions.put(&id, session);
-        let decision = match form.get("decision") {
-            "allow" => AuthorizationDecision::Approve {
-                subject,
-                auth_time,
-                remember_consent: true,
-            },
-            "deny" => AuthorizationDecision::Deny,
-            _ => {
-                return pages::html(
-                    StatusCode::BAD_REQUEST,
-                    pages::message("Something went wrong", "Choose Allow or Deny."),
-                    None,
-                );
-            }
-        };
+        let decision = choice.into_decision(&user);
         let response = self
             .engine
             .complete_authorization(pending, decision, now, &mut rng)
@@ -392,13 +485,9 @@ where
         Some(self.trusted_proxies.client_address(peer.ip(), forwarded))
     }
 
-    fn current(&self, headers: &HeaderMap, now: UnixTime) -> Option<(String, Session)> {
-        let id = self.session_id(headers)?;
-        let session = self.sessions.get(&id, now)?;
-        Some((id, session))
-    }
-
-    fn session_id(&self, headers: &HeaderMap) -> Option<String> {
+    /// The value of this server's cookie: a session id once signed in,
+    /// before that the random value the login form is bound to.
+    fn cookie_value(&self, headers: &HeaderMap) -> Option<String> {
         headers
             .get_all(COOKIE)
             .iter()
@@ -515,11 +604,60 @@ async fn read_form(body: Body) -> Option<Form> {
     Some(Form(pairs))
 }
 
-fn see_other(location: &'static str, form_target: Option<&str>) -> Response {
+/// What the consent form asks, before it is applied to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConsentChoice {
+    Allow,
+    Deny,
+}
+
+impl ConsentChoice {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "allow" => Some(Self::Allow),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
+
+    fn into_decision(self, user: &SignedIn) -> AuthorizationDecision {
+        match self {
+            Self::Allow => AuthorizationDecision::Approve {
+                subject: user.subject.clone(),
+                auth_time: user.auth_time,
+                remember_consent: true,
+            },
+            Self::Deny => AuthorizationDecision::Deny,
+        }
+    }
+}
+
+/// The hidden fields of a login form: its CSRF token and the sealed request.
+struct LoginForm {
+    csrf: String,
+    request: String,
+}
+
+/// The `request` parameter of the consent page's query, when it is there
+/// once and has the shape of a request id.
+fn query_request_id(query: Option<&str>) -> Option<String> {
+    let mut values = url::form_urlencoded::parse(query?.as_bytes())
+        .filter(|(name, _)| name == "request")
+        .map(|(_, value)| value.into_owned());
+    let value = values.next()?;
+    if values.next().is_some() || !looks_like_session_id(&value) {
+        return None;
+    }
+    Some(value)
+}
+
+/// `303 See Other` to the consent page of request `request_id`.
+fn see_other_to_consent(request_id: &SecretString, form_target: Option<&str>) -> Response {
     let mut response = pages::html(StatusCode::SEE_OTHER, String::new(), form_target);
-    response
-        .headers_mut()
-        .insert(LOCATION, HeaderValue::from_static(location));
+    let location = format!("{CONSENT_PATH}?request={}", request_id.expose_secret());
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
     response
 }
 
@@ -527,7 +665,7 @@ fn see_other(location: &'static str, form_target: Option<&str>) -> Response {
 /// (RFC 6585 section 4, RFC 9110 section 10.2.3).
 fn too_many_attempts(
     pending: &PendingAuthorization,
-    session: &Session,
+    form: &LoginForm,
     form_target: Option<&str>,
     blocked: Blocked,
 ) -> Response {
@@ -539,7 +677,7 @@ fn too_many_attempts(
         format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
     };
     let message = format!("{TOO_MANY_ATTEMPTS} Try again in {wait}.");
-    let page = pages::login(pending, session.csrf(), Some(&message));
+    let page = pages::login(pending, &form.csrf, &form.request, Some(&message));
     let mut response = pages::html(StatusCode::TOO_MANY_REQUESTS, page, form_target);
     response
         .headers_mut()
@@ -553,6 +691,28 @@ fn expired_page() -> Response {
         pages::message(
             "This sign-in has expired",
             "The page was open too long, or the server restarted.",
+        ),
+        None,
+    )
+}
+
+fn too_many_requests_page() -> Response {
+    pages::html(
+        StatusCode::TOO_MANY_REQUESTS,
+        pages::message(
+            "Too many sign-in requests are open",
+            "Answer or close the pages asking for access in this browser first.",
+        ),
+        None,
+    )
+}
+
+fn not_shown_page() -> Response {
+    pages::html(
+        StatusCode::BAD_REQUEST,
+        pages::message(
+            "This request was not shown to you",
+            "For your safety nothing was changed.",
         ),
         None,
     )

@@ -5,7 +5,7 @@
 //! ([`config`]), opens the SQLite store, loads the engine secrets
 //! ([`secrets`]), builds the `latchkey_engine::Engine`, and serves it through
 //! the axum adapter together with the login and consent pages
-//! ([`interaction`], [`pages`], [`session`]) and the demo MCP server
+//! ([`interaction`], [`pages`], [`sealed`], [`session`]) and the demo MCP server
 //! ([`mcp_demo`]). It also holds the administration commands ([`admin`]). It
 //! holds no protocol rule: every OAuth decision is the engine's.
 //!
@@ -36,7 +36,8 @@
 //!   clients, users (argon2id hashes), signing keys, grants, consents.
 //! - `<database>.secrets`: the refresh-token rotation key and the DPoP nonce
 //!   key, created with mode 0600 on first start and refused if others can read
-//!   it (see [`secrets`]). Back it up with the database.
+//!   it (see [`secrets`]); the key that seals the login form is derived from
+//!   it. Back it up with the database.
 //!
 //! # Logs
 //!
@@ -55,6 +56,10 @@
 //!   and the scopes.
 //! - RFC 9700 section 4.4 (clickjacking): `frame-ancestors 'none'` and
 //!   `X-Frame-Options: DENY` on every page; CSRF tokens on every form.
+//! - RFC 9700 section 4.7 (CSRF) on the pages themselves: the consent form
+//!   names the one request it showed and decides only that one; no server
+//!   state exists before sign-in, so anonymous requests cannot evict a
+//!   signed-in user ([`interaction`], [`sealed`], [`session`]).
 //! - RFC 9106: user passwords hashed with argon2id.
 //! - OAuth 2.1 section 7.7 (credential guessing): failed sign-ins are limited
 //!   per user name and per client address, with lockouts that double, checked
@@ -87,6 +92,7 @@ pub mod login_limit;
 pub mod mcp_demo;
 pub mod pages;
 pub mod password;
+pub mod sealed;
 pub mod secrets;
 pub mod serve;
 pub mod session;

@@ -26,8 +26,14 @@ const MESSAGE: &str = include_str!("../templates/message.html");
 /// The stylesheet's text.
 pub const STYLESHEET: &str = include_str!("../templates/style.css");
 
-/// The login page for `pending`, with `error` shown when set.
-pub fn login(pending: &PendingAuthorization, csrf: &str, error: Option<&str>) -> String {
+/// The login page for `pending`, with `error` shown when set; its form
+/// carries `csrf` and `request`, the sealed pending authorization.
+pub fn login(
+    pending: &PendingAuthorization,
+    csrf: &str,
+    request: &str,
+    error: Option<&str>,
+) -> String {
     let error = error
         .map(|text| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(text)))
         .unwrap_or_default();
@@ -37,6 +43,7 @@ pub fn login(pending: &PendingAuthorization, csrf: &str, error: Option<&str>) ->
             ("client_name", &escape(pending.display_name())),
             ("error", &error),
             ("csrf", &escape(csrf)),
+            ("request", &escape(request)),
         ],
     );
     layout("Sign in", &content)
@@ -44,8 +51,14 @@ pub fn login(pending: &PendingAuthorization, csrf: &str, error: Option<&str>) ->
 
 /// The consent page (MCP A8: names the client, its redirect host, the
 /// resources and the scopes; warns about metadata-document clients whose
-/// redirect URIs are all loopback).
-pub fn consent(pending: &PendingAuthorization, subject: &str, csrf: &str) -> String {
+/// redirect URIs are all loopback). Its form names the one request it shows,
+/// `request_id`, so that a decision applies to that request alone.
+pub fn consent(
+    pending: &PendingAuthorization,
+    subject: &str,
+    csrf: &str,
+    request_id: &str,
+) -> String {
     let list = |items: Vec<String>| -> String {
         if items.is_empty() {
             return "<li>nothing beyond signing in</li>".to_owned();
@@ -92,6 +105,7 @@ pub fn consent(pending: &PendingAuthorization, subject: &str, csrf: &str) -> Str
             ("scopes", &list(scopes)),
             ("warning", warning),
             ("csrf", &escape(csrf)),
+            ("request", &escape(request_id)),
         ],
     );
     layout("Allow access?", &content)
@@ -296,7 +310,7 @@ mod tests {
 
     #[test]
     fn mcp_a8_consent_page_names_client_host_resource_scope_and_warns_on_loopback() {
-        let page = consent(&pending(true), "demo", "tok");
+        let page = consent(&pending(true), "demo", "tok", "req-1");
         assert!(page.contains("&lt;b&gt;Evil&lt;/b&gt;"));
         assert!(!page.contains("<b>Evil"));
         assert!(page.contains("<code>https://app.example/client.json</code>"));
@@ -304,8 +318,9 @@ mod tests {
         assert!(page.contains("<li><code>https://mcp.example/mcp</code></li>"));
         assert!(page.contains("<li><code>mcp:read</code></li>"));
         assert!(page.contains("class=\"warning\""));
-        assert!(page.contains("value=\"tok\""));
-        let page = consent(&pending(false), "demo", "tok");
+        assert!(page.contains("name=\"csrf\" value=\"tok\""));
+        assert!(page.contains("name=\"request\" value=\"req-1\""));
+        let page = consent(&pending(false), "demo", "tok", "req-1");
         assert!(!page.contains("class=\"warning\""));
     }
 
@@ -324,6 +339,8 @@ mod tests {
         assert!(LOGIN.contains("<label for=\"password\">"));
         assert!(LOGIN.contains("name=\"password\" type=\"password\""));
         assert!(LOGIN.contains("name=\"csrf\""));
+        assert!(LOGIN.contains("name=\"request\""));
         assert!(CONSENT.contains("name=\"csrf\""));
+        assert!(CONSENT.contains("name=\"request\""));
     }
 }

@@ -14,6 +14,11 @@
 //! holds no usable signing key. Keys stored before it existed stay plain
 //! PKCS#8 and still load; `latchkey keys rotate` makes a sealed one active.
 //!
+//! The login pages' [`PageKey`] (which seals the login form's state, see
+//! [`crate::sealed`]) is derived from the key wrap key with HKDF-SHA256 under
+//! its own label, so it needs no line of its own: it is the same after a
+//! restart and on every instance that shares the file.
+//!
 //! Losing the file invalidates every refresh token (their successors are
 //! derived from the rotation key) and makes the sealed signing keys unusable
 //! (the server then refuses to start); keep it with the database in backups,
@@ -33,10 +38,19 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::error::ServerError;
+use crate::sealed::PageKey;
 
 /// Reads the secrets at `path`, or creates the file with fresh secrets when it
 /// does not exist.
 pub fn load_or_create(path: &Path, rng: &mut impl CryptoRng) -> Result<EngineSecrets, ServerError> {
+    load_or_create_with_page_key(path, rng).map(|(secrets, _)| secrets)
+}
+
+/// [`load_or_create`], with the login pages' [`PageKey`] derived from the file.
+pub fn load_or_create_with_page_key(
+    path: &Path,
+    rng: &mut impl CryptoRng,
+) -> Result<(EngineSecrets, PageKey), ServerError> {
     let problem = |problem| ServerError::SecretsFile {
         path: path.display().to_string(),
         problem,
@@ -93,7 +107,7 @@ pub fn load_or_create(path: &Path, rng: &mut impl CryptoRng) -> Result<EngineSec
     parse(&text).ok_or_else(|| problem("is damaged; restore it from a backup"))
 }
 
-fn parse(text: &str) -> Option<EngineSecrets> {
+fn parse(text: &str) -> Option<(EngineSecrets, PageKey)> {
     let mut rotation = None;
     let mut nonce = None;
     let mut wrap = None;
@@ -109,11 +123,12 @@ fn parse(text: &str) -> Option<EngineSecrets> {
     let nonce_key = NonceKey::new(nonce?.expose_secret().as_bytes()).ok()?;
     let wrap = Zeroizing::new(Base64UrlUnpadded::decode_vec(wrap?.expose_secret()).ok()?);
     let wrap: &[u8; 32] = wrap.as_slice().try_into().ok()?;
-    Some(EngineSecrets {
+    let secrets = EngineSecrets {
         rotation_key,
         nonce_key,
         key_wrap_key: Some(KeyWrapKey::new(wrap)),
-    })
+    };
+    Some((secrets, PageKey::derive(wrap)))
 }
 
 fn random_b64(rng: &mut impl CryptoRng) -> SecretString {

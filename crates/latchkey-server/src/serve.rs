@@ -89,12 +89,14 @@ pub async fn build_with_clock(
     rng: &mut impl CryptoRng,
     out: &mut impl Write,
 ) -> Result<Router, ServerError> {
+    let (secrets, page_key) = secrets::load_or_create_with_page_key(&config.secrets_path(), rng)?;
     let options = PageOptions {
         login: config.login_policy(),
         trusted_proxies: config.parsed_trusted_proxies()?,
         clock,
+        page_key: Some(page_key),
+        ..PageOptions::default()
     };
-    let secrets = secrets::load_or_create(&config.secrets_path(), rng)?;
     let engine_config = config.engine_config()?;
     let fetcher_config = if config.danger_allow_loopback_http_documents {
         FetcherConfig::default().danger_allow_loopback_http()

@@ -81,11 +81,39 @@ impl Reply {
     }
 
     fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("csrf field") + marker.len();
-        let end = self.body[start..].find('"').expect("end of csrf") + start;
+        self.field("csrf")
+    }
+
+    /// The value of the hidden form field `name`.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).expect("form field") + marker.len();
+        let end = self.body[start..].find('"').expect("end of the field") + start;
         self.body[start..end].to_owned()
     }
+
+    /// The login form of this login page.
+    fn login_form(&self) -> LoginForm {
+        LoginForm {
+            cookie: self.cookie(),
+            csrf: self.csrf(),
+            request: self.field("request"),
+        }
+    }
+}
+
+/// A login page's cookie and hidden fields.
+#[derive(Clone)]
+struct LoginForm {
+    cookie: String,
+    csrf: String,
+    request: String,
+}
+
+/// A signed-in browser: its session cookie and the consent page it was sent to.
+struct SignedIn {
+    cookie: String,
+    consent: String,
 }
 
 fn temp_db() -> PathBuf {
@@ -252,41 +280,58 @@ fn query_of(location: &str) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
 }
 
-/// Authorize, then sign in; returns the signed-in cookie.
-async fn sign_in(server: &Server, state: &str) -> String {
+/// The consent page a sign-in or an authorization request sent the browser to.
+fn consent_location(reply: &Reply) -> String {
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let location = reply.header("location").expect("location").to_owned();
+    let id = location
+        .strip_prefix("/latchkey/consent?request=")
+        .expect("the consent page of one request");
+    assert_eq!(id.len(), 43, "a 256-bit request id");
+    location
+}
+
+/// Authorize, then sign in; returns the signed-in cookie and the consent page.
+async fn sign_in(server: &Server, state: &str) -> SignedIn {
     let login = request(server, "GET", &authorize_path(server, state), None, None).await;
     assert_eq!(login.status, 200);
-    let cookie = login.cookie();
-    let csrf = login.csrf();
+    let form = login.login_form();
     let signed_in = request(
         server,
         "POST",
         "/latchkey/login",
-        Some(&cookie),
+        Some(&form.cookie),
         Some(&[
-            ("csrf", &csrf),
+            ("csrf", &form.csrf),
+            ("request", &form.request),
             ("username", "demo"),
             ("password", PASSWORD),
         ]),
     )
     .await;
-    assert_eq!(signed_in.status, 303);
-    assert_eq!(signed_in.header("location"), Some("/latchkey/consent"));
-    let new_cookie = signed_in.cookie();
-    assert_ne!(new_cookie, cookie, "signing in replaces the session id");
-    new_cookie
+    let consent = consent_location(&signed_in);
+    let cookie = signed_in.cookie();
+    assert_ne!(cookie, form.cookie, "signing in replaces the session id");
+    SignedIn { cookie, consent }
 }
 
-async fn consent(server: &Server, cookie: &str, decision: &str) -> Reply {
-    let page = request(server, "GET", "/latchkey/consent", Some(cookie), None).await;
+/// Opens the consent page and posts `decision` with its form.
+async fn consent(server: &Server, signed_in: &SignedIn, decision: &str) -> Reply {
+    let cookie = signed_in.cookie.as_str();
+    let page = request(server, "GET", &signed_in.consent, Some(cookie), None).await;
     assert_eq!(page.status, 200);
     let csrf = page.csrf();
+    let request_id = page.field("request");
     request(
         server,
         "POST",
         "/latchkey/consent",
         Some(cookie),
-        Some(&[("csrf", &csrf), ("decision", decision)]),
+        Some(&[
+            ("csrf", &csrf),
+            ("request", &request_id),
+            ("decision", decision),
+        ]),
     )
     .await
 }
@@ -294,8 +339,15 @@ async fn consent(server: &Server, cookie: &str, decision: &str) -> Reply {
 #[tokio::test]
 async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss() {
     let server = start(false).await;
-    let cookie = sign_in(&server, "st-1").await;
-    let page = request(&server, "GET", "/latchkey/consent", Some(&cookie), None).await;
+    let signed_in = sign_in(&server, "st-1").await;
+    let page = request(
+        &server,
+        "GET",
+        &signed_in.consent,
+        Some(&signed_in.cookie),
+        None,
+    )
+    .await;
     // MCP A8: the client's name and id, the redirect host, the resource and the scope.
     assert!(page.body.contains("Test &lt;App&gt;"));
     assert!(page.body.contains(&server.client_id));
@@ -306,7 +358,7 @@ async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss
     assert!(page.body.contains(">Deny</button>"));
     assert!(!page.body.contains("class=\"warning\""));
 
-    let done = consent(&server, &cookie, "allow").await;
+    let done = consent(&server, &signed_in, "allow").await;
     assert_eq!(done.status, 302);
     let location = done.header("location").expect("location");
     assert!(location.starts_with(REDIRECT));
@@ -339,7 +391,7 @@ async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss
         &server,
         "GET",
         &authorize_path(&server, "st-2"),
-        Some(&cookie),
+        Some(&signed_in.cookie),
         None,
     )
     .await;
@@ -352,8 +404,8 @@ async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss
 #[tokio::test]
 async fn oauth_2_1_section_4_1_2_1_deny_redirects_with_access_denied() {
     let server = start(false).await;
-    let cookie = sign_in(&server, "st-deny").await;
-    let done = consent(&server, &cookie, "deny").await;
+    let signed_in = sign_in(&server, "st-deny").await;
+    let done = consent(&server, &signed_in, "deny").await;
     assert_eq!(done.status, 302);
     let query = query_of(done.header("location").expect("location"));
     assert_eq!(
@@ -369,22 +421,11 @@ async fn oauth_2_1_section_4_1_2_1_deny_redirects_with_access_denied() {
 async fn wrong_password_shows_the_login_page_again_without_a_hint() {
     let server = start(false).await;
     let login = request(&server, "GET", &authorize_path(&server, "s"), None, None).await;
-    let cookie = login.cookie();
-    let csrf = login.csrf();
+    let form = login.login_form();
+    let cookie = form.cookie.clone();
     let mut bodies = Vec::new();
     for (username, password) in [("demo", "not the password at all"), ("nobody", PASSWORD)] {
-        let again = request(
-            &server,
-            "POST",
-            "/latchkey/login",
-            Some(&cookie),
-            Some(&[
-                ("csrf", &csrf),
-                ("username", username),
-                ("password", password),
-            ]),
-        )
-        .await;
+        let (again, _) = post_login(&server, LOCAL, &form, username, password).await;
         assert_eq!(again.status, 200);
         assert!(again.header("set-cookie").is_none());
         assert!(
@@ -406,44 +447,53 @@ async fn wrong_password_shows_the_login_page_again_without_a_hint() {
 async fn forged_csrf_token_is_refused_with_403() {
     let server = start(false).await;
     let login = request(&server, "GET", &authorize_path(&server, "s"), None, None).await;
-    let cookie = login.cookie();
-    let forged = request(
+    let form = login.login_form();
+    let forged = LoginForm {
+        csrf: "forged".to_owned(),
+        ..form.clone()
+    };
+    let (reply, _) = post_login(&server, LOCAL, &forged, "demo", PASSWORD).await;
+    assert_eq!(reply.status, 403);
+    assert!(reply.header("set-cookie").is_none());
+    let missing = request(
         &server,
         "POST",
         "/latchkey/login",
-        Some(&cookie),
+        Some(&form.cookie),
         Some(&[
-            ("csrf", "forged"),
+            ("request", &form.request),
             ("username", "demo"),
             ("password", PASSWORD),
         ]),
     )
     .await;
-    assert_eq!(forged.status, 403);
-    assert!(forged.header("set-cookie").is_none());
-    let missing = request(
-        &server,
-        "POST",
-        "/latchkey/login",
-        Some(&cookie),
-        Some(&[("username", "demo"), ("password", PASSWORD)]),
-    )
-    .await;
     assert_eq!(missing.status, 403);
 
-    let cookie = sign_in(&server, "s2").await;
+    let signed_in = sign_in(&server, "s2").await;
+    let page = request(
+        &server,
+        "GET",
+        &signed_in.consent,
+        Some(&signed_in.cookie),
+        None,
+    )
+    .await;
     let forged = request(
         &server,
         "POST",
         "/latchkey/consent",
-        Some(&cookie),
-        Some(&[("csrf", "forged"), ("decision", "allow")]),
+        Some(&signed_in.cookie),
+        Some(&[
+            ("csrf", "forged"),
+            ("request", &page.field("request")),
+            ("decision", "allow"),
+        ]),
     )
     .await;
     assert_eq!(forged.status, 403);
     assert!(forged.header("location").is_none());
     // The pending authorization survives a forged post; the real form still works.
-    let done = consent(&server, &cookie, "allow").await;
+    let done = consent(&server, &signed_in, "allow").await;
     assert_eq!(done.status, 302);
 }
 
@@ -484,6 +534,7 @@ async fn rfc_9700_section_4_4_pages_carry_security_headers_and_cookie_flags() {
         Some(&[("csrf", "x")]),
     )
     .await;
+    assert_eq!(forged.status, 403);
     assert_eq!(forged.header("x-frame-options"), Some("DENY"));
     assert!(forged.header("content-security-policy").is_some());
 
@@ -523,32 +574,32 @@ async fn demo_user_password_is_generated_and_printed_once() {
     assert!(out.is_empty(), "printed only on creation");
 }
 
-/// A fresh login page for `client`: its session cookie and CSRF token.
-async fn login_page(server: &Server, client: Client<'_>) -> (String, String) {
+/// A fresh login page for `client`: its cookie and hidden fields.
+async fn login_page(server: &Server, client: Client<'_>) -> LoginForm {
     let path = authorize_path(server, "limits");
     let login = request_from(server, client, "GET", &path, None, None).await;
     assert_eq!(login.status, 200);
-    (login.cookie(), login.csrf())
+    login.login_form()
 }
 
-/// Posts the login form of `session`; the reply and how long it took.
+/// Posts the login form `form`; the reply and how long it took.
 async fn post_login(
     server: &Server,
     client: Client<'_>,
-    session: &(String, String),
+    form: &LoginForm,
     username: &str,
     password: &str,
 ) -> (Reply, Duration) {
-    let (cookie, csrf) = session;
     let started = Instant::now();
     let reply = request_from(
         server,
         client,
         "POST",
         "/latchkey/login",
-        Some(cookie),
+        Some(&form.cookie),
         Some(&[
-            ("csrf", csrf),
+            ("csrf", &form.csrf),
+            ("request", &form.request),
             ("username", username),
             ("password", password),
         ]),
@@ -658,8 +709,7 @@ async fn oauth_2_1_section_7_7_wrong_passwords_lock_the_user_name_out_with_429_a
     );
     secs.fetch_add(1, Ordering::SeqCst);
     let (reply, _) = post_login(&server, LOCAL, &session, "demo", PASSWORD).await;
-    assert_eq!(reply.status, 303, "{}", reply.body);
-    assert_eq!(reply.header("location"), Some("/latchkey/consent"));
+    consent_location(&reply);
 }
 
 #[tokio::test]

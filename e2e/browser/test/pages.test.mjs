@@ -337,6 +337,61 @@ describe('login and consent pages in Chromium', () => {
     assert.equal(callback.hits.length, 0, 'no redirect to the client');
   });
 
+  test('security: the consent swap approves only the shown request', async () => {
+    // The attacker's client A, with its own redirect_uri server.
+    const attackerCallback = await startCallbackServer();
+    try {
+      const attacker = await registerClient(server.issuer, attackerCallback.redirectUri, 'Attacker Client');
+      const attackerRequest = () =>
+        authorizationRequest({
+          issuer: server.issuer,
+          clientId: attacker.client_id,
+          redirectUri: attackerCallback.redirectUri,
+          resource,
+          scope: SCOPE,
+        });
+
+      // The victim signs in and has the consent page for X open.
+      const request = newRequest();
+      await openLogin(request);
+      await signIn(DEMO_PASSWORD);
+      assert.equal(new URL(page.url()).pathname, '/latchkey/consent');
+      await assert.doesNotReject(page.getByText(`${CLIENT_NAME} wants to use your account.`).waitFor());
+
+      // A page on another site opens a second window on /authorize for A: a
+      // top-level navigation, so the SameSite=Lax cookie goes along.
+      const second = await context.newPage();
+      const swapped = await second.goto(attackerRequest().url);
+      assert.equal(swapped.status(), 200);
+      assert.equal(new URL(second.url()).pathname, '/latchkey/consent');
+      await assert.doesNotReject(second.getByText('Attacker Client wants to use your account.').waitFor());
+      assert.notEqual(
+        new URL(second.url()).searchParams.get('request'),
+        new URL(page.url()).searchParams.get('request'),
+        'each request has its own id',
+      );
+
+      // The victim clicks Allow on X's page: X's redirect_uri gets a code for
+      // X's request, A's gets nothing.
+      const landed = await decide('Allow');
+      assert.ok(landed.searchParams.get('code'), 'X got a code');
+      assert.equal(landed.searchParams.get('state'), request.state);
+      assert.equal(attackerCallback.hits.length, 0, 'A got no redirect');
+
+      // Nothing was remembered for A: a new request for A shows the consent
+      // page again instead of sending a code.
+      const again = await second.goto(attackerRequest().url);
+      assert.equal(again.status(), 200);
+      assert.equal(new URL(second.url()).origin, server.issuer, 'still on the server, not at A');
+      assert.equal(new URL(second.url()).pathname, '/latchkey/consent');
+      await assert.doesNotReject(second.getByRole('heading', { name: 'Allow access?' }).waitFor());
+      assert.equal(attackerCallback.hits.length, 0, 'A got no redirect');
+      await second.close();
+    } finally {
+      await attackerCallback.close();
+    }
+  });
+
   test('the pages refuse to be framed', async () => {
     // A page on another origin (the redirect_uri server's) framing /authorize,
     // beside a control frame of a page that allows framing.
