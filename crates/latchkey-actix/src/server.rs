@@ -442,8 +442,10 @@ async fn manage_client<S: Store, F: MetadataFetcher>(
 }
 
 /// The page shown when the client or its redirect URI cannot be verified
-/// (OAuth 2.1 section 4.1.2.1: never redirect then). Every text is escaped;
-/// the page cannot be framed, cached or run scripts.
+/// (OAuth 2.1 section 4.1.2.1: never redirect then), or an error for a client
+/// anyone could have created (RFC 9700 section 4.11.2). Every text is escaped;
+/// the page cannot be framed (RFC 9700 section 4.16), cached, run scripts or
+/// leak its URL in a `Referer`.
 fn error_page(error: ErrorCode, description: &str) -> HttpResponse {
     let status = match error {
         ErrorCode::ServerError => 500,
@@ -474,7 +476,8 @@ fn error_page(error: ErrorCode, description: &str) -> HttpResponse {
         .with_header(
             header::X_CONTENT_TYPE_OPTIONS.as_str(),
             "nosniff".to_owned(),
-        ),
+        )
+        .with_header("Referrer-Policy", "no-referrer".to_owned()),
     )
 }
 

@@ -363,7 +363,17 @@ fn path_of(url: &str) -> String {
 
 /// The `400` HTML page for an authorization request that cannot be redirected
 /// (OAuth 2.1 section 4.1.2.1).
+/// The page shown when the client or its redirect URI cannot be verified
+/// (OAuth 2.1 section 4.1.2.1: never redirect then), or an error for a client
+/// anyone could have created (RFC 9700 section 4.11.2). Every text is escaped;
+/// the page cannot be framed (RFC 9700 section 4.16), cached, run scripts or
+/// leak its URL in a `Referer`.
 fn error_page(error: ErrorCode, description: &str) -> Response {
+    let status = match error {
+        ErrorCode::ServerError => 500,
+        ErrorCode::TemporarilyUnavailable => 503,
+        _ => 400,
+    };
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorization error</title></head>\
          <body><h1>Authorization error</h1><p><code>{}</code>: {}</p></body></html>\n",
@@ -371,7 +381,7 @@ fn error_page(error: ErrorCode, description: &str) -> Response {
         escape_html(description)
     );
     let response = EndpointResponse {
-        status: 400,
+        status,
         headers: vec![
             (
                 "Content-Type".to_owned(),
@@ -379,8 +389,11 @@ fn error_page(error: ErrorCode, description: &str) -> Response {
             ),
             (
                 "Content-Security-Policy".to_owned(),
-                "default-src 'none'".to_owned(),
+                "default-src 'none'; frame-ancestors 'none'".to_owned(),
             ),
+            ("X-Frame-Options".to_owned(), "DENY".to_owned()),
+            ("X-Content-Type-Options".to_owned(), "nosniff".to_owned()),
+            ("Referrer-Policy".to_owned(), "no-referrer".to_owned()),
         ],
         body: latchkey_engine::ResponseBody::Html(html),
     }

@@ -13,7 +13,20 @@
 //! Until both hold, every failure is an [`AuthorizeOutcome::ErrorPage`] shown to
 //! the user and never a redirect (OAuth 2.1 section 4.1.2.1, section 7.12.2 on
 //! open redirection, MCP A14). A repeated `client_id` or `redirect_uri` is such
-//! a failure too ([`Engine::authorize_pairs`]). After both hold, errors go back to
+//! a failure too ([`Engine::authorize_pairs`]).
+//!
+//! A client that anyone could have created (dynamically registered, RFC 7591,
+//! or a client ID metadata document: [`PendingAuthorization::is_unvetted_client`])
+//! may have registered any redirect URI, `https://phish.example/login`
+//! included, so redirecting its errors would make this server an open
+//! redirector (RFC 9700 section 4.11.2). For such a client every error found
+//! before the user interacted is an error page too, including the answer to
+//! an unsatisfiable `prompt=none` ([`Engine::refuse_prompt_none`]). After the
+//! user interacted (denied on the consent page, or an error while completing
+//! an approval) the redirect is sent. A client an administrator added
+//! (`latchkey clients add`) has its errors redirected as below.
+//!
+//! After both hold, errors go back to
 //! the client as a `302` to the verified redirect URI with `error`,
 //! `error_description`, `state` and `iss` (RFC 9207 section 2: `iss` in every
 //! authorization response, success or error), in this order:
@@ -22,7 +35,9 @@
 //! objects and `response_mode` (`invalid_request`), PKCE (`invalid_request`,
 //! OAuth 2.1 section 4.1.1: S256 only, the method is required because the
 //! default would be `plain`), `resource` (`invalid_target`, RFC 8707 section 2),
-//! `scope` (`invalid_scope`), `dpop_jkt` (`invalid_request`, RFC 9449 section 10).
+//! `scope` (`invalid_scope`), `dpop_jkt` (`invalid_request`, RFC 9449 section 10),
+//! `prompt` and `max_age` (`invalid_request`, OpenID Connect Core 1.0 section
+//! 3.1.2.1, see below).
 //!
 //! Choices, documented:
 //!
@@ -45,15 +60,36 @@
 //! - `response_mode`: only `query` (the default) is accepted; anything else is
 //!   `invalid_request`. `request` and `request_uri` (RFC 9101) are refused with
 //!   `invalid_request` rather than ignored, since they could carry parameters
-//!   that differ from the ones checked here. `prompt` is ignored: whether to
-//!   show the consent page is the server's decision
-//!   ([`Engine::consent_is_remembered`]).
+//!   that differ from the ones checked here.
+//! - `prompt` (OpenID Connect Core 1.0 section 3.1.2.1) is parsed strictly
+//!   ([`Prompt::parse`]): `none`, `login`, `consent` and `select_account`;
+//!   anything else, a repeated value, or `none` with another value is
+//!   `invalid_request`. `max_age` must be a non-negative integer. The pages
+//!   act on them: [`PendingAuthorization::must_sign_in`] says whether to show
+//!   the sign-in page (`login`, `select_account`, `max_age`);
+//!   [`Engine::consent_is_remembered`] is false for `prompt=consent`; and for
+//!   `prompt=none` a request that needs either page is answered with
+//!   [`Engine::refuse_prompt_none`] (`login_required`, `consent_required`,
+//!   `interaction_required`, section 3.1.2.6).
+//! - Remembered consent covers a request only when the same user approved the
+//!   same client for a resource set holding the requested resources, with the
+//!   requested scope ([`latchkey_store::ConsentStore::consent_covers`]). It is
+//!   recorded only when the decision asks for it
+//!   ([`AuthorizationDecision::Approve::remember_consent`]); for a loopback
+//!   redirect URI ([`PendingAuthorization::redirect_is_loopback`]), which any
+//!   local program can claim, the page asks only if the user chose to, and
+//!   such a consent is the only kind that covers a later loopback request.
 //! - Error descriptions are fixed strings from this module or from
 //!   [`Params`]' sanitized messages: no request value is echoed.
 
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod prompt;
+
+use std::time::Duration;
+
+pub use prompt::Prompt;
 
 use latchkey_pkce::CodeChallenge;
 use latchkey_registration::{GrantType, ResponseType};
@@ -76,10 +112,16 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// What the authorization endpoint decided about a request.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, moved straight into the page that handles it"
+)]
 pub enum AuthorizeOutcome {
-    /// The client or the redirect URI could not be verified: show this to the
-    /// user, never redirect (OAuth 2.1 section 4.1.2.1, MCP A14). The
-    /// description is a fixed text, safe to render (HTML-escape it anyway).
+    /// The client or the redirect URI could not be verified, or the client is
+    /// one anyone could have created and the user has not interacted yet:
+    /// show this to the user, never redirect (OAuth 2.1 section 4.1.2.1, MCP
+    /// A14, RFC 9700 section 4.11.2). The description is a fixed text, safe to
+    /// render (HTML-escape it anyway).
     ErrorPage {
         /// The error, for the page and the log.
         error: ErrorCode,
@@ -115,6 +157,11 @@ pub struct PendingAuthorization {
     state: Option<String>,
     code_challenge: String,
     dpop_jkt: Option<String>,
+    prompt: Prompt,
+    max_age: Option<u64>,
+    requested_at: UnixTime,
+    unvetted_client: bool,
+    refresh_token_grant: bool,
 }
 
 impl PendingAuthorization {
@@ -197,6 +244,87 @@ impl PendingAuthorization {
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.dpop_jkt.as_deref()
     }
+
+    /// The request's `prompt` (OpenID Connect Core 1.0 section 3.1.2.1).
+    pub fn prompt(&self) -> Prompt {
+        self.prompt
+    }
+
+    /// The request's `max_age`: the longest time since the end-user last
+    /// signed in that this request accepts (OpenID Connect Core 1.0 section
+    /// 3.1.2.1).
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age.map(Duration::from_secs)
+    }
+
+    /// When the request arrived at the authorization endpoint.
+    pub fn requested_at(&self) -> UnixTime {
+        self.requested_at
+    }
+
+    /// Whether the end-user must sign in before this request goes on, given
+    /// when the session last authenticated (`auth_time`; `None` without a
+    /// session) and the time `now`: without a session; for `prompt=login`,
+    /// `prompt=select_account` or `max_age=0` when the last sign-in is older
+    /// than the request (signing in once, at or after
+    /// [`Self::requested_at`], satisfies it); when more than `max_age`
+    /// seconds have passed since `auth_time` (OpenID Connect Core 1.0 section
+    /// 3.1.2.1). For `prompt=none`, `true` means answering with
+    /// [`Engine::refuse_prompt_none`] and [`PromptNoneRefusal::LoginRequired`].
+    pub fn must_sign_in(&self, auth_time: Option<UnixTime>, now: UnixTime) -> bool {
+        prompt::must_sign_in(self.prompt, self.max_age, self.requested_at, auth_time, now)
+    }
+
+    /// Whether the response goes to a loopback redirect URI (RFC 8252
+    /// section 7.3). Any program on the user's machine can listen on a
+    /// loopback port and claim to be the client, so the consent page asks
+    /// before remembering consent for such a request (unticked by default)
+    /// and says why; only a consent remembered that way covers a later
+    /// loopback request.
+    pub fn redirect_is_loopback(&self) -> bool {
+        self.redirect_uri.is_loopback()
+    }
+
+    /// Whether anyone could have created the client: dynamically registered
+    /// (RFC 7591) or described by a client ID metadata document, rather than
+    /// added by an administrator. Its errors before the user interacted are a
+    /// page, never a redirect (RFC 9700 section 4.11.2).
+    pub fn is_unvetted_client(&self) -> bool {
+        self.unvetted_client
+    }
+}
+
+/// Why a `prompt=none` request cannot be answered without a page (OpenID
+/// Connect Core 1.0 section 3.1.2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptNoneRefusal {
+    /// The end-user is not signed in, or must sign in again
+    /// ([`PendingAuthorization::must_sign_in`]): `login_required`.
+    LoginRequired,
+    /// The end-user is signed in but consent is not remembered
+    /// ([`Engine::consent_is_remembered`]): `consent_required`.
+    ConsentRequired,
+    /// Some other interaction is needed: `interaction_required`.
+    InteractionRequired,
+}
+
+impl PromptNoneRefusal {
+    /// The error code sent.
+    pub fn error_code(self) -> ErrorCode {
+        match self {
+            Self::LoginRequired => ErrorCode::LoginRequired,
+            Self::ConsentRequired => ErrorCode::ConsentRequired,
+            Self::InteractionRequired => ErrorCode::InteractionRequired,
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::LoginRequired => "prompt=none, but the end-user must sign in",
+            Self::ConsentRequired => "prompt=none, but the end-user must consent",
+            Self::InteractionRequired => "prompt=none, but the end-user must interact",
+        }
+    }
 }
 
 /// The resource owner's answer on the consent page.
@@ -208,8 +336,11 @@ pub enum AuthorizationDecision {
         subject: Subject,
         /// When they last authenticated.
         auth_time: UnixTime,
-        /// Whether to remember this consent, so the next request for the same
-        /// client and a scope within it skips the page.
+        /// Whether to remember this consent, so the next request by the same
+        /// client for resources and a scope within it skips the page. Only
+        /// `true` records anything; for a loopback redirect URI
+        /// ([`PendingAuthorization::redirect_is_loopback`]) pages pass what
+        /// the user chose.
         remember_consent: bool,
     },
     /// Send `access_denied` back to the client.
@@ -231,13 +362,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             Ok(front) => front,
             Err(page) => return page,
         };
-        match self.check_request(params, &front) {
+        match self.check_request(params, &front, now) {
             Ok(pending) => AuthorizeOutcome::Interaction(pending),
-            Err(error) => AuthorizeOutcome::Redirect(front.target.error(
-                ErrorCode::from(&error),
-                error.public_description(),
-                &self.config().issuer,
-            )),
+            Err(error) => self.error_before_interaction(&front, &error),
         }
     }
 
@@ -280,32 +407,97 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             Err(error) => return page_from(&error),
         };
         match self.verify_front_channel(&front_params, now).await {
-            Ok(front) => AuthorizeOutcome::Redirect(front.target.error(
-                ErrorCode::from(&params_error),
-                params_error.public_description(),
-                &self.config().issuer,
-            )),
+            Ok(front) => self.error_before_interaction(&front, &params_error),
             Err(page) => page,
         }
     }
 
+    /// An error found before the user interacted, for a verified client and
+    /// redirect URI: redirected for a client an administrator added, a page
+    /// for one anyone could have created (RFC 9700 section 4.11.2).
+    fn error_before_interaction(
+        &self,
+        front: &FrontChannel,
+        error: &EngineError,
+    ) -> AuthorizeOutcome {
+        if is_unvetted(front.client.source) {
+            return page_from(error);
+        }
+        AuthorizeOutcome::Redirect(front.target.error(
+            ErrorCode::from(error),
+            error.public_description(),
+            &self.config().issuer,
+        ))
+    }
+
+    /// Answers a `prompt=none` request that needs a page the request forbids
+    /// (OpenID Connect Core 1.0 section 3.1.2.1 and 3.1.2.6): a redirect with
+    /// `error` (`login_required`, `consent_required` or
+    /// `interaction_required`), `state` and `iss`, without showing anything.
+    /// For a client anyone could have created
+    /// ([`PendingAuthorization::is_unvetted_client`]) it is an error page
+    /// instead (RFC 9700 section 4.11.2: the user has not interacted, so the
+    /// redirect URI is not trusted); an error page is neither a sign-in nor a
+    /// consent page. Nothing is stored.
+    pub fn refuse_prompt_none(
+        &self,
+        pending: &PendingAuthorization,
+        refusal: PromptNoneRefusal,
+    ) -> AuthorizeOutcome {
+        if pending.unvetted_client {
+            return error_page(refusal.error_code(), refusal.description());
+        }
+        let target = RedirectTarget {
+            redirect_uri: pending.redirect_uri.clone(),
+            state: pending.state.clone(),
+        };
+        AuthorizeOutcome::Redirect(target.error(
+            refusal.error_code(),
+            refusal.description(),
+            &self.config().issuer,
+        ))
+    }
+
+    /// How long the client stays connected after this approval, for the
+    /// consent page to say: `Some(refresh family lifetime)` when the client
+    /// will get a refresh token (the engine issues them and the client
+    /// registered the `refresh_token` grant, the rule the token endpoint
+    /// applies, whether or not `offline_access` was asked for), else `None`
+    /// (it is connected only as long as one access token lives).
+    pub fn stays_connected_for(&self, pending: &PendingAuthorization) -> Option<Duration> {
+        (self.config().issue_refresh_tokens && pending.refresh_token_grant)
+            .then(|| self.config().refresh_policy.family_lifetime())
+    }
+
     /// Whether `subject` already consented to everything `pending` asks of its
-    /// client ([`latchkey_store::ConsentStore::consent`] covers the scope), so the consent page
-    /// may be skipped.
+    /// client, so the consent page may be skipped: one remembered approval of
+    /// this client by `subject` covers the requested resources and scope
+    /// ([`latchkey_store::ConsentStore::consent_covers`]).
     ///
-    /// Always `false` when [`PendingAuthorization::loopback_redirect_warning`] is
-    /// set: anyone on the machine can claim such a client, so the user is asked
-    /// every time (MCP A8).
+    /// Always `false` for `prompt=consent` (OpenID Connect Core 1.0 section
+    /// 3.1.2.1). For a loopback redirect URI only a consent the user chose to
+    /// remember for a loopback request counts; so a metadata-document client
+    /// whose redirect URIs are all loopback
+    /// ([`PendingAuthorization::loopback_redirect_warning`], MCP A8) is asked
+    /// every time unless the user opted in.
     pub async fn consent_is_remembered(
         &self,
         pending: &PendingAuthorization,
         subject: &Subject,
     ) -> Result<bool, EngineError> {
-        if pending.loopback_redirect_warning {
+        if pending.prompt.consent() {
             return Ok(false);
         }
-        let consent = self.store().consent(subject, &pending.client_id).await?;
-        Ok(consent.is_some_and(|record| pending.scope.is_subset(&record.scope)))
+        Ok(self
+            .store()
+            .consent_covers(
+                subject,
+                &pending.client_id,
+                &pending.resources,
+                &pending.scope,
+                pending.redirect_is_loopback(),
+            )
+            .await?)
     }
 
     /// Completes a pending authorization with the resource owner's decision
@@ -441,11 +633,13 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         })
     }
 
-    /// Step 3: everything else, each failure redirected.
+    /// Step 3: everything else, each failure redirected (or shown, for a
+    /// client anyone could have created).
     fn check_request(
         &self,
         params: &Params,
         front: &FrontChannel,
+        now: UnixTime,
     ) -> Result<PendingAuthorization, EngineError> {
         let config = self.config();
         let metadata = &front.client.metadata;
@@ -509,8 +703,16 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     .map_err(|_| EngineError::invalid_request("dpop_jkt is malformed"))?,
             ),
         };
+        let prompt = match params.get("prompt") {
+            None => Prompt::default(),
+            Some(raw) => Prompt::parse(raw).map_err(EngineError::invalid_request)?,
+        };
+        let max_age = params
+            .get("max_age")
+            .map(prompt::parse_max_age)
+            .transpose()?;
         let (metadata_document, loopback_redirect_warning) = match front.client.source {
-            ClientSource::Registered => (false, false),
+            ClientSource::Registered | ClientSource::DynamicallyRegistered => (false, false),
             ClientSource::MetadataDocument {
                 redirect_uris_all_loopback,
             } => (true, redirect_uris_all_loopback),
@@ -529,6 +731,11 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             state: front.target.state.clone(),
             code_challenge: challenge.as_str().to_owned(),
             dpop_jkt: dpop_jkt.map(|jkt| jkt.to_encoded()),
+            prompt,
+            max_age,
+            requested_at: now,
+            unvetted_client: is_unvetted(front.client.source),
+            refresh_token_grant: metadata.has_grant_type(GrantType::RefreshToken),
         })
     }
 
@@ -553,7 +760,14 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         };
         if remember_consent {
             self.store()
-                .remember_consent(&subject, &pending.client_id, &pending.scope, now)
+                .remember_consent(
+                    &subject,
+                    &pending.client_id,
+                    &pending.resources,
+                    &pending.scope,
+                    pending.redirect_is_loopback(),
+                    now,
+                )
                 .await?;
         }
         let redirect_uri_source = pending.redirect_uri_source();
@@ -697,6 +911,15 @@ fn requested_scope(
         return Err(invalid("scope holds a scope the client did not register"));
     }
     Ok((requested, offline_access))
+}
+
+/// Whether anyone could have created a client from this source (RFC 9700
+/// section 4.11.2): dynamically registered, or a metadata document.
+fn is_unvetted(source: ClientSource) -> bool {
+    match source {
+        ClientSource::Registered => false,
+        ClientSource::DynamicallyRegistered | ClientSource::MetadataDocument { .. } => true,
+    }
 }
 
 fn error_page(error: ErrorCode, description: &str) -> AuthorizeOutcome {

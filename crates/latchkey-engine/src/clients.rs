@@ -98,11 +98,17 @@ pub struct ResolvedClient {
     pub first_used_at: Option<UnixTime>,
 }
 
-/// Where a [`ResolvedClient`] came from.
+/// Where a [`ResolvedClient`] came from, and so who could have created it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientSource {
-    /// Registered in the store (dynamically or by an administrator).
+    /// Added to the store by an administrator (`latchkey clients add`, or a
+    /// [`ClientRecord`] stored directly): no registration access token.
     Registered,
+    /// Registered by anyone through dynamic client registration (RFC 7591),
+    /// recognised by the RFC 7592 registration access token (or the
+    /// idempotent-registration fingerprint) that such a registration always
+    /// stores.
+    DynamicallyRegistered,
     /// A client ID metadata document.
     MetadataDocument {
         /// Every redirect URI is loopback (MCP A8: the consent page warns).
@@ -130,7 +136,11 @@ impl ResolvedClient {
             metadata,
             secret_digest: record.secret_digest,
             secret_expires_at: record.secret_expires_at,
-            source: ClientSource::Registered,
+            source: if record.registration_token_digest.is_some() || record.fingerprint.is_some() {
+                ClientSource::DynamicallyRegistered
+            } else {
+                ClientSource::Registered
+            },
             first_used_at: record.first_used_at,
         })
     }

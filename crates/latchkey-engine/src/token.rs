@@ -650,7 +650,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     /// needs no write.
     async fn mark_used(&self, client: &AuthenticatedClient, now: UnixTime) -> Result<(), Refusal> {
         let client = &client.client;
-        if client.first_used_at.is_some() || client.source != ClientSource::Registered {
+        if client.first_used_at.is_some()
+            || matches!(client.source, ClientSource::MetadataDocument { .. })
+        {
             return Ok(());
         }
         self.store()

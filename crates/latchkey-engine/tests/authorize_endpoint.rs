@@ -12,7 +12,7 @@ use latchkey_engine::{ClientSource, Params};
 use latchkey_registration::CimdPolicy;
 use latchkey_store::{ClientRecord, ClientStore, ConsentStore};
 use latchkey_token::code::RedirectUriSource;
-use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
+use latchkey_types::{ClientId, ErrorCode, Subject, UnixTime};
 
 fn alice() -> Subject {
     Subject::parse("alice").unwrap()
@@ -227,7 +227,7 @@ async fn oauth_2_1_section_3_1_repeated_client_id_or_redirect_uri_is_a_page() {
 #[tokio::test]
 async fn oauth_2_1_section_3_1_other_repeats_are_redirected_as_invalid_request() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     let mut list = request(&client, &[("scope", "mcp:read")]);
     list.push(("scope", "mcp:write"));
     assert_error_redirect(
@@ -288,7 +288,7 @@ async fn oauth_2_1_section_4_1_2_1_repeated_resource_is_allowed_rfc_8707_section
 #[tokio::test]
 async fn oauth_2_1_section_4_1_1_response_type_missing_or_unsupported() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     let outcome = authorize(&engine, &request(&client, &[("response_type", "")])).await;
     assert_error_redirect(outcome, ErrorCode::InvalidRequest);
     for other in ["token", "code id_token", "CODE"] {
@@ -324,7 +324,7 @@ async fn oauth_2_1_section_4_1_2_1_client_without_the_code_grant_is_unauthorized
 #[tokio::test]
 async fn oauth_2_1_section_4_1_1_pkce_s256_is_required() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     for extra in [
         [("code_challenge", ""), ("code_challenge_method", "S256")],
         [("code_challenge", CHALLENGE), ("code_challenge_method", "")],
@@ -368,7 +368,7 @@ async fn oauth_2_1_section_4_1_1_pkce_s256_is_required() {
 #[tokio::test]
 async fn rfc_8707_section_2_resource_rules() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     // Absent: the configured default resource and its default scope.
     let pending_default = pending(authorize(&engine, &request(&client, &[])).await);
     assert_eq!(pending_default.resources()[0].as_str(), RESOURCE);
@@ -399,7 +399,7 @@ async fn rfc_8707_section_2_resource_rules() {
 #[tokio::test]
 async fn rfc_6749_section_3_3_scope_rules() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     for bad in [
         "mcp:read  mcp:write",
         " mcp:read",
@@ -444,8 +444,9 @@ async fn scope_is_bounded_by_the_client_registered_scope() {
     )
     .await;
     let client = body["client_id"].as_str().unwrap();
-    let outcome = authorize(&engine, &request(client, &[("scope", "mcp:read")])).await;
-    assert_error_redirect(outcome, ErrorCode::InvalidScope);
+    // A dynamically registered client: the error is a page (RFC 9700 section 4.11.2).
+    let (error, _) = page(authorize(&engine, &request(client, &[("scope", "mcp:read")])).await);
+    assert_eq!(error, ErrorCode::InvalidScope);
     let ok = pending_for(&engine, client, &[("scope", "mcp:write")]).await;
     assert_eq!(ok.scope().to_string(), "mcp:write");
     // The default (mcp:read) narrowed to what the client registered: nothing.
@@ -467,7 +468,7 @@ async fn mcp_2026_07_28_offline_access_is_not_a_resource_scope() {
 #[tokio::test]
 async fn rfc_9449_section_10_dpop_jkt() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     let pending = pending_for(&engine, &client, &[("dpop_jkt", JKT)]).await;
     assert_eq!(pending.dpop_jkt(), Some(JKT));
     for bad in [
@@ -481,9 +482,9 @@ async fn rfc_9449_section_10_dpop_jkt() {
 }
 
 #[tokio::test]
-async fn response_mode_and_request_objects_are_refused_prompt_is_ignored() {
+async fn response_mode_and_request_objects_are_refused() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     for extra in [
         ("response_mode", "fragment"),
         ("response_mode", "form_post"),
@@ -494,7 +495,6 @@ async fn response_mode_and_request_objects_are_refused_prompt_is_ignored() {
         assert_error_redirect(outcome, ErrorCode::InvalidRequest);
     }
     pending_for(&engine, &client, &[("response_mode", "query")]).await;
-    pending_for(&engine, &client, &[("prompt", "none")]).await;
 }
 
 #[tokio::test]
@@ -521,7 +521,7 @@ async fn oauth_2_1_section_4_1_2_state_is_echoed_exactly() {
 #[tokio::test]
 async fn rfc_9207_section_2_iss_on_success_on_error_and_on_denial() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     let approved = engine
         .complete_authorization(
             pending_with(&engine, &client).await,
@@ -617,13 +617,19 @@ async fn consent_is_remembered_per_subject_client_and_scope() {
             .await
             .unwrap()
     );
-    let stored = engine
-        .store()
-        .consent(&alice(), &ClientId::parse(&client).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.scope, Scope::parse("mcp:read").unwrap());
+    assert!(
+        !engine
+            .store()
+            .consent_covers(
+                &alice(),
+                &ClientId::parse(&client).unwrap(),
+                broader.resources(),
+                broader.scope(),
+                false,
+            )
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -638,11 +644,19 @@ async fn a8_metadata_document_client_shows_host_and_loopback_warning() {
     assert!(pending.loopback_redirect_warning());
     assert_eq!(pending.display_name(), "Metadata App");
     assert_eq!(pending.redirect_host(), Some("127.0.0.1"));
-    // A loopback-only metadata client is asked every time, even with consent stored.
+    // A loopback-only metadata client is asked every time unless the user
+    // chose to remember consent for a loopback request.
     let client = ClientId::parse(CIMD_URL).unwrap();
     engine
         .store()
-        .remember_consent(&alice(), &client, pending.scope(), NOW)
+        .remember_consent(
+            &alice(),
+            &client,
+            pending.resources(),
+            pending.scope(),
+            false,
+            NOW,
+        )
         .await
         .unwrap();
     assert!(
@@ -650,6 +664,16 @@ async fn a8_metadata_document_client_shows_host_and_loopback_warning() {
             .consent_is_remembered(&pending, &alice())
             .await
             .unwrap()
+    );
+    engine
+        .complete_authorization(pending.clone(), approve(true), NOW, &mut rng(3))
+        .await;
+    assert!(
+        engine
+            .consent_is_remembered(&pending, &alice())
+            .await
+            .unwrap(),
+        "the user opted in"
     );
     // A7: the redirect URI is checked against the document.
     let list = request(CIMD_URL, &[("redirect_uri", REDIRECT)]);
@@ -671,7 +695,7 @@ async fn registered_clients_carry_no_loopback_warning() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(resolved.source, ClientSource::Registered);
+    assert_eq!(resolved.source, ClientSource::DynamicallyRegistered);
 }
 
 #[tokio::test]
@@ -693,7 +717,7 @@ async fn pending_authorization_round_trips_through_serde() {
 #[tokio::test]
 async fn errors_change_no_stored_state() {
     let engine = engine().await;
-    let client = public_client(&engine).await;
+    let client = admin_client(&engine).await;
     let before = engine.store().list_clients().await.unwrap();
     for extra in [
         ("response_type", "token"),
@@ -704,12 +728,13 @@ async fn errors_change_no_stored_state() {
         assert!(matches!(outcome, AuthorizeOutcome::Redirect(_)));
     }
     assert_eq!(engine.store().list_clients().await.unwrap(), before);
-    let consent = engine
-        .store()
-        .consent(&alice(), &ClientId::parse(&client).unwrap())
-        .await
-        .unwrap();
-    assert!(consent.is_none());
+    let pending = pending_for(&engine, &client, &[]).await;
+    assert!(
+        !engine
+            .consent_is_remembered(&pending, &alice())
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]

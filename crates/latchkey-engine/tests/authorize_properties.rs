@@ -1,6 +1,8 @@
 //! Properties of the authorization endpoint over generated requests (MCP A13,
 //! A14, OAuth 2.1 section 4.1.2.1): nothing is ever redirected to a URI that
-//! does not match a registered one, and every redirect carries `iss`.
+//! does not match a registered one, every redirect carries `iss`, and a client
+//! anyone could have registered is never redirected to before the user
+//! interacted (RFC 9700 section 4.11.2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -59,7 +61,7 @@ proptest! {
         let rt = runtime();
         rt.block_on(async {
             let engine = engine().await;
-            let client = public_client(&engine).await;
+            let client = admin_client(&engine).await;
             let mut list = pairs(&request(&client, &[]));
             list.retain(|(n, _)| n != "redirect_uri");
             list.push(("redirect_uri".to_owned(), redirect_uri.clone()));
@@ -81,6 +83,27 @@ proptest! {
                     prop_assert_eq!(pending.redirect_uri().as_str(), REDIRECT);
                 }
             }
+            Ok(())
+        })?;
+    }
+
+    /// RFC 9700 section 4.11.2: a dynamically registered client's request is
+    /// never redirected before the user interacted, whatever it holds.
+    #[test]
+    fn rfc_9700_section_4_11_2_dynamic_clients_get_no_redirect_before_interaction(
+        redirect_uri in near_redirect(),
+        extra in other_params(),
+    ) {
+        let rt = runtime();
+        rt.block_on(async {
+            let engine = engine().await;
+            let client = public_client(&engine).await;
+            let mut list = pairs(&request(&client, &[]));
+            list.retain(|(n, _)| n != "redirect_uri");
+            list.push(("redirect_uri".to_owned(), redirect_uri));
+            list.extend(extra);
+            let outcome = engine.authorize_pairs(list, NOW).await;
+            prop_assert!(!matches!(outcome, AuthorizeOutcome::Redirect(_)), "{outcome:?}");
             Ok(())
         })?;
     }

@@ -158,22 +158,29 @@ impl GrantStore for FailingStore {
 }
 
 impl ConsentStore for FailingStore {
-    async fn consent(
+    async fn consent_covers(
         &self,
         subject: &Subject,
         client_id: &ClientId,
-    ) -> Result<Option<ConsentRecord>, StoreError> {
-        self.inner.consent(subject, client_id).await
+        resources: &[ResourceUri],
+        scope: &Scope,
+        loopback_redirect: bool,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .consent_covers(subject, client_id, resources, scope, loopback_redirect)
+            .await
     }
     async fn remember_consent(
         &self,
         subject: &Subject,
         client_id: &ClientId,
+        resources: &[ResourceUri],
         scope: &Scope,
+        loopback_redirect: bool,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         self.inner
-            .remember_consent(subject, client_id, scope, now)
+            .remember_consent(subject, client_id, resources, scope, loopback_redirect, now)
             .await
     }
     async fn forget_consent(

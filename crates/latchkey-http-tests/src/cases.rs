@@ -335,6 +335,29 @@ pub async fn oauth_2_1_section_4_1_2_1_unverifiable_client_gets_an_error_page(t:
     assert!(!response.text().contains("<script>"));
 }
 
+/// RFC 9700 section 4.16 (clickjacking) and OAuth 2.1 section 4.1.2.1: the
+/// `/authorize` error page cannot be framed, cached, run scripts or leak its
+/// URL through `Referer`, in every adapter alike.
+pub async fn rfc_9700_section_4_16_authorize_error_page_cannot_be_framed_or_cached(t: &TestTarget) {
+    let response = send(
+        &t.base,
+        &Request::new("GET", "/authorize?response_type=code&client_id=nobody"),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    assert!(response.header("location").is_none());
+    let csp = response
+        .header("content-security-policy")
+        .expect("Content-Security-Policy");
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    assert!(directives.contains(&"frame-ancestors 'none'"), "{csp}");
+    assert!(directives.contains(&"default-src 'none'"), "{csp}");
+    assert_eq!(response.header("x-frame-options"), Some("DENY"));
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(response.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+}
+
 /// MCP R3, R4, RFC 9728 section 5.1: no token is `401` with a Bearer challenge
 /// carrying `resource_metadata` and `scope`, plus a DPoP challenge.
 pub async fn r3_r4_missing_token_gets_401_with_challenge(t: &TestTarget) {

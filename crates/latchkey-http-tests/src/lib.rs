@@ -256,6 +256,7 @@ macro_rules! http_suite {
             rfc_9449_htu_is_the_configured_url_not_the_host_header,
             r1_r3_prm_at_both_locations,
             r15_foreign_origin_is_403,
+            rfc_9700_section_4_16_authorize_error_page_cannot_be_framed_or_cached,
         );
     };
     (@cases $start:expr; $($case:ident),* $(,)?) => {

@@ -31,6 +31,23 @@
 //! one whose page was shown, so it cannot slip in behind an open consent
 //! page; remembered consent is recorded for the request decided, and no other.
 //!
+//! `prompt` and `max_age` (OpenID Connect Core 1.0 section 3.1.2.1): a
+//! session too old for `max_age`, or older than the request for
+//! `prompt=login` or `select_account`, gets the login page again
+//! ([`PendingAuthorization::must_sign_in`]); `prompt=consent` shows the
+//! consent page even when consent is remembered; `prompt=none` never shows a
+//! page: without a usable session it is answered `login_required`, without
+//! remembered consent `consent_required` ([`Engine::refuse_prompt_none`], an
+//! error page instead of a redirect for a client anyone could have
+//! registered).
+//!
+//! Remembered consent: allowing remembers the consent for this client, its
+//! resources and scope, except for a loopback redirect URI, where any program
+//! on the computer can listen: there the consent page has a "remember" box,
+//! unticked, and only a ticked box remembers. The page also says how long a
+//! client that gets refresh tokens stays connected
+//! ([`Engine::stays_connected_for`]).
+//!
 //! Every form carries a CSRF token; a wrong one is a `403` page. A wrong
 //! password shows the login page again without saying whether the user
 //! exists, after an argon2 verification of the same cost either way.
@@ -65,7 +82,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use latchkey_axum::{Interaction, InteractionHandler};
-use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
+use latchkey_engine::authorize::{
+    AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
+};
 use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher, ResponseBody};
 use latchkey_store::Store;
 use latchkey_types::{SecretString, Subject, UnixTime};
@@ -213,11 +232,12 @@ where
         &self.limiter
     }
 
-    /// A verified authorization request arrives. Signed in: straight back
-    /// to the client when consent is remembered, else the request waits in
-    /// the session under a new id and the browser goes to its consent page.
-    /// Anonymous: the login page, with the request sealed into its form and
-    /// nothing kept here.
+    /// A verified authorization request arrives. Signed in recently enough
+    /// for its `prompt` and `max_age`: straight back to the client when
+    /// consent is remembered, else the request waits in the session under a
+    /// new id and the browser goes to its consent page. Otherwise the login
+    /// page, with the request sealed into its form and nothing kept here; or,
+    /// for `prompt=none`, `login_required` without any page.
     async fn begin(
         &self,
         pending: PendingAuthorization,
@@ -228,8 +248,12 @@ where
         let cookie = self.cookie_value(&request.headers);
         if let Some(id) = &cookie
             && let Some(user) = self.sessions.signed_in(id, now)
+            && !pending.must_sign_in(Some(user.auth_time), now)
         {
             return self.begin_signed_in(pending, id, user, now, &mut rng).await;
+        }
+        if pending.prompt().none() {
+            return self.refuse_prompt_none(&pending, PromptNoneRefusal::LoginRequired);
         }
         // Anonymous: the browser's cookie (a new random one when it has
         // none) binds the sealed form to this browser.
@@ -263,8 +287,9 @@ where
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> Interaction {
-        // Skip the consent page when consent is remembered (the engine never
-        // remembers it when the loopback warning applies).
+        // Skip the consent page when consent is remembered (never for
+        // prompt=consent; for a loopback redirect only when the user chose
+        // to remember it). There is nothing new to remember then.
         match self
             .engine
             .consent_is_remembered(&pending, &user.subject)
@@ -274,7 +299,7 @@ where
                 return Interaction::Decide(AuthorizationDecision::Approve {
                     subject: user.subject,
                     auth_time: user.auth_time,
-                    remember_consent: true,
+                    remember_consent: false,
                 });
             }
             Ok(false) => {}
@@ -283,11 +308,36 @@ where
                 return Interaction::Respond(self.failure_page());
             }
         }
+        if pending.prompt().none() {
+            return self.refuse_prompt_none(&pending, PromptNoneRefusal::ConsentRequired);
+        }
         match self.sessions.add_pending(id, pending, now, rng) {
             Ok(request_id) => Interaction::Respond(see_other_to_consent(&request_id, None)),
             Err(PendingError::Full) => Interaction::Respond(too_many_requests_page()),
             Err(_) => Interaction::Respond(expired_page()),
         }
+    }
+
+    /// Answers a `prompt=none` request that needs a page: the engine's error
+    /// redirect (`login_required`, `consent_required`), or its error page for
+    /// a client anyone could have registered. Nothing is kept.
+    fn refuse_prompt_none(
+        &self,
+        pending: &PendingAuthorization,
+        refusal: PromptNoneRefusal,
+    ) -> Interaction {
+        Interaction::Respond(match self.engine.refuse_prompt_none(pending, refusal) {
+            AuthorizeOutcome::Redirect(response) => endpoint_response(response),
+            AuthorizeOutcome::ErrorPage { error, description } => pages::html(
+                StatusCode::BAD_REQUEST,
+                pages::message(
+                    "Authorization error",
+                    &format!("{}: {description}", error.as_str()),
+                ),
+                None,
+            ),
+            AuthorizeOutcome::Interaction(_) => self.failure_page(),
+        })
     }
 
     async fn post_login(&self, request: Request) -> Response {
@@ -394,7 +444,13 @@ where
         let Ok((pending, user)) = self.sessions.show(&id, &request_id, now) else {
             return expired_page();
         };
-        let page = pages::consent(&pending, user.subject.as_str(), user.csrf(), &request_id);
+        let page = pages::consent(
+            &pending,
+            user.subject.as_str(),
+            user.csrf(),
+            &request_id,
+            self.engine.stays_connected_for(&pending),
+        );
         let origin = pages::redirect_origin(&pending);
         pages::html(StatusCode::OK, page, origin.as_deref())
     }
@@ -425,6 +481,18 @@ where
                 None,
             );
         };
+        // The "remember" box: absent (unticked) or `yes`.
+        let remember_ticked = match form.get("remember") {
+            "" => false,
+            "yes" => true,
+            _ => {
+                return pages::html(
+                    StatusCode::BAD_REQUEST,
+                    pages::message("Something went wrong", "The form could not be read."),
+                    None,
+                );
+            }
+        };
         let request_id = form.get("request");
         if !looks_like_session_id(request_id) {
             return expired_page();
@@ -435,7 +503,10 @@ where
             Err(PendingError::NotShown) => return not_shown_page(),
             Err(_) => return expired_page(),
         };
-        let decision = choice.into_decision(&user);
+        // A loopback redirect is remembered only if the user ticked the box
+        // (any local program can claim the port); any other, always.
+        let remember = !pending.redirect_is_loopback() || remember_ticked;
+        let decision = choice.into_decision(&user, remember);
         let response = self
             .engine
             .complete_authorization(pending, decision, now, &mut rng)
@@ -620,12 +691,12 @@ impl ConsentChoice {
         }
     }
 
-    fn into_decision(self, user: &SignedIn) -> AuthorizationDecision {
+    fn into_decision(self, user: &SignedIn, remember_consent: bool) -> AuthorizationDecision {
         match self {
             Self::Allow => AuthorizationDecision::Approve {
                 subject: user.subject.clone(),
                 auth_time: user.auth_time,
-                remember_consent: true,
+                remember_consent,
             },
             Self::Deny => AuthorizationDecision::Deny,
         }

@@ -63,6 +63,13 @@
 //!   names the one request it showed and decides only that one; no server
 //!   state exists before sign-in, so anonymous requests cannot evict a
 //!   signed-in user ([`interaction`], [`sealed`], [`session`]).
+//! - OpenID Connect Core 1.0 section 3.1.2.1: `prompt=login`,
+//!   `select_account` and `max_age` show the login page again,
+//!   `prompt=consent` the consent page, and `prompt=none` never shows a page
+//!   (`login_required`, `consent_required`, section 3.1.2.6). Consent for a
+//!   loopback redirect URI is remembered only when the user ticks the box;
+//!   the consent page says how long a client with refresh tokens stays
+//!   connected ([`interaction`]).
 //! - RFC 9106: user passwords hashed with argon2id.
 //! - OAuth 2.1 section 7.7 (credential guessing): failed sign-ins are limited
 //!   per user name and per client address, with lockouts that double, checked

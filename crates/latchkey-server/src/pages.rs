@@ -6,6 +6,8 @@
 //! server at [`STYLESHEET_PATH`], so the `Content-Security-Policy` needs no
 //! `'unsafe-inline'`.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -53,11 +55,20 @@ pub fn login(
 /// resources and the scopes; warns about metadata-document clients whose
 /// redirect URIs are all loopback). Its form names the one request it shows,
 /// `request_id`, so that a decision applies to that request alone.
+///
+/// When the client will get a refresh token, `stays_connected` (from
+/// [`latchkey_engine::Engine::stays_connected_for`]) is how long it stays
+/// connected, and the page says so whether or not it asked for
+/// `offline_access`. For a loopback redirect URI
+/// ([`PendingAuthorization::redirect_is_loopback`]) the form has a "remember"
+/// box, unticked, that says why it is not remembered by default: any program
+/// on this computer can listen there.
 pub fn consent(
     pending: &PendingAuthorization,
     subject: &str,
     csrf: &str,
     request_id: &str,
+    stays_connected: Option<Duration>,
 ) -> String {
     let list = |items: Vec<String>| -> String {
         if items.is_empty() {
@@ -91,6 +102,29 @@ pub fn consent(
     } else {
         ""
     };
+    let connected = stays_connected
+        .map(|lifetime| {
+            format!(
+                "<p class=\"connected\">If you allow, <strong>{}</strong> stays connected to \
+                 your account for {}: it can renew its access without asking you again \
+                 until then.</p>",
+                escape(pending.display_name()),
+                describe_duration(lifetime)
+            )
+        })
+        .unwrap_or_default();
+    let remember = if pending.redirect_is_loopback() {
+        format!(
+            "<p class=\"remember\"><label><input type=\"checkbox\" name=\"remember\" \
+             value=\"yes\"> Remember this decision for <strong>{}</strong></label>\
+             This application receives its answer on this computer (localhost), where any \
+             program can listen and claim to be it, so you are asked every time unless you \
+             tick this box.</p>",
+            escape(pending.display_name())
+        )
+    } else {
+        String::new()
+    };
     let redirect_host = pending
         .redirect_host()
         .unwrap_or_else(|| pending.redirect_uri().as_str());
@@ -104,11 +138,27 @@ pub fn consent(
             ("resources", &resources),
             ("scopes", &list(scopes)),
             ("warning", warning),
+            ("connected", &connected),
+            ("remember", &remember),
             ("csrf", &escape(csrf)),
             ("request", &escape(request_id)),
         ],
     );
     layout("Allow access?", &content)
+}
+
+/// A lifetime in words: whole days, else whole hours, else minutes (rounded
+/// up), e.g. "30 days", "1 hour".
+fn describe_duration(lifetime: Duration) -> String {
+    let secs = lifetime.as_secs();
+    let (count, unit) = if secs >= 86_400 && secs.is_multiple_of(86_400) {
+        (secs / 86_400, "day")
+    } else if secs >= 3_600 && secs.is_multiple_of(3_600) {
+        (secs / 3_600, "hour")
+    } else {
+        (secs.div_ceil(60).max(1), "minute")
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 /// A page with a title and one message.
@@ -298,14 +348,19 @@ mod tests {
             "offline_access": false,
             "state": "s",
             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "dpop_jkt": null
+            "dpop_jkt": null,
+            "prompt": { "none": false, "login": false, "consent": false, "select_account": false },
+            "max_age": null,
+            "requested_at": 1_800_000_000,
+            "unvetted_client": true,
+            "refresh_token_grant": true
         }))
         .unwrap()
     }
 
     #[test]
     fn mcp_a8_consent_page_names_client_host_resource_scope_and_warns_on_loopback() {
-        let page = consent(&pending(true), "demo", "tok", "req-1");
+        let page = consent(&pending(true), "demo", "tok", "req-1", None);
         assert!(page.contains("&lt;b&gt;Evil&lt;/b&gt;"));
         assert!(!page.contains("<b>Evil"));
         assert!(page.contains("<code>https://app.example/client.json</code>"));
@@ -315,8 +370,35 @@ mod tests {
         assert!(page.contains("class=\"warning\""));
         assert!(page.contains("name=\"csrf\" value=\"tok\""));
         assert!(page.contains("name=\"request\" value=\"req-1\""));
-        let page = consent(&pending(false), "demo", "tok", "req-1");
+        let page = consent(&pending(false), "demo", "tok", "req-1", None);
         assert!(!page.contains("class=\"warning\""));
+    }
+
+    #[test]
+    fn lifetimes_are_said_in_whole_days_hours_or_minutes() {
+        let said = |secs| describe_duration(Duration::from_secs(secs));
+        assert_eq!(said(30 * 86_400), "30 days");
+        assert_eq!(said(86_400), "1 day");
+        assert_eq!(said(36 * 3_600), "36 hours");
+        assert_eq!(said(3_600), "1 hour");
+        assert_eq!(said(90), "2 minutes");
+        assert_eq!(said(1), "1 minute");
+    }
+
+    #[test]
+    fn consent_page_says_how_long_the_client_stays_connected_and_asks_to_remember_loopback() {
+        let page = consent(
+            &pending(false),
+            "demo",
+            "tok",
+            "req-1",
+            Some(Duration::from_secs(7 * 86_400)),
+        );
+        assert!(page.contains("stays connected to your account for 7 days"));
+        // The pending request's redirect URI is loopback: an unticked box.
+        assert!(page.contains("<input type=\"checkbox\" name=\"remember\" value=\"yes\">"));
+        let page = consent(&pending(false), "demo", "tok", "req-1", None);
+        assert!(!page.contains("stays connected"));
     }
 
     #[test]

@@ -369,7 +369,12 @@ mod tests {
             "offline_access": false,
             "state": state,
             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "dpop_jkt": null
+            "dpop_jkt": null,
+            "prompt": { "none": false, "login": false, "consent": false, "select_account": false },
+            "max_age": null,
+            "requested_at": 1_800_000_000,
+            "unvetted_client": false,
+            "refresh_token_grant": true
         }))
         .unwrap()
     }

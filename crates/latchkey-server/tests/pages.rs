@@ -263,14 +263,26 @@ async fn request_from(
 }
 
 fn authorize_path(server: &Server, state: &str) -> String {
+    authorize_path_with(&server.client_id, REDIRECT, state, &[])
+}
+
+/// An authorization request for `client_id` and `redirect_uri`, with `extra`
+/// parameters (`prompt`, `max_age`, ...).
+fn authorize_path_with(
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let challenge = Base64UrlUnpadded::encode_string(&sha2::Sha256::digest(VERIFIER.as_bytes()));
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
-        .append_pair("client_id", &server.client_id)
-        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .append_pair("state", state)
+        .extend_pairs(extra)
         .finish();
     format!("/authorize?{query}")
 }
@@ -317,21 +329,43 @@ async fn sign_in(server: &Server, state: &str) -> SignedIn {
 
 /// Opens the consent page and posts `decision` with its form.
 async fn consent(server: &Server, signed_in: &SignedIn, decision: &str) -> Reply {
-    let cookie = signed_in.cookie.as_str();
-    let page = request(server, "GET", &signed_in.consent, Some(cookie), None).await;
+    consent_at(
+        server,
+        &signed_in.cookie,
+        &signed_in.consent,
+        decision,
+        None,
+    )
+    .await
+}
+
+/// Opens the consent page at `location` and posts `decision` with its form,
+/// and `remember` as the "remember" box's value when given.
+async fn consent_at(
+    server: &Server,
+    cookie: &str,
+    location: &str,
+    decision: &str,
+    remember: Option<&str>,
+) -> Reply {
+    let page = request(server, "GET", location, Some(cookie), None).await;
     assert_eq!(page.status, 200);
     let csrf = page.csrf();
     let request_id = page.field("request");
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("request", request_id.as_str()),
+        ("decision", decision),
+    ];
+    if let Some(remember) = remember {
+        form.push(("remember", remember));
+    }
     request(
         server,
         "POST",
         "/latchkey/consent",
         Some(cookie),
-        Some(&[
-            ("csrf", &csrf),
-            ("request", &request_id),
-            ("decision", decision),
-        ]),
+        Some(&form),
     )
     .await
 }
@@ -358,7 +392,15 @@ async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss
     assert!(page.body.contains(">Deny</button>"));
     assert!(!page.body.contains("class=\"warning\""));
 
-    let done = consent(&server, &signed_in, "allow").await;
+    // The redirect URI is loopback: consent is remembered only with the box ticked.
+    let done = consent_at(
+        &server,
+        &signed_in.cookie,
+        &signed_in.consent,
+        "allow",
+        Some("yes"),
+    )
+    .await;
     assert_eq!(done.status, 302);
     let location = done.header("location").expect("location");
     assert!(location.starts_with(REDIRECT));
@@ -809,4 +851,266 @@ async fn a_configured_trusted_proxy_names_the_client_in_x_forwarded_for() {
     // Another client behind the same proxy has its own counter.
     let (reply, _) = post_login(&server, second, &session, "demo", PASSWORD).await;
     assert_eq!(reply.status, 303, "{}", reply.body);
+}
+
+/// An administrator-added client whose redirect URI is not loopback.
+const WEB_REDIRECT: &str = "https://app.example.com/cb";
+
+async fn web_client(server: &Server) -> String {
+    let new = NewClient {
+        name: Some("Web App".to_owned()),
+        redirect_uris: vec![WEB_REDIRECT.to_owned()],
+        auth_method: "none".to_owned(),
+        ..NewClient::default()
+    };
+    let scopes = Scope::parse("mcp:tools mcp:read").expect("scopes");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    admin::clients_add(
+        server.store.as_ref(),
+        &new,
+        &scopes,
+        latchkey_server::now(),
+        &mut rng,
+        &mut Vec::new(),
+    )
+    .await
+    .expect("client")
+    .as_str()
+    .to_owned()
+}
+
+/// `GET /authorize` for the test client with `extra` parameters.
+async fn authorize_with(server: &Server, cookie: Option<&str>, extra: &[(&str, &str)]) -> Reply {
+    let path = authorize_path_with(&server.client_id, REDIRECT, "st-p", extra);
+    request(server, "GET", &path, cookie, None).await
+}
+
+/// A redirect back to the test client: its query.
+fn back_at_the_client(reply: &Reply) -> HashMap<String, String> {
+    assert_eq!(reply.status, 302, "{}", reply.body);
+    let location = reply.header("location").expect("location");
+    assert!(location.starts_with(REDIRECT), "{location}");
+    query_of(location)
+}
+
+/// Signs in, allows with the "remember" box ticked; returns the session cookie.
+async fn signed_in_with_remembered_consent(server: &Server) -> String {
+    let signed_in = sign_in(server, "st-r").await;
+    let done = consent_at(
+        server,
+        &signed_in.cookie,
+        &signed_in.consent,
+        "allow",
+        Some("yes"),
+    )
+    .await;
+    assert!(back_at_the_client(&done).contains_key("code"));
+    let again = authorize_with(server, Some(&signed_in.cookie), &[]).await;
+    assert!(
+        back_at_the_client(&again).contains_key("code"),
+        "remembered"
+    );
+    signed_in.cookie
+}
+
+#[tokio::test]
+async fn openid_connect_core_3_1_2_1_prompt_login_and_max_age_show_the_login_page_again() {
+    let (clock, secs) = manual_clock();
+    let server = start_with(false, &[], clock).await;
+    // Sign in ten minutes ago (the pages read the manual clock).
+    let real_now = latchkey_server::now().as_secs();
+    secs.store(real_now - 600, Ordering::SeqCst);
+    let cookie = signed_in_with_remembered_consent(&server).await;
+    let is_login_page = |reply: &Reply| {
+        reply.status == 200
+            && reply.body.contains("name=\"password\"")
+            && reply.header("location").is_none()
+    };
+
+    let login = authorize_with(&server, Some(&cookie), &[("prompt", "login")]).await;
+    assert!(is_login_page(&login), "{}", login.body);
+    let select = authorize_with(&server, Some(&cookie), &[("prompt", "select_account")]).await;
+    assert!(is_login_page(&select));
+    let too_old = authorize_with(&server, Some(&cookie), &[("max_age", "60")]).await;
+    assert!(is_login_page(&too_old), "signed in 600 s ago");
+    let zero = authorize_with(&server, Some(&cookie), &[("max_age", "0")]).await;
+    assert!(is_login_page(&zero), "max_age=0 is prompt=login");
+    let recent_enough = authorize_with(&server, Some(&cookie), &[("max_age", "3600")]).await;
+    assert!(back_at_the_client(&recent_enough).contains_key("code"));
+
+    // Signing in again on the prompt=login page satisfies it: on to consent.
+    secs.store(latchkey_server::now().as_secs(), Ordering::SeqCst);
+    let form = login.field("request");
+    let again = request(
+        &server,
+        "POST",
+        "/latchkey/login",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &login.csrf()),
+            ("request", &form),
+            ("username", "demo"),
+            ("password", PASSWORD),
+        ]),
+    )
+    .await;
+    consent_location(&again);
+}
+
+#[tokio::test]
+async fn openid_connect_core_3_1_2_1_prompt_none_never_shows_a_page() {
+    let (clock, secs) = manual_clock();
+    let server = start_with(false, &[], clock).await;
+    // Sign-ins happen a minute ago (the pages read the manual clock).
+    secs.store(latchkey_server::now().as_secs() - 60, Ordering::SeqCst);
+    // Not signed in: login_required, with state and iss (section 3.1.2.6).
+    let anonymous = authorize_with(&server, None, &[("prompt", "none")]).await;
+    let query = back_at_the_client(&anonymous);
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some("login_required")
+    );
+    assert_eq!(query.get("state").map(String::as_str), Some("st-p"));
+    assert_eq!(query.get("iss"), Some(&server.issuer));
+    assert!(!query.contains_key("code"));
+    assert!(anonymous.header("set-cookie").is_none(), "nothing kept");
+
+    // Signed in, consent not remembered: consent_required.
+    let signed_in = sign_in(&server, "st-n").await;
+    let unconsented = authorize_with(&server, Some(&signed_in.cookie), &[("prompt", "none")]).await;
+    let query = back_at_the_client(&unconsented);
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some("consent_required")
+    );
+    assert_eq!(query.get("state").map(String::as_str), Some("st-p"));
+    assert_eq!(query.get("iss"), Some(&server.issuer));
+
+    // Consent remembered: the code, without a page.
+    let done = consent_at(
+        &server,
+        &signed_in.cookie,
+        &signed_in.consent,
+        "allow",
+        Some("yes"),
+    )
+    .await;
+    assert!(back_at_the_client(&done).contains_key("code"));
+    let silent = authorize_with(&server, Some(&signed_in.cookie), &[("prompt", "none")]).await;
+    let query = back_at_the_client(&silent);
+    assert!(query.contains_key("code"), "{query:?}");
+    assert_eq!(query.get("iss"), Some(&server.issuer));
+
+    // A session older than the request, with max_age=0: login_required,
+    // still without a page.
+    let stale = authorize_with(
+        &server,
+        Some(&signed_in.cookie),
+        &[("prompt", "none"), ("max_age", "0")],
+    )
+    .await;
+    let query = back_at_the_client(&stale);
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn openid_connect_core_3_1_2_1_prompt_consent_shows_the_page_even_when_remembered() {
+    let server = start(false).await;
+    let cookie = signed_in_with_remembered_consent(&server).await;
+    let asked = authorize_with(&server, Some(&cookie), &[("prompt", "consent")]).await;
+    let location = consent_location(&asked);
+    let page = request(&server, "GET", &location, Some(&cookie), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(">Allow</button>"));
+}
+
+#[tokio::test]
+async fn security_loopback_consent_is_remembered_only_when_the_box_is_ticked() {
+    let server = start(false).await;
+    let signed_in = sign_in(&server, "st-l").await;
+    let page = request(
+        &server,
+        "GET",
+        &signed_in.consent,
+        Some(&signed_in.cookie),
+        None,
+    )
+    .await;
+    assert!(
+        page.body
+            .contains("<input type=\"checkbox\" name=\"remember\" value=\"yes\">")
+    );
+    assert!(!page.body.contains("checked"), "unticked by default");
+    assert!(
+        page.body
+            .contains("any program can listen and claim to be it")
+    );
+
+    // A remember value other than the box's is refused before the request is taken.
+    let bogus = consent_at(
+        &server,
+        &signed_in.cookie,
+        &signed_in.consent,
+        "allow",
+        Some("on"),
+    )
+    .await;
+    assert_eq!(bogus.status, 400);
+    assert!(bogus.header("location").is_none());
+
+    // Allowed without the box: a code, and the next request asks again.
+    let done = consent(&server, &signed_in, "allow").await;
+    assert!(back_at_the_client(&done).contains_key("code"));
+    let next = authorize_with(&server, Some(&signed_in.cookie), &[]).await;
+    let next_page = consent_location(&next);
+
+    // Allowed with the box ticked: remembered.
+    let done = consent_at(&server, &signed_in.cookie, &next_page, "allow", Some("yes")).await;
+    assert!(back_at_the_client(&done).contains_key("code"));
+    let remembered = authorize_with(&server, Some(&signed_in.cookie), &[]).await;
+    assert!(back_at_the_client(&remembered).contains_key("code"));
+
+    // A redirect URI that is not loopback: no box, and consent is remembered.
+    let web = web_client(&server).await;
+    let path = authorize_path_with(&web, WEB_REDIRECT, "st-w", &[]);
+    let asked = request(&server, "GET", &path, Some(&signed_in.cookie), None).await;
+    let location = consent_location(&asked);
+    let page = request(&server, "GET", &location, Some(&signed_in.cookie), None).await;
+    assert!(!page.body.contains("name=\"remember\""));
+    let done = consent_at(&server, &signed_in.cookie, &location, "allow", None).await;
+    assert_eq!(done.status, 302);
+    let again = request(&server, "GET", &path, Some(&signed_in.cookie), None).await;
+    assert_eq!(again.status, 302);
+    assert!(
+        query_of(again.header("location").expect("location")).contains_key("code"),
+        "remembered without a box"
+    );
+}
+
+#[tokio::test]
+async fn mcp_refresh_tokens_consent_page_says_how_long_the_client_stays_connected() {
+    let server = start(false).await;
+    let signed_in = sign_in(&server, "st-c").await;
+    let page = request(
+        &server,
+        "GET",
+        &signed_in.consent,
+        Some(&signed_in.cookie),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    // The client registered the refresh_token grant and did not ask for
+    // offline_access: it still stays connected, for the family lifetime.
+    assert!(!page.body.contains("offline_access"));
+    assert!(
+        page.body.contains(
+            "<strong>Test &lt;App&gt;</strong> stays connected to your account for 30 days"
+        ),
+        "{}",
+        page.body
+    );
 }

@@ -338,30 +338,48 @@ async fn post_consent(
     request_id: &str,
     decision: &str,
 ) -> Reply {
+    post_consent_with(app, browser, csrf, request_id, decision, &[]).await
+}
+
+/// [`post_consent`] with `extra` form fields (the "remember" box).
+async fn post_consent_with(
+    app: &App,
+    browser: &Browser,
+    csrf: &str,
+    request_id: &str,
+    decision: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("request", request_id),
+        ("decision", decision),
+    ];
+    form.extend_from_slice(extra);
     send(
         app,
         "POST",
         "/latchkey/consent",
         Some(&browser.cookie),
-        Some(&[
-            ("csrf", csrf),
-            ("request", request_id),
-            ("decision", decision),
-        ]),
+        Some(&form),
         None,
     )
     .await
 }
 
+/// Whether any consent of `demo` for `client` is remembered: the empty
+/// request (no resource, no scope, any redirect) is covered by every one.
 async fn remembered(app: &App, client: &Client) -> bool {
     app.store
-        .consent(
+        .consent_covers(
             &Subject::parse("demo").expect("subject"),
             &ClientId::parse(&client.id).expect("client id"),
+            &[],
+            &Scope::empty(),
+            false,
         )
         .await
         .expect("consent lookup")
-        .is_some()
 }
 
 #[tokio::test]
@@ -399,8 +417,10 @@ async fn security_consent_swap_approves_only_the_shown_request() {
     assert!(unseen.header("location").is_none());
     assert!(unseen.body.contains("This request was not shown to you"));
 
-    // The victim clicks Allow on X's page: X gets the code, for X's request.
-    let allowed = post_consent(&app, &victim, &csrf, &x_id, "allow").await;
+    // The victim clicks Allow on X's page (ticking "remember": X's redirect
+    // URI is loopback): X gets the code, for X's request.
+    let allowed =
+        post_consent_with(&app, &victim, &csrf, &x_id, "allow", &[("remember", "yes")]).await;
     assert_eq!(allowed.status, 302, "{}", allowed.body);
     assert!(allowed.location().starts_with(REDIRECT_X));
     let query = allowed.redirect_query();

@@ -243,11 +243,13 @@ pub(crate) fn access_token_from_row(row: &PgRow) -> Result<AccessTokenRecord, St
     })
 }
 
-/// Reads a consent row (`scope, updated_at`).
+/// Reads a consent row (`resources, scope, loopback_redirect, updated_at`).
 pub(crate) fn consent_from_row(row: &PgRow) -> Result<ConsentRecord, StoreError> {
     const WHAT: &str = "consent";
     Ok(ConsentRecord {
+        resources: resources_from_db(column(row, "resources", WHAT)?, WHAT)?,
         scope: scope_from_db(&column::<String>(row, "scope", WHAT)?, WHAT)?,
+        loopback_redirect: column(row, "loopback_redirect", WHAT)?,
         updated_at: time_from_db(column(row, "updated_at", WHAT)?, WHAT)?,
     })
 }

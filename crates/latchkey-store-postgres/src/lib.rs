@@ -80,8 +80,11 @@
 //! - [`KeyStore::activate_key`] demotes the active key and promotes the new one
 //!   in one transaction under an advisory lock, so two concurrent activations
 //!   cannot leave two active keys. [`ConsentStore::remember_consent`] locks the
-//!   consent row (`SELECT ... FOR UPDATE`) before it merges scopes, so
-//!   concurrent approvals are never lost.
+//!   consent row of the user, client and resource set (`SELECT ... FOR
+//!   UPDATE`) before it merges scopes, so concurrent approvals are never lost.
+//!   Migration `0004_consents_per_resource_set.sql` keys consents by resource
+//!   set and drops those remembered without their resources (their users are
+//!   asked again).
 //!
 //! # Schema and migrations
 //!

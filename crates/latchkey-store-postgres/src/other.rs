@@ -2,66 +2,90 @@
 //! [`KeyStore`], [`UserStore`], [`ReplayStore`]).
 
 use latchkey_store::{
-    ConsentRecord, ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey,
-    UserRecord, UserStore,
+    ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey, UserRecord, UserStore,
+    consent_resource_set,
 };
 use latchkey_types::{ClientId, Scope, Subject, UnixTime};
+use latchkey_uri::ResourceUri;
 
 use crate::codec::{self, time_to_db};
 use crate::{PostgresStore, backend};
 
 impl ConsentStore for PostgresStore {
-    async fn consent(
+    async fn consent_covers(
         &self,
         subject: &Subject,
         client_id: &ClientId,
-    ) -> Result<Option<ConsentRecord>, StoreError> {
-        sqlx::query("SELECT scope, updated_at FROM consents WHERE subject = $1 AND client_id = $2")
-            .bind(subject.as_str())
-            .bind(client_id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .map(|row| codec::consent_from_row(&row))
-            .transpose()
+        resources: &[ResourceUri],
+        scope: &Scope,
+        loopback_redirect: bool,
+    ) -> Result<bool, StoreError> {
+        let rows = sqlx::query(
+            "SELECT resources, scope, loopback_redirect, updated_at FROM consents \
+             WHERE subject = $1 AND client_id = $2",
+        )
+        .bind(subject.as_str())
+        .bind(client_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        for row in &rows {
+            if codec::consent_from_row(row)?.covers(resources, scope, loopback_redirect) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn remember_consent(
         &self,
         subject: &Subject,
         client_id: &ClientId,
+        resources: &[ResourceUri],
         scope: &Scope,
+        loopback_redirect: bool,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let now = time_to_db(now)?;
+        let resources = codec::resources_to_db(&consent_resource_set(resources));
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        // Make sure the row exists, then lock it: concurrent approvals merge
-        // one after the other instead of overwriting each other.
+        // Make sure the row exists, then lock it: concurrent approvals of the
+        // same resource set merge one after the other instead of overwriting
+        // each other.
         sqlx::query(
-            "INSERT INTO consents (subject, client_id, scope, updated_at) \
-             VALUES ($1, $2, '', $3) ON CONFLICT (subject, client_id) DO NOTHING",
+            "INSERT INTO consents \
+             (subject, client_id, resources, loopback_redirect, scope, updated_at) \
+             VALUES ($1, $2, $3, $4, '', $5) \
+             ON CONFLICT (subject, client_id, resources, loopback_redirect) DO NOTHING",
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
+        .bind(&resources)
+        .bind(loopback_redirect)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
         let (stored,): (String,) = sqlx::query_as(
-            "SELECT scope FROM consents WHERE subject = $1 AND client_id = $2 FOR UPDATE",
+            "SELECT scope FROM consents WHERE subject = $1 AND client_id = $2 \
+             AND resources = $3 AND loopback_redirect = $4 FOR UPDATE",
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
+        .bind(&resources)
+        .bind(loopback_redirect)
         .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
         let merged = codec::scope_from_db(&stored, "consent")?.union(scope);
         sqlx::query(
-            "UPDATE consents SET scope = $3, updated_at = $4 \
-             WHERE subject = $1 AND client_id = $2",
+            "UPDATE consents SET scope = $5, updated_at = $6 WHERE subject = $1 \
+             AND client_id = $2 AND resources = $3 AND loopback_redirect = $4",
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
+        .bind(&resources)
+        .bind(loopback_redirect)
         .bind(merged.to_string())
         .bind(now)
         .execute(&mut *tx)

@@ -31,7 +31,7 @@ cases!(
     registration_is_idempotent_by_fingerprint_and_capped,
     deleting_a_client_revokes_its_grants,
     unused_clients_are_purged_used_ones_kept,
-    consent_accumulates_per_user_and_client,
+    consent_covers_only_what_one_approval_covered,
     exactly_one_active_signing_key,
     users_are_unique_by_name,
     remember_once_admits_one_of_many_concurrent_callers,

@@ -126,18 +126,33 @@ async fn other_corrupt_rows_name_their_record() {
 
             let alice = Subject::parse("alice").expect("valid");
             let scope = Scope::parse("mcp:read").expect("valid");
+            let resources =
+                [latchkey_uri::ResourceUri::parse("https://mcp.example.com/mcp").expect("valid")];
             store
-                .remember_consent(&alice, &client.client_id, &scope, NOW)
+                .remember_consent(&alice, &client.client_id, &resources, &scope, false, NOW)
                 .await
                 .expect("remember");
             corrupt(store, "UPDATE consents SET scope = ' '").await;
             assert!(is_corrupt(
-                store.consent(&alice, &client.client_id).await,
+                store
+                    .consent_covers(&alice, &client.client_id, &resources, &scope, false)
+                    .await,
                 "consent"
             ));
             assert!(is_corrupt(
                 store
-                    .remember_consent(&alice, &client.client_id, &scope, NOW)
+                    .remember_consent(&alice, &client.client_id, &resources, &scope, false, NOW)
+                    .await,
+                "consent"
+            ));
+            corrupt(
+                store,
+                "UPDATE consents SET scope = '', resources = ARRAY['not a uri']",
+            )
+            .await;
+            assert!(is_corrupt(
+                store
+                    .consent_covers(&alice, &client.client_id, &resources, &scope, false)
                     .await,
                 "consent"
             ));

@@ -326,11 +326,14 @@ pub(crate) fn access_token_from_row(row: &SqliteRow) -> Result<AccessTokenRecord
     })
 }
 
-/// A [`ConsentRecord`] read back from the `scope` and `updated_at` of a row.
+/// A [`ConsentRecord`] read back from the `resources`, `scope`,
+/// `loopback_redirect` and `updated_at` of a row.
 pub(crate) fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreError> {
     let r = Reader::new(row, "consent");
     Ok(ConsentRecord {
+        resources: r.resources("resources")?,
         scope: r.scope("scope")?,
+        loopback_redirect: r.flag("loopback_redirect")?,
         updated_at: r.time("updated_at")?,
     })
 }

@@ -104,12 +104,16 @@
 //!
 //! # Schema and migrations
 //!
-//! `migrations/0001_initial.sql` (then `0002_code_tombstones.sql` and
-//! `0003_refresh_token_triggers.sql`, `0004_code_redemption_failures.sql`), embedded with `sqlx::migrate!` and applied on
+//! `migrations/0001_initial.sql` (then `0002_code_tombstones.sql`,
+//! `0003_refresh_token_triggers.sql`, `0004_code_redemption_failures.sql` and
+//! `0005_consents_per_resource_set.sql`, which drops the consents remembered
+//! without their resources, so their users are asked again), embedded with
+//! `sqlx::migrate!` and applied on
 //! open (`sqlx` records applied versions in `_sqlx_migrations`): `clients`,
 //! `codes`, `refresh_families`, `refresh_tokens` (every digest a family ever
 //! had, indexed by triggers in the statement that stores the family or
-//! rotates it), `access_tokens`, `consents`, `signing_keys`, `users`, `replay`, with an
+//! rotates it), `access_tokens`, `consents` (one row per user, client and
+//! resource set), `signing_keys`, `users`, `replay`, with an
 //! index for each lookup the operations make. Tables are `STRICT`, with
 //! `CHECK`s on digest lengths and closed sets. Tokens, codes and secrets are
 //! stored only as SHA-256 digests. A row that does not read back into its

@@ -1,48 +1,67 @@
 //! [`ConsentStore`], [`KeyStore`], [`UserStore`] and [`ReplayStore`].
 
 use latchkey_store::{
-    ConsentRecord, ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey,
-    UserRecord, UserStore,
+    ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey, UserRecord, UserStore,
+    consent_resource_set,
 };
 use latchkey_types::{ClientId, Scope, Subject, UnixTime};
+use latchkey_uri::ResourceUri;
 
-use crate::codec::{backend, consent_from_row, insert_error, key_from_row, time, user_from_row};
+use crate::codec::{
+    backend, consent_from_row, insert_error, key_from_row, resources_json, time, user_from_row,
+};
 use crate::{SqliteStore, begin_immediate};
 
 impl ConsentStore for SqliteStore {
-    async fn consent(
+    async fn consent_covers(
         &self,
         subject: &Subject,
         client_id: &ClientId,
-    ) -> Result<Option<ConsentRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT scope, updated_at FROM consents WHERE subject = ? AND client_id = ?",
+        resources: &[ResourceUri],
+        scope: &Scope,
+        loopback_redirect: bool,
+    ) -> Result<bool, StoreError> {
+        let rows = sqlx::query(
+            "SELECT resources, scope, loopback_redirect, updated_at FROM consents \
+             WHERE subject = ? AND client_id = ?",
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
-        .fetch_optional(&mut *self.reader().await?)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
-        row.as_ref().map(consent_from_row).transpose()
+        for row in &rows {
+            if consent_from_row(row)?.covers(resources, scope, loopback_redirect) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Reads, unions and writes in one `IMMEDIATE` transaction, so two
-    /// concurrent approvals both end up in the stored scope.
+    /// concurrent approvals of the same resource set (and kind of redirect)
+    /// both end up in the stored scope.
     async fn remember_consent(
         &self,
         subject: &Subject,
         client_id: &ClientId,
+        resources: &[ResourceUri],
         scope: &Scope,
+        loopback_redirect: bool,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let now = time(now)?;
+        let resources = resources_json(&consent_resource_set(resources))?;
         let mut writer = self.writer().await?;
         let mut tx = begin_immediate(&mut writer).await?;
         let stored = sqlx::query(
-            "SELECT scope, updated_at FROM consents WHERE subject = ? AND client_id = ?",
+            "SELECT resources, scope, loopback_redirect, updated_at FROM consents \
+             WHERE subject = ? AND client_id = ? AND resources = ? AND loopback_redirect = ?",
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
+        .bind(resources.as_str())
+        .bind(loopback_redirect)
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
@@ -51,12 +70,16 @@ impl ConsentStore for SqliteStore {
             None => scope.clone(),
         };
         sqlx::query(
-            "INSERT INTO consents (subject, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (subject, client_id) \
+            "INSERT INTO consents \
+             (subject, client_id, resources, loopback_redirect, scope, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (subject, client_id, resources, loopback_redirect) \
              DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
         )
         .bind(subject.as_str())
         .bind(client_id.as_str())
+        .bind(resources.as_str())
+        .bind(loopback_redirect)
         .bind(union.to_string())
         .bind(now)
         .execute(&mut *tx)

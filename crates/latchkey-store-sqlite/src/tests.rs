@@ -28,6 +28,10 @@ async fn tamper(store: &SqliteStore, sql: &str) {
         .expect("tamper with a row");
 }
 
+fn resource() -> latchkey_uri::ResourceUri {
+    latchkey_uri::ResourceUri::parse("https://mcp.example.com/mcp").expect("valid resource")
+}
+
 fn client() -> ClientId {
     ClientId::parse("corrupt-client").expect("valid client id")
 }
@@ -282,11 +286,34 @@ async fn keys_users_and_consents_that_do_not_read_back_are_corrupt() {
     assert_corrupt(store.list_users().await, "user");
 
     store
-        .remember_consent(&alice, &client(), &Scope::empty(), NOW)
+        .remember_consent(
+            &alice,
+            &client(),
+            &[resource()],
+            &Scope::empty(),
+            false,
+            NOW,
+        )
         .await
         .expect("remember");
     tamper(&store, "UPDATE consents SET scope = 'x\"y'").await;
-    assert_corrupt(store.consent(&alice, &client()).await, "consent");
+    assert_corrupt(
+        store
+            .consent_covers(&alice, &client(), &[resource()], &Scope::empty(), false)
+            .await,
+        "consent",
+    );
+    tamper(
+        &store,
+        "UPDATE consents SET scope = '', resources = '[\"not a uri\"]'",
+    )
+    .await;
+    assert_corrupt(
+        store
+            .consent_covers(&alice, &client(), &[resource()], &Scope::empty(), false)
+            .await,
+        "consent",
+    );
 }
 
 #[tokio::test]
@@ -294,15 +321,34 @@ async fn the_empty_scope_round_trips_as_the_empty_string() {
     let store = store().await;
     let alice = Subject::parse("alice").expect("valid");
     store
-        .remember_consent(&alice, &client(), &Scope::empty(), NOW)
+        .remember_consent(
+            &alice,
+            &client(),
+            &[resource()],
+            &Scope::empty(),
+            false,
+            NOW,
+        )
         .await
         .expect("remember");
-    let consent = store
-        .consent(&alice, &client())
-        .await
-        .expect("lookup")
-        .expect("found");
-    assert!(consent.scope.is_empty());
+    assert!(
+        store
+            .consent_covers(&alice, &client(), &[resource()], &Scope::empty(), false)
+            .await
+            .expect("lookup")
+    );
+    assert!(
+        !store
+            .consent_covers(
+                &alice,
+                &client(),
+                &[resource()],
+                &Scope::parse("a").expect("scope"),
+                false
+            )
+            .await
+            .expect("lookup")
+    );
 }
 
 #[tokio::test]
@@ -514,6 +560,8 @@ async fn every_lookup_uses_an_index() {
         "DELETE FROM consents WHERE client_id = ?",
         "DELETE FROM consents WHERE subject = ?",
         "SELECT * FROM consents WHERE subject = ? AND client_id = ?",
+        "SELECT * FROM consents WHERE subject = ? AND client_id = ? AND resources = ? \
+         AND loopback_redirect = ?",
         "DELETE FROM refresh_tokens WHERE family_id = ?",
     ] {
         let plan = explain(&store, statement).await;

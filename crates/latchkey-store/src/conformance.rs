@@ -53,7 +53,7 @@ macro_rules! conformance_tests {
             registration_is_idempotent_by_fingerprint_and_capped,
             deleting_a_client_revokes_its_grants,
             unused_clients_are_purged_used_ones_kept,
-            consent_accumulates_per_user_and_client,
+            consent_covers_only_what_one_approval_covered,
             exactly_one_active_signing_key,
             users_are_unique_by_name,
             remember_once_admits_one_of_many_concurrent_callers,
@@ -1191,50 +1191,162 @@ pub async fn unused_clients_are_purged_used_ones_kept<S: Store + 'static>(store:
     );
 }
 
-/// Consent is remembered per user and client, as the union of what was approved.
-pub async fn consent_accumulates_per_user_and_client<S: Store + 'static>(store: Arc<S>) {
+/// Remembered consent covers a request only when one approval by the same
+/// user of the same client named every requested resource and every
+/// requested scope token; approvals of the same resource set accumulate,
+/// approvals of different sets never combine. A request whose redirect URI is
+/// loopback is covered only by an approval remembered for a loopback request.
+pub async fn consent_covers_only_what_one_approval_covered<S: Store + 'static>(store: Arc<S>) {
     let mut rng = rng(10);
     let client = client_id(&mut rng);
+    let other_client = client_id(&mut rng);
     let alice = subject();
     let bob = Subject::parse(&format!("bob-{}", rng.next_u64())).expect("valid");
-    assert!(
-        store
-            .consent(&alice, &client)
-            .await
-            .expect("lookup")
-            .is_none()
-    );
-    store
-        .remember_consent(&alice, &client, &Scope::parse("a b").expect("scope"), NOW)
-        .await
-        .expect("remember");
+    let r =
+        |path: &str| ResourceUri::parse(&format!("https://mcp.example.com/{path}")).expect("valid");
+    let scope = |s: &str| {
+        if s.is_empty() {
+            Scope::empty()
+        } else {
+            Scope::parse(s).expect("scope")
+        }
+    };
+    let (one, two, three) = (r("one"), r("two"), r("three"));
+    let covers_as = |subject: Subject,
+                     client: ClientId,
+                     resources: Vec<ResourceUri>,
+                     s: &str,
+                     loopback: bool| {
+        let store = Arc::clone(&store);
+        let requested = scope(s);
+        async move {
+            store
+                .consent_covers(&subject, &client, &resources, &requested, loopback)
+                .await
+                .expect("lookup")
+        }
+    };
+    let covers = |subject: Subject, client: ClientId, resources: Vec<ResourceUri>, s: &str| {
+        covers_as(subject, client, resources, s, false)
+    };
+    assert!(!covers(alice.clone(), client.clone(), vec![one.clone()], "").await);
+
     store
         .remember_consent(
             &alice,
             &client,
-            &Scope::parse("c").expect("scope"),
+            &[two.clone(), one.clone()],
+            &scope("a b"),
+            false,
+            NOW,
+        )
+        .await
+        .expect("remember");
+    assert!(covers(alice.clone(), client.clone(), vec![one.clone()], "a").await);
+    assert!(
+        covers(
+            alice.clone(),
+            client.clone(),
+            vec![one.clone(), two.clone()],
+            "b a"
+        )
+        .await
+    );
+    assert!(covers(alice.clone(), client.clone(), vec![two.clone()], "").await);
+    assert!(
+        !covers(alice.clone(), client.clone(), vec![three.clone()], "a").await,
+        "a resource never approved"
+    );
+    assert!(
+        !covers(
+            alice.clone(),
+            client.clone(),
+            vec![one.clone(), three.clone()],
+            "a"
+        )
+        .await,
+        "a resource set larger than the approved one"
+    );
+    assert!(
+        !covers(alice.clone(), client.clone(), vec![one.clone()], "a c").await,
+        "a scope never approved"
+    );
+    assert!(!covers(bob.clone(), client.clone(), vec![one.clone()], "a").await);
+    assert!(!covers(alice.clone(), other_client.clone(), vec![one.clone()], "a").await);
+
+    // The same set in another order: the scope accumulates.
+    store
+        .remember_consent(
+            &alice,
+            &client,
+            &[one.clone(), two.clone(), one.clone()],
+            &scope("c"),
+            false,
             NOW.saturating_add(Duration::from_secs(1)),
         )
         .await
         .expect("remember");
-    let consent = store
-        .consent(&alice, &client)
+    assert!(covers(alice.clone(), client.clone(), vec![two.clone()], "a b c").await);
+
+    // Another set: its scope is approved for that set alone.
+    store
+        .remember_consent(
+            &alice,
+            &client,
+            std::slice::from_ref(&three),
+            &scope("d"),
+            false,
+            NOW,
+        )
         .await
-        .expect("lookup")
-        .expect("found");
-    assert_eq!(consent.scope.to_string(), "a b c");
-    assert_eq!(
-        consent.updated_at,
-        NOW.saturating_add(Duration::from_secs(1))
+        .expect("remember");
+    assert!(covers(alice.clone(), client.clone(), vec![three.clone()], "d").await);
+    assert!(
+        !covers(alice.clone(), client.clone(), vec![three.clone()], "a").await,
+        "a scope approved for other resources"
     );
     assert!(
-        store
-            .consent(&bob, &client)
-            .await
-            .expect("lookup")
-            .is_none()
+        !covers(alice.clone(), client.clone(), vec![one.clone()], "d").await,
+        "a scope approved for other resources"
     );
+    assert!(
+        !covers(
+            alice.clone(),
+            client.clone(),
+            vec![one.clone(), three.clone()],
+            ""
+        )
+        .await,
+        "two approvals never combine"
+    );
+
+    // Loopback: only an approval remembered for a loopback request counts.
+    assert!(
+        !covers_as(alice.clone(), client.clone(), vec![one.clone()], "a", true).await,
+        "a consent remembered for another redirect does not cover a loopback one"
+    );
+    store
+        .remember_consent(
+            &alice,
+            &client,
+            std::slice::from_ref(&one),
+            &scope("a"),
+            true,
+            NOW,
+        )
+        .await
+        .expect("remember");
+    assert!(covers_as(alice.clone(), client.clone(), vec![one.clone()], "a", true).await);
+    assert!(
+        !covers_as(alice.clone(), client.clone(), vec![one.clone()], "b", true).await,
+        "the scope remembered for another redirect does not count for loopback"
+    );
+    assert!(covers(alice.clone(), client.clone(), vec![one.clone()], "a b").await);
+
     assert!(store.forget_consent(&alice, &client).await.expect("forget"));
+    assert!(!covers_as(alice.clone(), client.clone(), vec![one.clone()], "a", true).await);
+    assert!(!covers(alice.clone(), client.clone(), vec![one.clone()], "").await);
+    assert!(!covers(alice.clone(), client.clone(), vec![three.clone()], "").await);
     assert!(
         !store
             .forget_consent(&alice, &client)

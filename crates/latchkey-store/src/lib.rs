@@ -62,10 +62,11 @@ use std::time::Duration;
 pub use latchkey_token::code::{CodeRecord, Consumption};
 pub use latchkey_token::refresh::{FamilyId, RefreshFamily};
 use latchkey_types::{ClientId, ErrorCode, Scope, Subject, TokenDigest, UnixTime};
+use latchkey_uri::ResourceUri;
 pub use memory::MemoryStore;
 pub use records::{
     AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, NewFamily, Registered, RevokedGrant,
-    Rotated, StoredKey, UserRecord,
+    Rotated, StoredKey, UserRecord, consent_resource_set,
 };
 
 /// How long after its expiry a code revoked by
@@ -279,21 +280,45 @@ pub trait GrantStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
-/// Consent remembered per user, client and scope set.
+/// Consent remembered per user, client and set of resources, with the scope
+/// approved for that set.
+///
+/// A remembered consent lets the authorization endpoint skip the consent page,
+/// so it must never cover more than the user was shown: a request is covered
+/// only by an approval of the same client by the same user for a resource set
+/// that holds every requested resource, with every requested scope token
+/// approved for that set ([`ConsentRecord::covers`]). A request whose
+/// redirect URI is loopback is covered only by an approval remembered for a
+/// loopback request: any local program can claim a loopback port, so the
+/// user must have chosen to remember such a consent.
+///
+/// Bound: at most two rows (loopback or not) per user, client and distinct
+/// resource set the user approved, each recorded only from a consent
+/// decision the user made.
 pub trait ConsentStore: Send + Sync {
-    /// What `subject` has consented to for `client_id`.
-    fn consent(
+    /// Whether one remembered approval by `subject` of `client_id` covers a
+    /// request for `resources` with `scope`, whose redirect URI is loopback
+    /// or not ([`ConsentRecord::covers`]).
+    fn consent_covers(
         &self,
         subject: &Subject,
         client_id: &ClientId,
-    ) -> impl Future<Output = Result<Option<ConsentRecord>, StoreError>> + Send;
+        resources: &[ResourceUri],
+        scope: &Scope,
+        loopback_redirect: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Adds `scope` to what `subject` consented to for `client_id`.
+    /// Records that `subject` approved `client_id` for `resources` (as a set,
+    /// [`consent_resource_set`]) with `scope`, for a request whose redirect
+    /// URI was loopback or not; the scope is added to what was already
+    /// approved for exactly that set and kind of redirect, in one atomic step.
     fn remember_consent(
         &self,
         subject: &Subject,
         client_id: &ClientId,
+        resources: &[ResourceUri],
         scope: &Scope,
+        loopback_redirect: bool,
         now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

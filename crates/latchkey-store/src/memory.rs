@@ -7,11 +7,12 @@ use std::sync::{Mutex, MutexGuard};
 use latchkey_token::code::{CodeRecord, Consumption};
 use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
 use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
+use latchkey_uri::ResourceUri;
 
 use crate::{
     AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, ClientStore, ConsentRecord,
     ConsentStore, GrantStore, KeyStatus, KeyStore, NewFamily, Registered, ReplayStore,
-    RevokedGrant, Rotated, StoreError, StoredKey, UserRecord, UserStore,
+    RevokedGrant, Rotated, StoreError, StoredKey, UserRecord, UserStore, consent_resource_set,
 };
 
 /// A store that keeps everything in process memory.
@@ -27,7 +28,7 @@ struct Inner {
     families: HashMap<FamilyId, StoredFamily>,
     family_by_token: HashMap<TokenDigest, FamilyId>,
     access_tokens: HashMap<String, AccessTokenRecord>,
-    consents: HashMap<(Subject, ClientId), ConsentRecord>,
+    consents: HashMap<(Subject, ClientId), Vec<ConsentRecord>>,
     keys: Vec<StoredKey>,
     users: BTreeMap<Subject, UserRecord>,
     replay: HashMap<[u8; 32], UnixTime>,
@@ -494,35 +495,55 @@ fn count(entries: usize) -> u64 {
 }
 
 impl ConsentStore for MemoryStore {
-    async fn consent(
+    async fn consent_covers(
         &self,
         subject: &Subject,
         client_id: &ClientId,
-    ) -> Result<Option<ConsentRecord>, StoreError> {
+        resources: &[ResourceUri],
+        scope: &Scope,
+        loopback_redirect: bool,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .lock()
             .consents
             .get(&(subject.clone(), client_id.clone()))
-            .cloned())
+            .is_some_and(|approvals| {
+                approvals
+                    .iter()
+                    .any(|c| c.covers(resources, scope, loopback_redirect))
+            }))
     }
 
     async fn remember_consent(
         &self,
         subject: &Subject,
         client_id: &ClientId,
+        resources: &[ResourceUri],
         scope: &Scope,
+        loopback_redirect: bool,
         now: UnixTime,
     ) -> Result<(), StoreError> {
+        let resources = consent_resource_set(resources);
         let mut inner = self.lock();
-        let entry = inner
+        let approvals = inner
             .consents
             .entry((subject.clone(), client_id.clone()))
-            .or_insert_with(|| ConsentRecord {
-                scope: Scope::empty(),
+            .or_default();
+        match approvals
+            .iter_mut()
+            .find(|c| c.resources == resources && c.loopback_redirect == loopback_redirect)
+        {
+            Some(approval) => {
+                approval.scope = approval.scope.union(scope);
+                approval.updated_at = now;
+            }
+            None => approvals.push(ConsentRecord {
+                resources,
+                scope: scope.clone(),
+                loopback_redirect,
                 updated_at: now,
-            });
-        entry.scope = entry.scope.union(scope);
-        entry.updated_at = now;
+            }),
+        }
         Ok(())
     }
 

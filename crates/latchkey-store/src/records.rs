@@ -4,6 +4,7 @@ use core::fmt;
 
 use latchkey_token::refresh::{FamilyId, RefreshFamily};
 use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
+use latchkey_uri::ResourceUri;
 use zeroize::Zeroizing;
 
 /// A registered client (RFC 7591 section 3.2.1), as stored.
@@ -93,13 +94,46 @@ pub struct RevokedGrant {
     pub failed_redemption_at: Option<UnixTime>,
 }
 
-/// What a user consented to for a client.
+/// What a user consented to for a client and one set of resources.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsentRecord {
-    /// Every scope consented to so far.
+    /// The resources approved together, as [`consent_resource_set`] orders them.
+    pub resources: Vec<ResourceUri>,
+    /// Every scope approved for these resources so far.
     pub scope: Scope,
+    /// Whether the user chose to remember this consent for a request whose
+    /// redirect URI was loopback (any local program can listen there).
+    pub loopback_redirect: bool,
     /// When consent was last given.
     pub updated_at: UnixTime,
+}
+
+impl ConsentRecord {
+    /// Whether this approval covers a request for `resources` and `scope`
+    /// whose redirect URI is loopback or not (`loopback_redirect`): every
+    /// requested resource is among the approved ones, every requested scope
+    /// token was approved for them, and a loopback request is covered only by
+    /// an approval remembered for a loopback request. One approval must cover
+    /// all of it; two approvals are never combined.
+    pub fn covers(
+        &self,
+        resources: &[ResourceUri],
+        scope: &Scope,
+        loopback_redirect: bool,
+    ) -> bool {
+        (self.loopback_redirect || !loopback_redirect)
+            && resources.iter().all(|r| self.resources.contains(r))
+            && scope.is_subset(&self.scope)
+    }
+}
+
+/// The key a consent is stored under: the resources sorted, without repeats,
+/// so the same set always has the same key whatever order it came in.
+pub fn consent_resource_set(resources: &[ResourceUri]) -> Vec<ResourceUri> {
+    let mut set = resources.to_vec();
+    set.sort();
+    set.dedup();
+    set
 }
 
 /// Whether a signing key signs, only verifies, or is kept for the record.

@@ -5,7 +5,8 @@ use core::fmt;
 /// Sources: RFC 6749 section 4.1.2.1 (authorization errors) and 5.2 (token
 /// errors), RFC 6750 section 3.1 (resource errors), RFC 7009 section 2.2.1,
 /// RFC 7591 section 3.2.2 (registration errors), RFC 8707 section 2
-/// (`invalid_target`) and RFC 9449 sections 7.1 and 8 (DPoP). Each crate maps its
+/// (`invalid_target`), RFC 9449 sections 7.1 and 8 (DPoP) and OpenID Connect
+/// Core 1.0 section 3.1.2.6 (`prompt=none` errors). Each crate maps its
 /// own error enum onto this one in a single exhaustive `match`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -50,11 +51,20 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// The server requires a DPoP nonce in the proof (RFC 9449 section 8).
     UseDpopNonce,
+    /// `prompt=none`, but the end-user must sign in first (OpenID Connect
+    /// Core 1.0 section 3.1.2.6).
+    LoginRequired,
+    /// `prompt=none`, but the end-user must consent first (OpenID Connect
+    /// Core 1.0 section 3.1.2.6).
+    ConsentRequired,
+    /// `prompt=none`, but the request needs some other interaction with the
+    /// end-user (OpenID Connect Core 1.0 section 3.1.2.6).
+    InteractionRequired,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 23] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -75,6 +85,9 @@ impl ErrorCode {
         Self::InvalidTarget,
         Self::InvalidDpopProof,
         Self::UseDpopNonce,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
     ];
 
     /// The code as it appears on the wire.
@@ -100,6 +113,9 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
         }
     }
 
@@ -116,6 +132,9 @@ impl ErrorCode {
     /// 401, `insufficient_scope` 403. RFC 9449 section 7.1 answers a resource's
     /// `invalid_dpop_proof` and `use_dpop_nonce` with 401; at the token endpoint
     /// (section 5 and 8) they are 400, which adapters choose by endpoint.
+    /// OpenID Connect Core 1.0 section 3.1.2.6's `login_required`,
+    /// `consent_required` and `interaction_required` travel in a redirect;
+    /// shown on a page they are 400.
     pub const fn http_status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
@@ -135,7 +154,10 @@ impl ErrorCode {
             | Self::UnapprovedSoftwareStatement
             | Self::InvalidTarget
             | Self::InvalidDpopProof
-            | Self::UseDpopNonce => 400,
+            | Self::UseDpopNonce
+            | Self::LoginRequired
+            | Self::ConsentRequired
+            | Self::InteractionRequired => 400,
         }
     }
 }
@@ -187,6 +209,19 @@ mod tests {
         assert_eq!(ErrorCode::InsufficientScope.http_status(), 403);
         assert_eq!(ErrorCode::InvalidTarget.http_status(), 400);
         assert_eq!(ErrorCode::ServerError.http_status(), 500);
+    }
+
+    #[test]
+    fn openid_connect_core_section_3_1_2_6_prompt_none_errors() {
+        for (code, wire) in [
+            (ErrorCode::LoginRequired, "login_required"),
+            (ErrorCode::ConsentRequired, "consent_required"),
+            (ErrorCode::InteractionRequired, "interaction_required"),
+        ] {
+            assert_eq!(code.as_str(), wire);
+            assert_eq!(ErrorCode::parse(wire), Some(code));
+            assert_eq!(code.http_status(), 400);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use latchkey_engine::{
     MetadataFetcher, Params, ResourceConfig,
 };
 use latchkey_registration::ClientIdMetadataUrl;
-use latchkey_store::MemoryStore;
+use latchkey_store::{ClientStore, MemoryStore};
 use latchkey_token::refresh::RotationKey;
 use latchkey_types::{ErrorCode, Scope, UnixTime};
 use latchkey_uri::ResourceUri;
@@ -144,6 +144,33 @@ pub async fn public_client(engine: &TestEngine) -> String {
     )
     .await;
     body["client_id"].as_str().unwrap().to_owned()
+}
+
+/// The client id of [`admin_client`].
+pub const ADMIN_CLIENT: &str = "admin-client";
+
+/// A public client with [`public_client`]'s metadata, added the way an
+/// administrator adds one (`latchkey clients add`: stored directly, without
+/// a registration access token), so its errors before any interaction are
+/// redirected (RFC 9700 section 4.11.2 applies to clients anyone could create).
+pub async fn admin_client(engine: &TestEngine) -> String {
+    let dynamic = public_client(engine).await;
+    let mut record = engine
+        .store()
+        .client(&latchkey_types::ClientId::parse(&dynamic).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    record.client_id = latchkey_types::ClientId::parse(ADMIN_CLIENT).unwrap();
+    record.registration_token_digest = None;
+    record.fingerprint = None;
+    record.secret_digest = None;
+    engine
+        .store()
+        .register_client(&record, u64::MAX)
+        .await
+        .unwrap();
+    ADMIN_CLIENT.to_owned()
 }
 
 pub fn params(pairs: &[(&str, &str)]) -> Params {
