@@ -96,6 +96,10 @@ pub struct ResolvedClient {
     /// When a registered client first obtained a token; `None` if never, and
     /// always for a client ID metadata document (nothing is stored for it).
     pub first_used_at: Option<UnixTime>,
+    /// Whether an administrator let this registered client introspect
+    /// ([`ClientRecord::may_introspect`]); always `false` for a client ID
+    /// metadata document, whatever it says.
+    pub may_introspect: bool,
 }
 
 /// Where a [`ResolvedClient`] came from, and so who could have created it.
@@ -142,6 +146,7 @@ impl ResolvedClient {
                 ClientSource::Registered
             },
             first_used_at: record.first_used_at,
+            may_introspect: record.may_introspect,
         })
     }
 }
@@ -195,6 +200,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 secret_digest: None,
                 secret_expires_at: None,
                 first_used_at: None,
+                // RFC 7662 section 2.1: a document anyone can publish never
+                // grants a permission.
+                may_introspect: false,
             })),
             Err(error) => {
                 let reason = error.to_string();

@@ -159,6 +159,8 @@ pub struct EngineConfig {
     /// Whether every DPoP proof at the token endpoint needs a server nonce (RFC 9449 section 8). Default false.
     pub dpop_nonce_required: bool,
     /// Confidential clients (resource servers) allowed to introspect (RFC 7662 section 2.1). Default none.
+    /// A registered client whose record has `ClientRecord::may_introspect`
+    /// (set by an administrator) may introspect too.
     pub introspection_clients: Vec<ClientId>,
     /// Whether the issuer and endpoints may be plain `http` on a non-loopback
     /// host. MCP requires HTTPS for every authorization server endpoint (A12);

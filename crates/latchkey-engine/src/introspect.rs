@@ -16,9 +16,12 @@ use crate::revoke::MAX_TOKEN_LEN;
 
 impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     /// The introspection endpoint (RFC 7662 section 2). The caller must
-    /// authenticate as a confidential client listed in
-    /// `EngineConfig::introspection_clients` (otherwise `invalid_client`, 401;
-    /// section 2.1 requires authorizing the caller). A token is active when it
+    /// authenticate as a confidential client that may introspect: one whose
+    /// stored record says so (`ClientRecord::may_introspect`, set only by an
+    /// administrator, `latchkey clients add --introspect`) or one listed in
+    /// `EngineConfig::introspection_clients`. Any other caller gets
+    /// `invalid_client`, 401 (section 2.1 requires authorizing the caller;
+    /// sections 2.3 and 4: it learns nothing about the token). A token is active when it
     /// is an access token this server signed, unexpired and recorded as not
     /// revoked, or the current token of an active, unexpired refresh family.
     /// The response (section 2.2) is never cached.
@@ -44,12 +47,12 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let caller = self
             .authenticate_client(params, http, &self.config().introspection_endpoint, now)
             .await?;
-        if !caller.client.is_confidential()
-            || !self
+        let permitted = caller.client.may_introspect
+            || self
                 .config()
                 .introspection_clients
-                .contains(&caller.client.client_id)
-        {
+                .contains(&caller.client.client_id);
+        if !caller.client.is_confidential() || !permitted {
             return Err(EngineError::protocol(
                 ErrorCode::InvalidClient,
                 "the client may not introspect tokens",

@@ -59,6 +59,7 @@
 //!     fingerprint: None,
 //!     issued_at: now,
 //!     first_used_at: None,
+//!     may_introspect: false,
 //! }, 100).await?;
 //! let secrets = EngineSecrets {
 //!     rotation_key: latchkey_token::refresh::RotationKey::generate(&mut rng),

@@ -48,6 +48,10 @@
 //!   register.
 //! - No initial access tokens (RFC 7591 section 3): registration is open,
 //!   bounded by the policy and the cap.
+//! - No registration or update grants the introspection permission
+//!   ([`ClientRecord::may_introspect`], RFC 7662 section 2.1), whatever
+//!   metadata members it sends: a registered client is stored without it,
+//!   and an update keeps what the administrator set.
 
 use latchkey_registration::{
     ClientRegistrationResponse, RegistrationEndpoint, RegistrationPolicy, validate_registration,
@@ -104,6 +108,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             fingerprint: None,
             issued_at: now,
             first_used_at: None,
+            // RFC 7662 section 2.1: only an administrator lets a client
+            // introspect; no metadata member a registrant sends grants it.
+            may_introspect: false,
         };
         match self
             .store()

@@ -315,6 +315,7 @@ async fn oauth_2_1_section_4_1_2_1_client_without_the_code_grant_is_unauthorized
         fingerprint: None,
         issued_at: NOW,
         first_used_at: None,
+        may_introspect: false,
     };
     engine.store().register_client(&record, 100).await.unwrap();
     let outcome = authorize(&engine, &request("service-client", &[])).await;

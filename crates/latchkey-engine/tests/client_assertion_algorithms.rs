@@ -60,6 +60,7 @@ async fn register(h: &Harness, id: &str, keys: Vec<Value>) {
         fingerprint: None,
         issued_at: UnixTime::from_secs(NOW - 10),
         first_used_at: None,
+        may_introspect: false,
     };
     h.store().register_client(&record, 1000).await.unwrap();
 }

@@ -540,3 +540,165 @@ async fn a12_redirect_uris_are_loopback_or_https() {
         }
     }
 }
+
+/// Metadata members a registrant might send hoping to be let into `/introspect`.
+fn smuggled_introspection_members(metadata: &mut serde_json::Value) {
+    for member in [
+        "may_introspect",
+        "latchkey_introspect",
+        "introspect",
+        "introspection",
+        "introspection_allowed",
+    ] {
+        metadata[member] = serde_json::Value::Bool(true);
+    }
+}
+
+/// `/introspect` as `client_id` with `client_secret` in the body (RFC 6749
+/// section 2.3.1), asking about a token that does not exist.
+async fn introspect_as(
+    engine: &TestEngine,
+    client_id: &str,
+    secret: &str,
+) -> latchkey_engine::EndpointResponse {
+    let params = latchkey_engine::Params::from_pairs(
+        [
+            ("token", "no-such-token"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned())),
+    )
+    .unwrap();
+    engine
+        .introspect(
+            &params,
+            &HttpContext::new("POST", "https://as.example.com/introspect"),
+            NOW,
+        )
+        .await
+}
+
+/// RFC 7662 section 2.1 (the server authorizes the caller), RFC 7591
+/// section 2 and RFC 7592 section 2.2: no metadata member sent in a
+/// registration or an update grants the introspection permission; the
+/// client, authenticated, is refused with `401 invalid_client`.
+#[tokio::test]
+async fn rfc_7662_section_2_1_no_registration_or_update_grants_introspection() {
+    let engine = engine().await;
+    let mut metadata = serde_json::json!({
+        "client_name": "Sneaky",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "client_secret_post",
+    });
+    smuggled_introspection_members(&mut metadata);
+    let registered = post(&engine, metadata.to_string().as_bytes(), 41).await;
+    assert_eq!(registered.status, 201, "{:?}", registered.json_body());
+    let body = json(&registered);
+    let client_id = body["client_id"].as_str().unwrap().to_owned();
+    let secret = body["client_secret"].as_str().unwrap().to_owned();
+    let token = body["registration_access_token"].as_str().unwrap();
+    let id = ClientId::parse(&client_id).unwrap();
+    let stored = engine.store().client(&id).await.unwrap().unwrap();
+    assert!(!stored.may_introspect, "{stored:?}");
+    assert!(
+        !engine
+            .resolve_client(&id, NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .may_introspect
+    );
+
+    let refused = introspect_as(&engine, &client_id, &secret).await;
+    assert_eq!(refused.status, 401, "{:?}", refused.json_body());
+    let answer = json(&refused);
+    assert_eq!(answer["error"], "invalid_client");
+    assert_eq!(
+        answer["error_description"], "the client may not introspect tokens",
+        "authenticated, then refused for want of the permission"
+    );
+    assert!(answer.get("active").is_none());
+
+    // RFC 7592 section 2.2: an update sending the same members.
+    let mut update = serde_json::json!({
+        "client_id": client_id,
+        "client_secret": secret,
+        "client_name": "Sneaky, updated",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "client_secret_post",
+    });
+    smuggled_introspection_members(&mut update);
+    let updated = engine
+        .update_client(
+            &client_id,
+            &bearer(token),
+            update.to_string().as_bytes(),
+            NOW,
+            &mut rng(42),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{:?}", updated.json_body());
+    let stored = engine.store().client(&id).await.unwrap().unwrap();
+    assert_eq!(stored.metadata["client_name"], "Sneaky, updated");
+    assert!(!stored.may_introspect, "{stored:?}");
+    let refused = introspect_as(&engine, &client_id, &secret).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(json(&refused)["error"], "invalid_client");
+}
+
+/// RFC 7592 section 2.2: an update keeps the permission an administrator
+/// stored with the client (`ClientRecord::may_introspect`).
+#[tokio::test]
+async fn rfc_7592_section_2_2_an_update_keeps_the_administrators_introspection_permission() {
+    let engine = engine().await;
+    let registered = json(&post(&engine, confidential_metadata().to_string().as_bytes(), 43).await);
+    let client_id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    let id = ClientId::parse(client_id).unwrap();
+    // What `latchkey clients add --introspect` stores, for this client.
+    let stored = engine.store().client(&id).await.unwrap().unwrap();
+    assert!(engine.store().delete_client(&id, NOW).await.unwrap());
+    let granted = latchkey_store::ClientRecord {
+        may_introspect: true,
+        ..stored
+    };
+    engine
+        .store()
+        .register_client(&granted, u64::MAX)
+        .await
+        .unwrap();
+    let update = serde_json::json!({
+        "client_id": client_id,
+        "client_name": "Renamed",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    let updated = engine
+        .update_client(
+            client_id,
+            &bearer(token),
+            update.to_string().as_bytes(),
+            NOW,
+            &mut rng(44),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{:?}", updated.json_body());
+    let stored = engine.store().client(&id).await.unwrap().unwrap();
+    assert_eq!(stored.metadata["client_name"], "Renamed");
+    assert!(stored.may_introspect);
+    let basic =
+        HttpContext::new("POST", "https://as.example.com/introspect").with_authorization(format!(
+            "Basic {}",
+            <base64ct::Base64 as base64ct::Encoding>::encode_string(
+                format!("{client_id}:{secret}").as_bytes()
+            )
+        ));
+    let params =
+        latchkey_engine::Params::from_pairs([("token".to_owned(), "no-such-token".to_owned())])
+            .unwrap();
+    let answer = engine.introspect(&params, &basic, NOW).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.json_body());
+    assert_eq!(json(&answer), serde_json::json!({ "active": false }));
+}

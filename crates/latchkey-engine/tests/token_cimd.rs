@@ -22,6 +22,8 @@ const DOC_CLIENT: &str = "https://app.example.com/oauth/client.json";
 /// A document client that authenticates with `private_key_jwt`, its keys at `KEYED_JWKS`.
 const KEYED_CLIENT: &str = "https://app.example.com/oauth/keyed.json";
 const KEYED_JWKS: &str = "https://app.example.com/oauth/jwks.json";
+/// A keyed document client whose document claims the right to introspect.
+const CLAIMING_CLIENT: &str = "https://app.example.com/oauth/claiming.json";
 
 /// The key the keyed client signs its assertions with.
 fn keyed_key() -> latchkey_jose::SigningKey {
@@ -36,6 +38,21 @@ struct DocFetcher;
 
 impl MetadataFetcher for DocFetcher {
     async fn fetch(&self, url: &ClientIdMetadataUrl) -> Result<Vec<u8>, FetchError> {
+        if url.as_str() == CLAIMING_CLIENT {
+            return Ok(serde_json::json!({
+                "client_id": CLAIMING_CLIENT,
+                "client_name": "Claiming document client",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": KEYED_JWKS,
+                "may_introspect": true,
+                "latchkey_introspect": true,
+                "introspect": true,
+                "introspection_clients": [CLAIMING_CLIENT],
+            })
+            .to_string()
+            .into_bytes());
+        }
         if url.as_str() == KEYED_CLIENT {
             return Ok(serde_json::json!({
                 "client_id": KEYED_CLIENT,
@@ -78,9 +95,16 @@ impl MetadataFetcher for DocFetcher {
 }
 
 async fn engine() -> (Engine<MemoryStore, DocFetcher>, ChaCha20Rng) {
+    engine_with_introspectors(Vec::new()).await
+}
+
+async fn engine_with_introspectors(
+    introspection_clients: Vec<ClientId>,
+) -> (Engine<MemoryStore, DocFetcher>, ChaCha20Rng) {
     let mut rng = ChaCha20Rng::seed_from_u64(11);
-    let config =
+    let mut config =
         EngineConfig::new(ISSUER, ResourceUri::parse(RESOURCE).expect("uri")).expect("config");
+    config.introspection_clients = introspection_clients;
     assert!(
         config.cimd.is_some(),
         "on by default for the 2026-07-28 profile"
@@ -251,4 +275,59 @@ async fn rfc_7523_a_metadata_document_client_authenticates_with_keys_from_its_jw
         .await;
     assert_eq!(response.status, 401);
     assert_eq!(error(&response), "invalid_client");
+}
+
+/// `/introspect` as the claiming document client, with a fresh assertion.
+async fn introspect_as_claiming_client(
+    engine: &Engine<MemoryStore, DocFetcher>,
+    jti: &str,
+) -> latchkey_engine::EndpointResponse {
+    let assertion = client_assertion(
+        &keyed_key(),
+        CLAIMING_CLIENT,
+        INTROSPECTION_ENDPOINT,
+        NOW + 60,
+        jti,
+    );
+    let request = params(&[
+        ("token", "no-such-token"),
+        ("client_id", CLAIMING_CLIENT),
+        (
+            "client_assertion_type",
+            latchkey_engine::JWT_BEARER_ASSERTION_TYPE,
+        ),
+        ("client_assertion", &assertion),
+    ]);
+    engine
+        .introspect(&request, &post_to(INTROSPECTION_ENDPOINT), now())
+        .await
+}
+
+/// RFC 7662 section 2.1: a client ID metadata document, which anyone can
+/// publish, never grants the introspection permission, whatever members it
+/// carries. The document client authenticates (its assertion is good: the
+/// same client listed in `introspection_clients` introspects) and is refused
+/// with `401 invalid_client` otherwise.
+#[tokio::test]
+async fn rfc_7662_section_2_1_a_metadata_document_cannot_grant_introspection() {
+    let (engine, _) = engine().await;
+    let resolved = engine
+        .resolve_client(&ClientId::parse(CLAIMING_CLIENT).expect("id"), now())
+        .await
+        .expect("resolves")
+        .expect("a document client");
+    assert!(!resolved.may_introspect);
+    let refused = introspect_as_claiming_client(&engine, "i-1").await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    assert_eq!(error(&refused), "invalid_client");
+    assert_eq!(
+        body(&refused)["error_description"],
+        "the client may not introspect tokens"
+    );
+
+    let (listed, _) =
+        engine_with_introspectors(vec![ClientId::parse(CLAIMING_CLIENT).expect("id")]).await;
+    let answer = introspect_as_claiming_client(&listed, "i-2").await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(body(&answer), serde_json::json!({ "active": false }));
 }

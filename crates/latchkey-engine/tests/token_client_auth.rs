@@ -191,6 +191,7 @@ async fn expired_client_secret_is_refused() {
         fingerprint: None,
         issued_at: UnixTime::from_secs(NOW - 10),
         first_used_at: None,
+        may_introspect: false,
     };
     h.store().register_client(&record, 1000).await.unwrap();
     let at_expiry = h
@@ -330,6 +331,7 @@ async fn oauth_2_1_section_4_2_public_clients_cannot_use_client_credentials() {
         fingerprint: None,
         issued_at: UnixTime::from_secs(NOW - 10),
         first_used_at: None,
+        may_introspect: false,
     };
     h.store().register_client(&record, 1000).await.unwrap();
     let response = h
@@ -403,6 +405,7 @@ async fn rfc_8707_section_2_client_credentials_scope_must_be_one_the_audience_su
         fingerprint: None,
         issued_at: UnixTime::from_secs(NOW - 10),
         first_used_at: None,
+        may_introspect: false,
     };
     h.store().register_client(&record, 1000).await.unwrap();
     let auth = || post_token().with_authorization(basic(id, SECRET));

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use latchkey_engine::{EndpointResponse, ResponseBody};
+use latchkey_store::ClientRecord;
 use latchkey_types::UnixTime;
 
 struct Issued {
@@ -234,4 +235,81 @@ async fn rfc_7662_section_2_2_dpop_bound_tokens_report_cnf() {
         answer["cnf"]["jkt"],
         h.dpop_key.public_jwk().thumbprint().to_encoded()
     );
+}
+
+/// RFC 7662 section 2.1: a confidential client whose stored record carries
+/// the administrator's permission (`ClientRecord::may_introspect`, what
+/// `latchkey clients add --introspect` stores) introspects with no
+/// `introspection_clients` entry; a confidential client without it, and a
+/// public client even with the flag set, get `401 invalid_client`
+/// (sections 2.3 and 4: they learn nothing about the token).
+#[tokio::test]
+async fn rfc_7662_section_2_1_the_stored_permission_lets_a_confidential_client_introspect() {
+    let mut h = harness_with(|config| config.introspection_clients.clear()).await;
+    let secret = latchkey_types::TokenDigest::of(SECRET.as_bytes());
+    let stored = |id: &str, secret_digest, method: &str| latchkey_store::ClientRecord {
+        client_id: latchkey_types::ClientId::parse(id).expect("id"),
+        metadata: serde_json::json!({
+            "token_endpoint_auth_method": method,
+            "grant_types": ["client_credentials"],
+        })
+        .as_object()
+        .expect("an object")
+        .clone(),
+        secret_digest,
+        secret_expires_at: None,
+        registration_token_digest: None,
+        fingerprint: None,
+        issued_at: now(),
+        first_used_at: Some(now()),
+        may_introspect: true,
+    };
+    for record in [
+        stored("admin-rs", Some(secret), "client_secret_basic"),
+        ClientRecord {
+            metadata: serde_json::json!({
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+            })
+            .as_object()
+            .expect("an object")
+            .clone(),
+            ..stored("public-with-flag", None, "none")
+        },
+    ] {
+        latchkey_store::ClientStore::register_client(h.store().as_ref(), &record, 1000)
+            .await
+            .expect("register");
+    }
+    let issued = issue_public(&mut h).await;
+    let ask = |authorization: Option<String>, client: Option<&'static str>| {
+        let mut pairs = vec![("token", issued.access.as_str())];
+        if let Some(client) = client {
+            pairs.push(("client_id", client));
+        }
+        let mut http = post_to(INTROSPECTION_ENDPOINT);
+        if let Some(authorization) = authorization {
+            http = http.with_authorization(authorization);
+        }
+        (params(&pairs), http)
+    };
+
+    let (request, http) = ask(Some(basic("admin-rs", SECRET)), None);
+    let answer = h.engine.introspect(&request, &http, now()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(body(&answer)["active"], true);
+    assert_eq!(body(&answer)["client_id"], PUBLIC);
+
+    for (authorization, client) in [
+        // Confidential, not listed, no stored permission.
+        (Some(basic(RS, SECRET)), None),
+        // Public: cannot authenticate, whatever its record says.
+        (None, Some("public-with-flag")),
+    ] {
+        let (request, http) = ask(authorization, client);
+        let refused = h.engine.introspect(&request, &http, now()).await;
+        assert_eq!(refused.status, 401, "{client:?}: {:?}", refused.body);
+        assert_eq!(error(&refused), "invalid_client");
+        assert!(body(&refused).get("active").is_none());
+    }
 }

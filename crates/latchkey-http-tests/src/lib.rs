@@ -179,6 +179,7 @@ pub async fn fixture_engine(base: &str) -> Arc<Engine<MemoryStore>> {
                 fingerprint: None,
                 issued_at: now,
                 first_used_at: None,
+                may_introspect: false,
             },
             100,
         )

@@ -35,6 +35,9 @@ pub struct NewClient {
     pub scope: Option<String>,
     /// Whether the client may use the `client_credentials` grant.
     pub client_credentials: bool,
+    /// Whether the client may call `/introspect` (RFC 7662; confidential
+    /// clients only), stored with it as `ClientRecord::may_introspect`.
+    pub introspect: bool,
 }
 
 /// Adds a user with an argon2id hash of `password`; returns `false` without
@@ -128,8 +131,17 @@ pub async fn users_remove<S: Store>(
     Ok(())
 }
 
-/// `latchkey clients list`: id, kind, name and redirect URIs, one per line.
-pub async fn clients_list<S: Store>(store: &S, out: &mut impl Write) -> Result<(), ServerError> {
+/// `latchkey clients list`: id, kind, whether it may introspect, name and
+/// redirect URIs, one client per line, tab-separated. The introspection
+/// column says `introspect` when the client's record allows it (`clients add
+/// --introspect`), `introspect (introspection_clients)` when only the
+/// setting `introspection_clients` (passed as `configured`) lists it, `-`
+/// otherwise; either way only a confidential client is let in.
+pub async fn clients_list<S: Store>(
+    store: &S,
+    configured: &[String],
+    out: &mut impl Write,
+) -> Result<(), ServerError> {
     let clients = store.list_clients().await?;
     if clients.is_empty() {
         writeln!(out, "no clients")?;
@@ -154,9 +166,16 @@ pub async fn clients_list<S: Store>(store: &S, out: &mut impl Write) -> Result<(
         } else {
             "public"
         };
+        let introspect = if client.may_introspect {
+            "introspect"
+        } else if configured.iter().any(|id| id == client.client_id.as_str()) {
+            "introspect (introspection_clients)"
+        } else {
+            "-"
+        };
         writeln!(
             out,
-            "{}\t{kind}\t{}\t{}",
+            "{}\t{kind}\t{introspect}\t{}\t{}",
             client.client_id.as_str(),
             field("client_name"),
             redirects.join(" ")
@@ -169,6 +188,12 @@ pub async fn clients_list<S: Store>(store: &S, out: &mut impl Write) -> Result<(
 /// (RFC 7591 section 2 rules, redirect URIs per OAuth 2.1 section 2.3.1),
 /// stores the client and prints its id, and the secret once for a confidential client.
 /// `allowed_scopes` are the scopes of the configured resources.
+///
+/// `introspect` stores the permission to call `/introspect` with the client
+/// (RFC 7662 section 2.1: the server authorizes the caller), which neither a
+/// restart nor a configuration change takes away; it is refused for a public
+/// client, which cannot authenticate. Only this command grants it: dynamic
+/// registration, RFC 7592 updates and client ID metadata documents never do.
 pub async fn clients_add<S: Store>(
     store: &S,
     new: &NewClient,
@@ -226,6 +251,14 @@ pub async fn clients_add<S: Store>(
     let validated = validate_registration(&body, &admin_policy(allowed_scopes))
         .map_err(|error| ServerError::ClientInvalid(error.to_string()))?;
     let public = validated.metadata().token_endpoint_auth_method() == TokenEndpointAuthMethod::None;
+    if public && new.introspect {
+        return Err(ServerError::ClientInvalid(
+            "--introspect needs a confidential client (--auth-method client_secret_basic or \
+             client_secret_post): a public client cannot authenticate, and RFC 7662 section 2.1 \
+             lets only an authenticated, authorized caller introspect"
+                .to_owned(),
+        ));
+    }
     let metadata = match serde_json::to_value(validated.metadata()) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => return Err(ServerError::ClientInvalid("metadata".to_owned())),
@@ -241,6 +274,7 @@ pub async fn clients_add<S: Store>(
         issued_at: now,
         // An administrator's client is never purged as unused.
         first_used_at: Some(now),
+        may_introspect: new.introspect,
     };
     match store.register_client(&record, u64::MAX).await? {
         Registered::Inserted => {}
@@ -255,6 +289,9 @@ pub async fn clients_add<S: Store>(
             "client_secret: {} (shown once; store it now)",
             secret.expose_secret()
         )?;
+    }
+    if new.introspect {
+        writeln!(out, "may introspect tokens at /introspect")?;
     }
     Ok(client_id)
 }
@@ -494,6 +531,7 @@ mod tests {
             auth_method: "client_secret_basic".to_owned(),
             scope: Some("mcp:tools".to_owned()),
             client_credentials: true,
+            introspect: false,
         };
         let mut out = Vec::new();
         clients_add(&store, &new, &scopes(), NOW, &mut rng(), &mut out)
@@ -525,11 +563,12 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        clients_list(&store, &mut out).await.unwrap();
+        clients_list(&store, &[], &mut out).await.unwrap();
         assert_eq!(
             text(out),
-            "backend\tconfidential\tBackend\thttps://app.example/cb\n"
+            "backend\tconfidential\t-\tBackend\thttps://app.example/cb\n"
         );
+        assert!(!record.may_introspect);
         let mut out = Vec::new();
         assert!(matches!(
             clients_add(&store, &new, &scopes(), NOW, &mut rng(), &mut out).await,
@@ -589,6 +628,91 @@ mod tests {
             clients_add(&store, &unknown_scope, &scopes(), NOW, &mut rng(), &mut out).await,
             Err(ServerError::ClientInvalid(_))
         ));
+        assert!(store.list_clients().await.unwrap().is_empty());
+    }
+
+    /// RFC 7662 section 2.1: `--introspect` stores the permission with a
+    /// confidential client, and `clients list` shows it, as well as the
+    /// clients that only `introspection_clients` lists.
+    #[tokio::test]
+    async fn rfc_7662_clients_add_introspect_stores_the_permission_and_list_shows_it() {
+        let (store, _path) = store().await;
+        let confidential = |id: &str, introspect: bool| NewClient {
+            client_id: Some(id.to_owned()),
+            auth_method: "client_secret_basic".to_owned(),
+            client_credentials: true,
+            introspect,
+            ..NewClient::default()
+        };
+        let mut out = Vec::new();
+        clients_add(
+            &store,
+            &confidential("rs-1", true),
+            &scopes(),
+            NOW,
+            &mut rng(),
+            &mut out,
+        )
+        .await
+        .unwrap();
+        let printed = text(out);
+        assert!(printed.starts_with("client_id: rs-1\nclient_secret: "));
+        assert!(printed.ends_with("\nmay introspect tokens at /introspect\n"));
+        let record = store
+            .client(&ClientId::parse("rs-1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(record.may_introspect);
+        for id in ["rs-2", "plain"] {
+            let mut out = Vec::new();
+            clients_add(
+                &store,
+                &confidential(id, false),
+                &scopes(),
+                NOW,
+                &mut rng(),
+                &mut out,
+            )
+            .await
+            .unwrap();
+            assert!(!text(out).contains("introspect"));
+        }
+
+        let mut out = Vec::new();
+        clients_list(&store, &["rs-2".to_owned()], &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            text(out),
+            "plain\tconfidential\t-\t\t\n\
+             rs-1\tconfidential\tintrospect\t\t\n\
+             rs-2\tconfidential\tintrospect (introspection_clients)\t\t\n"
+        );
+    }
+
+    /// RFC 7662 section 2.1: a public client cannot authenticate, so
+    /// `--introspect` on one is refused, saying why, and nothing is stored.
+    #[tokio::test]
+    async fn rfc_7662_clients_add_introspect_refuses_a_public_client() {
+        let (store, _path) = store().await;
+        let public = NewClient {
+            client_id: Some("spa".to_owned()),
+            redirect_uris: vec!["http://127.0.0.1/cb".to_owned()],
+            auth_method: "none".to_owned(),
+            introspect: true,
+            ..NewClient::default()
+        };
+        let mut out = Vec::new();
+        let refused = clients_add(&store, &public, &scopes(), NOW, &mut rng(), &mut out).await;
+        let Err(ServerError::ClientInvalid(reason)) = refused else {
+            panic!("expected ClientInvalid, got {refused:?}");
+        };
+        assert!(
+            reason.starts_with("--introspect needs a confidential client"),
+            "{reason}"
+        );
+        assert!(out.is_empty());
         assert!(store.list_clients().await.unwrap().is_empty());
     }
 

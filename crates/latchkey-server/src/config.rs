@@ -11,7 +11,8 @@
 //! allowed_origins = ["http://localhost:6274"]  # browser origins that may call /mcp (R15)
 //! trusted_proxies = []                    # peers whose X-Forwarded-For is believed; default none
 //! introspection_clients = ["rs-1"]        # confidential clients that may call /introspect
-//!                                         # (RFC 7662); default none
+//!                                         # (RFC 7662); default none. A client added with
+//!                                         # `latchkey clients add --introspect` may too.
 //!
 //! [login]                                 # password guessing limits (OAuth 2.1 section 7.7)
 //! max_failures_per_user = 5               # failed sign-ins per user name within the window
@@ -312,9 +313,11 @@ pub struct ServerConfig {
     /// section 2.1: the caller must be authorized). Each must be a
     /// confidential client (`latchkey clients add --auth-method
     /// client_secret_basic`); any other caller, and a public client named
-    /// here, gets `401 invalid_client`. Default: none. A deployment setting
-    /// rather than a flag stored on the client, so that no registration or
-    /// metadata document can grant it.
+    /// here, gets `401 invalid_client`. Default: none. The other way to let
+    /// a client introspect is the permission stored with it by `latchkey
+    /// clients add --introspect` (`ClientRecord::may_introspect`), which
+    /// needs no entry here. Neither can be granted by a registration, an
+    /// RFC 7592 update or a client ID metadata document.
     pub introspection_clients: Vec<String>,
     /// Environment variables whose values could not be read, reported by
     /// [`problems`](Self::problems): the variable and what it must hold.
@@ -757,13 +760,18 @@ impl ServerConfig {
         )
     }
 
-    /// One line naming the clients that may introspect, for `latchkey check`.
+    /// One line naming the clients that may introspect, for `latchkey check`
+    /// (which reads no database: clients added with `--introspect` are
+    /// listed by `latchkey clients list`).
     pub fn introspection_summary(&self) -> String {
         if self.introspection_clients.is_empty() {
-            "introspection: no client may introspect (set introspection_clients)".to_owned()
+            "introspection: only clients added with `latchkey clients add --introspect` \
+             (introspection_clients lists none)"
+                .to_owned()
         } else {
             format!(
-                "introspection: allowed for {} (each must be a confidential client)",
+                "introspection: allowed for {} (each must be a confidential client), and for \
+                 clients added with `latchkey clients add --introspect`",
                 self.introspection_clients.join(", ")
             )
         }

@@ -72,7 +72,9 @@ enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 enum ClientsCommand {
-    /// List the registered clients.
+    /// List the registered clients: id, public or confidential, whether it
+    /// may introspect (`introspect`, or `introspect (introspection_clients)`
+    /// when only the setting lists it; `-` if not), name, redirect URIs.
     List,
     /// Register a client. Confidential clients get a secret, printed once.
     Add {
@@ -94,6 +96,11 @@ enum ClientsCommand {
         /// Allow the client_credentials grant (confidential clients only).
         #[arg(long)]
         client_credentials: bool,
+        /// Allow the client to introspect tokens at /introspect (RFC 7662;
+        /// confidential clients only). Stored with the client, so it needs no
+        /// introspection_clients entry and survives restarts.
+        #[arg(long)]
+        introspect: bool,
     },
     /// Remove a client and revoke every token it holds.
     Remove {
@@ -206,7 +213,7 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
             admin::users_remove(&open().await?, &name, &mut out).await
         }
         Command::Clients(ClientsCommand::List) => {
-            admin::clients_list(&open().await?, &mut out).await
+            admin::clients_list(&open().await?, &config.introspection_clients, &mut out).await
         }
         Command::Clients(ClientsCommand::Add {
             id,
@@ -215,6 +222,7 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
             auth_method,
             scope,
             client_credentials,
+            introspect,
         }) => {
             let new = NewClient {
                 client_id: id,
@@ -223,6 +231,7 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
                 auth_method,
                 scope,
                 client_credentials,
+                introspect,
             };
             let scopes = config
                 .engine_config()?

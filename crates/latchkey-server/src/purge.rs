@@ -212,6 +212,7 @@ mod tests {
             fingerprint: None,
             issued_at: UnixTime::from_secs(issued_at),
             first_used_at: None,
+            may_introspect: false,
         }
     }
 

@@ -51,7 +51,8 @@ fn check_accepts_the_defaults() {
          sign-in limits: 5 failures per user name, or 20 per client address, within 900 s \
          lock it out for 900 s, doubling on each repeat up to 3600 s; trusted proxies: none \
          (the client address is the connection's peer)\n\
-         introspection: no client may introspect (set introspection_clients)\n\
+         introspection: only clients added with `latchkey clients add --introspect` \
+         (introspection_clients lists none)\n\
          connection limits: headers within 10 s, bodies within 30 s, responses within 60 s, \
          at most 512 connections at once, 64 from one address\n\
          rate limits: 300 requests per minute per address (burst 60), 600 per client \
@@ -166,6 +167,7 @@ fn clients_purge_deletes_never_used_registered_clients_and_prints_how_many() {
                 fingerprint: None,
                 issued_at: UnixTime::from_secs(issued_at),
                 first_used_at: None,
+                may_introspect: false,
             };
             store
                 .register_client(&record, u64::MAX)

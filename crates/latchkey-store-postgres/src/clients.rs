@@ -74,9 +74,10 @@ impl ClientStore for PostgresStore {
         }
         row.bind(sqlx::query(
             "INSERT INTO clients (client_id, metadata, secret_digest, secret_expires_at, \
-             registration_token_digest, fingerprint, issued_at, first_used_at) \
-             VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8)",
+             registration_token_digest, fingerprint, issued_at, first_used_at, may_introspect) \
+             VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9)",
         ))
+        .bind(client.may_introspect)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -84,6 +85,7 @@ impl ClientStore for PostgresStore {
         Ok(Registered::Inserted)
     }
 
+    /// Every column but `may_introspect`, which only registration writes.
     async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
         let row = ClientRow::new(client)?;
         let affected = row
@@ -192,7 +194,8 @@ impl ClientStore for PostgresStore {
     }
 }
 
-/// A client as the columns of `clients`, bound as `$1..$8`.
+/// A client as the columns of `clients`, bound as `$1..$8` (`may_introspect`,
+/// `$9`, is bound by the insert alone).
 struct ClientRow {
     client_id: String,
     metadata: String,

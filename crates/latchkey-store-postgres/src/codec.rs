@@ -31,7 +31,8 @@ pub(crate) const FAMILY_COLUMNS: &str = "id, client_id, subject, scope, resource
 
 /// The columns [`client_from_row`] reads.
 pub(crate) const CLIENT_COLUMNS: &str = "client_id, metadata::text AS metadata, secret_digest, \
-     secret_expires_at, registration_token_digest, fingerprint, issued_at, first_used_at";
+     secret_expires_at, registration_token_digest, fingerprint, issued_at, first_used_at, \
+     may_introspect";
 
 /// The columns [`access_token_from_row`] reads.
 pub(crate) const ACCESS_TOKEN_COLUMNS: &str =
@@ -222,6 +223,7 @@ pub(crate) fn client_from_row(row: &PgRow) -> Result<ClientRecord, StoreError> {
         fingerprint: optional_digest(column(row, "fingerprint", WHAT)?, WHAT)?,
         issued_at: time_from_db(column(row, "issued_at", WHAT)?, WHAT)?,
         first_used_at: optional_time(column(row, "first_used_at", WHAT)?, WHAT)?,
+        may_introspect: column(row, "may_introspect", WHAT)?,
     })
 }
 

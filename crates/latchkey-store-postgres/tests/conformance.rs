@@ -39,4 +39,5 @@ cases!(
     expired_records_are_purged_in_batches_and_live_ones_kept,
     unused_clients_are_purged_in_batches,
     a_failed_redemption_is_reported_when_the_code_comes_back,
+    the_introspection_permission_round_trips_and_no_replacement_changes_it,
 );

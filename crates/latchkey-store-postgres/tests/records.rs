@@ -139,6 +139,7 @@ async fn every_field_round_trips() {
             fingerprint: Some(TokenDigest::of(b"fingerprint")),
             issued_at: NOW,
             first_used_at: Some(later(2)),
+            may_introspect: false,
         };
         assert_eq!(
             store.register_client(&client, 10).await.expect("register"),

@@ -66,8 +66,9 @@ impl ClientStore for SqliteStore {
             .bind(sqlx::query(concat!(
                 "INSERT INTO clients (",
                 client_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )))
+            .bind(i64::from(client.may_introspect))
             .execute(&mut *tx)
             .await
             .map_err(insert_error)?;
@@ -75,6 +76,7 @@ impl ClientStore for SqliteStore {
         Ok(Registered::Inserted)
     }
 
+    /// Every column but `may_introspect`, which only registration writes.
     async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
         let values = ClientValues::new(client)?;
         // `client_id` is bound first and compared in the WHERE clause.
@@ -178,7 +180,8 @@ impl ClientStore for SqliteStore {
     }
 }
 
-/// The stored form of a client, in [`client_columns!`] order.
+/// The stored form of a client, in [`client_columns!`] order up to
+/// `first_used_at` (`may_introspect` is bound by the insert alone).
 struct ClientValues<'a> {
     client: &'a ClientRecord,
     metadata: String,

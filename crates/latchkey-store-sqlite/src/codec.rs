@@ -43,7 +43,7 @@ pub(crate) use family_columns;
 macro_rules! client_columns {
     () => {
         "client_id, metadata, secret_digest, secret_expires_at, registration_token_digest, \
-         fingerprint, issued_at, first_used_at"
+         fingerprint, issued_at, first_used_at, may_introspect"
     };
 }
 pub(crate) use client_columns;
@@ -299,6 +299,7 @@ pub(crate) fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreErro
         fingerprint: r.opt_digest("fingerprint")?,
         issued_at: r.time("issued_at")?,
         first_used_at: r.opt_time("first_used_at")?,
+        may_introspect: r.flag("may_introspect")?,
     })
 }
 

@@ -105,10 +105,11 @@
 //! # Schema and migrations
 //!
 //! `migrations/0001_initial.sql` (then `0002_code_tombstones.sql`,
-//! `0003_refresh_token_triggers.sql`, `0004_code_redemption_failures.sql` and
+//! `0003_refresh_token_triggers.sql`, `0004_code_redemption_failures.sql`,
 //! `0005_consents_per_resource_set.sql`, which drops the consents remembered
-//! without their resources, so their users are asked again), embedded with
-//! `sqlx::migrate!` and applied on
+//! without their resources, so their users are asked again, and
+//! `0006_client_may_introspect.sql`), embedded with `sqlx::migrate!` and
+//! applied on
 //! open (`sqlx` records applied versions in `_sqlx_migrations`): `clients`,
 //! `codes`, `refresh_families`, `refresh_tokens` (every digest a family ever
 //! had, indexed by triggers in the statement that stores the family or

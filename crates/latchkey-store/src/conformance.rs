@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             expired_records_are_purged_in_batches_and_live_ones_kept,
             unused_clients_are_purged_in_batches,
             a_failed_redemption_is_reported_when_the_code_comes_back,
+            the_introspection_permission_round_trips_and_no_replacement_changes_it,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -159,6 +160,7 @@ pub fn client_record(rng: &mut ChaCha20Rng, fingerprint: Option<TokenDigest>) ->
         fingerprint,
         issued_at: NOW,
         first_used_at: None,
+        may_introspect: false,
     }
 }
 
@@ -1074,6 +1076,82 @@ pub async fn registration_is_idempotent_by_fingerprint_and_capped<S: Store + 'st
             .replace_client(&capped)
             .await
             .expect("replace unknown")
+    );
+}
+
+/// RFC 7662 section 2.1: the administrator's introspection permission is
+/// stored with the client and read back by `client` and `list_clients`;
+/// replacing the client's metadata (the RFC 7592 update path) neither drops
+/// it nor, for a client without it, grants it.
+pub async fn the_introspection_permission_round_trips_and_no_replacement_changes_it<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(19);
+    let permitted = ClientRecord {
+        may_introspect: true,
+        ..client_record(&mut rng, None)
+    };
+    let other = client_record(&mut rng, None);
+    for client in [&permitted, &other] {
+        store
+            .register_client(client, u64::MAX)
+            .await
+            .expect("register");
+    }
+    let stored = |id: ClientId| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .client(&id)
+                .await
+                .expect("lookup")
+                .expect("registered")
+        }
+    };
+    assert_eq!(stored(permitted.client_id.clone()).await, permitted);
+    assert_eq!(stored(other.client_id.clone()).await, other);
+    let listed = store.list_clients().await.expect("list");
+    for client in [&permitted, &other] {
+        assert!(listed.contains(client), "{listed:?}");
+    }
+
+    // An update that leaves the flag out keeps it.
+    let mut renamed = ClientRecord {
+        may_introspect: false,
+        registration_token_digest: Some(TokenDigest::of(b"rotated")),
+        ..permitted.clone()
+    };
+    renamed
+        .metadata
+        .insert("client_name".into(), "Renamed".into());
+    assert!(store.replace_client(&renamed).await.expect("replace"));
+    assert_eq!(
+        stored(permitted.client_id.clone()).await,
+        ClientRecord {
+            may_introspect: true,
+            ..renamed
+        }
+    );
+
+    // An update that sets it grants nothing.
+    let mut smuggled = ClientRecord {
+        may_introspect: true,
+        ..other.clone()
+    };
+    smuggled
+        .metadata
+        .insert("may_introspect".into(), serde_json::Value::Bool(true));
+    assert!(store.replace_client(&smuggled).await.expect("replace"));
+    let after = stored(other.client_id.clone()).await;
+    assert!(!after.may_introspect, "{after:?}");
+    assert_eq!(
+        after,
+        ClientRecord {
+            may_introspect: false,
+            ..smuggled
+        }
     );
 }
 

@@ -101,7 +101,9 @@ pub trait ClientStore: Send + Sync {
     ) -> impl Future<Output = Result<Registered, StoreError>> + Send;
 
     /// Replaces the stored metadata of an existing client (RFC 7592 section 2.2);
-    /// `false` if there is no such client.
+    /// `false` if there is no such client. The stored
+    /// [`ClientRecord::may_introspect`] is kept, whatever `client` says: no
+    /// update grants or withdraws the administrator's permission.
     fn replace_client(
         &self,
         client: &ClientRecord,

@@ -190,7 +190,10 @@ impl ClientStore for MemoryStore {
         let mut inner = self.lock();
         match inner.clients.get_mut(&client.client_id) {
             Some(stored) => {
-                *stored = client.clone();
+                *stored = ClientRecord {
+                    may_introspect: stored.may_introspect,
+                    ..client.clone()
+                };
                 Ok(true)
             }
             None => Ok(false),

@@ -29,6 +29,13 @@ pub struct ClientRecord {
     pub issued_at: UnixTime,
     /// When the client first obtained a token; `None` if never.
     pub first_used_at: Option<UnixTime>,
+    /// Whether the client may call the introspection endpoint (RFC 7662
+    /// section 2.1: the server authorizes the caller). Only an administrator
+    /// grants it (`latchkey clients add --introspect`); registration
+    /// (RFC 7591) stores `false`, and
+    /// [`ClientStore::replace_client`](crate::ClientStore::replace_client),
+    /// the RFC 7592 update path, keeps the stored value whatever it is given.
+    pub may_introspect: bool,
 }
 
 /// What [`ClientStore::register_client`](crate::ClientStore::register_client) did.

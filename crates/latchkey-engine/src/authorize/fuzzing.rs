@@ -148,6 +148,7 @@ fn fixture() -> &'static Engine<MemoryStore> {
             fingerprint: None,
             issued_at: NOW,
             first_used_at: None,
+            may_introspect: false,
         };
         block_on(store.register_client(&record, 10)).expect("the memory store registers");
         block_on(Engine::new(

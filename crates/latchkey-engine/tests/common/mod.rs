@@ -203,6 +203,7 @@ async fn insert_client(
         fingerprint: None,
         issued_at: UnixTime::from_secs(NOW - 3600),
         first_used_at: None,
+        may_introspect: false,
     };
     let registered = store.register_client(&record, 1000).await.unwrap();
     assert_eq!(registered, latchkey_store::Registered::Inserted);

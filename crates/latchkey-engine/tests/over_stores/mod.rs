@@ -144,6 +144,7 @@ async fn insert_client<S: Store>(
         fingerprint: None,
         issued_at: UnixTime::from_secs(NOW - 3600),
         first_used_at: None,
+        may_introspect: false,
     };
     let registered = store.register_client(&record, 1000).await.unwrap();
     assert_eq!(registered, latchkey_store::Registered::Inserted);
