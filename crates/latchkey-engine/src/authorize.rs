@@ -311,19 +311,7 @@ pub enum PromptNoneRefusal {
 impl PromptNoneRefusal {
     /// The error code sent.
     pub fn error_code(self) -> ErrorCode {
-        match self {
-            Self::LoginRequired => ErrorCode::LoginRequired,
-            Self::ConsentRequired => ErrorCode::ConsentRequired,
-            Self::InteractionRequired => ErrorCode::InteractionRequired,
-        }
-    }
-
-    fn description(self) -> &'static str {
-        match self {
-            Self::LoginRequired => "prompt=none, but the end-user must sign in",
-            Self::ConsentRequired => "prompt=none, but the end-user must consent",
-            Self::InteractionRequired => "prompt=none, but the end-user must interact",
-        }
+        ErrorCode::from(&EngineError::from(self))
     }
 }
 
@@ -383,7 +371,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     ) -> AuthorizeOutcome {
         for name in ["client_id", "redirect_uri"] {
             if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
-                return error_page(ErrorCode::InvalidRequest, &format!("{name} is repeated"));
+                return page_from(&EngineError::IdentifyingParameterRepeated(name));
             }
         }
         // A repeated or oversized `state` is not echoed.
@@ -423,11 +411,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         if is_unvetted(front.client.source) {
             return page_from(error);
         }
-        AuthorizeOutcome::Redirect(front.target.error(
-            ErrorCode::from(error),
-            error.public_description(),
-            &self.config().issuer,
-        ))
+        AuthorizeOutcome::Redirect(front.target.error(error, &self.config().issuer))
     }
 
     /// Answers a `prompt=none` request that needs a page the request forbids
@@ -444,18 +428,15 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         pending: &PendingAuthorization,
         refusal: PromptNoneRefusal,
     ) -> AuthorizeOutcome {
+        let error = EngineError::from(refusal);
         if pending.unvetted_client {
-            return error_page(refusal.error_code(), refusal.description());
+            return page_from(&error);
         }
         let target = RedirectTarget {
             redirect_uri: pending.redirect_uri.clone(),
             state: pending.state.clone(),
         };
-        AuthorizeOutcome::Redirect(target.error(
-            refusal.error_code(),
-            refusal.description(),
-            &self.config().issuer,
-        ))
+        AuthorizeOutcome::Redirect(target.error(&error, &self.config().issuer))
     }
 
     /// How long the client stays connected after this approval, for the
@@ -521,11 +502,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         };
         let (subject, auth_time, remember_consent) = match decision {
             AuthorizationDecision::Deny => {
-                return target.error(
-                    ErrorCode::AccessDenied,
-                    "the resource owner denied the request",
-                    issuer,
-                );
+                return target.error(&EngineError::AccessDenied, issuer);
             }
             AuthorizationDecision::Approve {
                 subject,
@@ -539,10 +516,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         {
             Ok(code) => target.success(&code, issuer),
             Err(error) => {
-                if !matches!(error, EngineError::Protocol { .. }) {
+                if error.is_internal() {
                     tracing::error!(target: "latchkey::engine", error = %error, "authorization could not be completed");
                 }
-                target.error(ErrorCode::from(&error), error.public_description(), issuer)
+                target.error(&error, issuer)
             }
         }
     }
@@ -554,22 +531,18 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
     ) -> Result<FrontChannel, AuthorizeOutcome> {
         let Some(raw_client_id) = params.get("client_id") else {
-            return Err(error_page(
-                ErrorCode::InvalidRequest,
-                "client_id is missing",
-            ));
+            return Err(page_from(&EngineError::ParameterMissing {
+                name: "client_id".to_owned(),
+            }));
         };
         let Ok(client_id) = ClientId::parse(raw_client_id) else {
-            return Err(error_page(
-                ErrorCode::InvalidRequest,
-                "client_id is malformed",
-            ));
+            return Err(page_from(&EngineError::ClientIdMalformed));
         };
         let client = match self.resolve_client(&client_id, now).await {
             Ok(Some(client)) => client,
-            Ok(None) => return Err(error_page(ErrorCode::InvalidClient, "unknown client")),
+            Ok(None) => return Err(page_from(&EngineError::UnknownClient)),
             Err(error) => {
-                if !matches!(error, EngineError::Protocol { .. }) {
+                if error.is_internal() {
                     tracing::error!(target: "latchkey::engine", error = %error, "client could not be resolved");
                 }
                 return Err(page_from(&error));
@@ -585,34 +558,22 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                         client_id = client_id.as_str(),
                         "authorization request with an unregistered redirect_uri refused"
                     );
-                    return Err(error_page(
-                        ErrorCode::InvalidRequest,
-                        "redirect_uri does not match a registered redirect uri",
-                    ));
+                    return Err(page_from(&EngineError::RedirectUriNotRegistered));
                 }
                 // It matched a registered URI, so it parses; keep it as sent
                 // (a loopback URI with the port actually used).
                 let Ok(uri) = RedirectUri::parse(requested) else {
-                    return Err(error_page(
-                        ErrorCode::InvalidRequest,
-                        "redirect_uri is malformed",
-                    ));
+                    return Err(page_from(&EngineError::RedirectUriMalformed));
                 };
                 (uri, true)
             }
             None => match registered {
                 [only] => (only.clone(), false),
                 [] => {
-                    return Err(error_page(
-                        ErrorCode::InvalidRequest,
-                        "the client has no registered redirect uri",
-                    ));
+                    return Err(page_from(&EngineError::NoRegisteredRedirectUri));
                 }
                 _ => {
-                    return Err(error_page(
-                        ErrorCode::InvalidRequest,
-                        "redirect_uri is required: the client registered several",
-                    ));
+                    return Err(page_from(&EngineError::RedirectUriAmbiguous));
                 }
             },
         };
@@ -621,10 +582,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             state: params.get("state").map(str::to_owned),
         };
         if url::Url::parse(target.redirect_uri.as_str()).is_err() {
-            return Err(error_page(
-                ErrorCode::InvalidRequest,
-                "redirect_uri is malformed",
-            ));
+            return Err(page_from(&EngineError::RedirectUriMalformed));
         }
         Ok(FrontChannel {
             client,
@@ -644,68 +602,45 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let config = self.config();
         let metadata = &front.client.metadata;
         match params.get("response_type") {
-            None => return Err(EngineError::invalid_request("response_type is missing")),
-            Some("code") => {}
-            Some(_) => {
-                return Err(EngineError::protocol(
-                    ErrorCode::UnsupportedResponseType,
-                    "only the code response type is supported",
-                ));
+            None => {
+                return Err(EngineError::ParameterMissing {
+                    name: "response_type".to_owned(),
+                });
             }
+            Some("code") => {}
+            Some(_) => return Err(EngineError::ResponseTypeUnsupported),
         }
         if !metadata.has_grant_type(GrantType::AuthorizationCode)
             || !metadata.response_types().contains(&ResponseType::Code)
         {
-            return Err(EngineError::protocol(
-                ErrorCode::UnauthorizedClient,
-                "the client is not registered for the authorization_code grant",
-            ));
+            return Err(EngineError::CodeGrantNotRegistered);
         }
         if params.contains("request") || params.contains("request_uri") {
-            return Err(EngineError::invalid_request(
-                "request objects are not supported",
-            ));
+            return Err(EngineError::RequestObjectUnsupported);
         }
         if params
             .get("response_mode")
             .is_some_and(|mode| mode != "query")
         {
-            return Err(EngineError::invalid_request(
-                "only the query response mode is supported",
-            ));
+            return Err(EngineError::ResponseModeUnsupported);
         }
         let Some(challenge) = params.get("code_challenge") else {
-            return Err(EngineError::invalid_request("code_challenge is required"));
+            return Err(EngineError::CodeChallengeMissing);
         };
         let challenge = CodeChallenge::parse(challenge, params.get("code_challenge_method"))
-            .map_err(|error| {
-                EngineError::protocol(
-                    ErrorCode::from(&error),
-                    match error {
-                        latchkey_pkce::PkceError::ChallengeMethodMissing => {
-                            "code_challenge_method is required and must be S256"
-                        }
-                        latchkey_pkce::PkceError::ChallengeMethodPlain
-                        | latchkey_pkce::PkceError::ChallengeMethodUnknown => {
-                            "transform algorithm not supported: code_challenge_method must be S256"
-                        }
-                        _ => "code_challenge is malformed",
-                    },
-                )
-            })?;
+            .map_err(EngineError::CodeChallenge)?;
         let resources = requested_resources(config, params)?;
         let (scope, offline_access) =
             requested_scope(config, params, &resources, metadata.scope())?;
         let dpop_jkt = match params.get("dpop_jkt") {
             None => None,
-            Some(jkt) => Some(
-                JwkThumbprint::parse(jkt)
-                    .map_err(|_| EngineError::invalid_request("dpop_jkt is malformed"))?,
-            ),
+            Some(jkt) => {
+                Some(JwkThumbprint::parse(jkt).map_err(|_| EngineError::DpopJktMalformed)?)
+            }
         };
         let prompt = match params.get("prompt") {
             None => Prompt::default(),
-            Some(raw) => Prompt::parse(raw).map_err(EngineError::invalid_request)?,
+            Some(raw) => Prompt::parse(raw).map_err(EngineError::PromptInvalid)?,
         };
         let max_age = params
             .get("max_age")
@@ -749,7 +684,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> Result<String, EngineError> {
-        let internal = || EngineError::protocol(ErrorCode::ServerError, "internal server error");
+        let internal = || EngineError::Internal("a pending authorization no longer parses");
         // The pending request is server-side state; its values were checked
         // when it was created and are parsed again here rather than trusted.
         let code_challenge =
@@ -783,7 +718,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             dpop_jkt,
         };
         let (code, record) = CodeRecord::issue(params, now, &self.config().code_policy, rng)
-            .map_err(|_| internal())?;
+            .map_err(|_| EngineError::Internal("a code could not be issued"))?;
         self.store().insert_code(&record).await?;
         Ok(code.expose_secret().to_owned())
     }
@@ -804,11 +739,11 @@ struct RedirectTarget {
 
 impl RedirectTarget {
     /// `302` with `error`, `error_description`, `state`, `iss` (OAuth 2.1 section 4.1.2.1, RFC 9207).
-    fn error(&self, code: ErrorCode, description: &str, issuer: &str) -> EndpointResponse {
-        let description = sanitize_description(description);
+    fn error(&self, error: &EngineError, issuer: &str) -> EndpointResponse {
+        let description = sanitize_description(&error.public_description());
         self.redirect(
             &[
-                ("error", code.as_str()),
+                ("error", ErrorCode::from(error).as_str()),
                 ("error_description", description.as_str()),
             ],
             issuer,
@@ -848,16 +783,11 @@ fn requested_resources(
     config: &EngineConfig,
     params: &Params,
 ) -> Result<Vec<ResourceUri>, EngineError> {
-    let invalid =
-        |description: &'static str| EngineError::protocol(ErrorCode::InvalidTarget, description);
     let mut resources = Vec::new();
     for raw in params.all("resource") {
-        let resource =
-            ResourceUri::parse(raw).map_err(|_| invalid("resource is not a valid absolute uri"))?;
+        let resource = ResourceUri::parse(raw).map_err(|_| EngineError::ResourceMalformed)?;
         if config.resource(&resource).is_none() {
-            return Err(invalid(
-                "resource is not served by this authorization server",
-            ));
+            return Err(EngineError::ResourceNotServed);
         }
         if !resources.contains(&resource) {
             resources.push(resource);
@@ -878,8 +808,6 @@ fn requested_scope(
     resources: &[ResourceUri],
     registered: Option<&Scope>,
 ) -> Result<(Scope, bool), EngineError> {
-    let invalid =
-        |description: &'static str| EngineError::protocol(ErrorCode::InvalidScope, description);
     let mut supported = Scope::empty();
     let mut default = Scope::empty();
     for resource in resources {
@@ -895,7 +823,7 @@ fn requested_scope(
         };
         return Ok((default, false));
     };
-    let requested = Scope::parse(raw).map_err(|_| invalid("scope is malformed"))?;
+    let requested = Scope::parse(raw).map_err(|_| EngineError::ScopeMalformed)?;
     let offline_access = requested.contains(OFFLINE_ACCESS);
     let mut offline = Scope::empty();
     if let Ok(token) = ScopeToken::parse(OFFLINE_ACCESS) {
@@ -903,12 +831,12 @@ fn requested_scope(
     }
     let requested = requested.difference(&offline);
     if !requested.is_subset(&supported) {
-        return Err(invalid("scope holds a scope the resource does not support"));
+        return Err(EngineError::ScopeNotSupportedByResource);
     }
     if let Some(registered) = registered
         && !requested.is_subset(registered)
     {
-        return Err(invalid("scope holds a scope the client did not register"));
+        return Err(EngineError::ScopeNotAllowedForClient);
     }
     Ok((requested, offline_access))
 }
@@ -922,15 +850,12 @@ fn is_unvetted(source: ClientSource) -> bool {
     }
 }
 
-fn error_page(error: ErrorCode, description: &str) -> AuthorizeOutcome {
-    AuthorizeOutcome::ErrorPage {
-        error,
-        description: description.to_owned(),
-    }
-}
-
+/// The error page for `error` (never a redirect).
 fn page_from(error: &EngineError) -> AuthorizeOutcome {
-    error_page(ErrorCode::from(error), error.public_description())
+    AuthorizeOutcome::ErrorPage {
+        error: ErrorCode::from(error),
+        description: error.public_description(),
+    }
 }
 
 /// OAuth 2.1 section 4.1.2.1: `error_description` uses only %x20-21 / %x23-5B / %x5D-7E.

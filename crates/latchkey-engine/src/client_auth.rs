@@ -23,16 +23,15 @@ use base64ct::{Base64, Encoding};
 use latchkey_jose::{Algorithm, CompactJws, Jwks};
 use latchkey_registration::TokenEndpointAuthMethod;
 use latchkey_store::Store;
-use latchkey_types::{ClientId, ErrorCode, TokenDigest, UnixTime};
+use latchkey_types::{ClientId, TokenDigest, UnixTime};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::clients::{MetadataFetcher, ResolvedClient};
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{Challenge, EngineError, Refusal};
 use crate::events::{SecurityEvent, emit};
 use crate::request::{HttpContext, Params};
-use crate::response::EndpointResponse;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 section 2.2).
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
@@ -51,8 +50,6 @@ pub(crate) const ASSERTION_ALGORITHMS: [Algorithm; 4] = [
     Algorithm::Ps256,
 ];
 
-/// The realm of the `WWW-Authenticate: Basic` challenge.
-const BASIC_REALM: &str = "latchkey";
 /// The longest client assertion accepted, in bytes.
 const MAX_ASSERTION_LEN: usize = 8192;
 /// The longest assertion `jti` accepted, in bytes.
@@ -69,34 +66,6 @@ pub(crate) struct AuthenticatedClient {
     pub(crate) client: ResolvedClient,
 }
 
-/// A refused authentication, ready to be turned into a response.
-#[derive(Debug)]
-pub(crate) struct AuthRefusal {
-    pub(crate) error: EngineError,
-    /// Basic was attempted: the 401 carries a `WWW-Authenticate: Basic` challenge.
-    pub(crate) basic_attempted: bool,
-}
-
-impl AuthRefusal {
-    pub(crate) fn into_response(self) -> EndpointResponse {
-        let response = self.error.to_response();
-        if self.basic_attempted && response.status == 401 {
-            response.with_header("WWW-Authenticate", format!("Basic realm=\"{BASIC_REALM}\""))
-        } else {
-            response
-        }
-    }
-}
-
-impl From<EngineError> for AuthRefusal {
-    fn from(error: EngineError) -> Self {
-        Self {
-            error,
-            basic_attempted: false,
-        }
-    }
-}
-
 impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     /// Authenticates the client of a request to `endpoint` (whose URL is also
     /// accepted as a client assertion audience, besides the issuer and the
@@ -107,7 +76,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         http: &HttpContext,
         endpoint: &str,
         now: UnixTime,
-    ) -> Result<AuthenticatedClient, AuthRefusal> {
+    ) -> Result<AuthenticatedClient, Refusal> {
         let basic = match http.authorization.as_deref() {
             None => None,
             Some(header) => match parse_basic(header) {
@@ -118,24 +87,26 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                         method: "client_secret_basic",
                         reason,
                     });
-                    return Err(AuthRefusal {
-                        error: invalid_client("malformed authorization header"),
-                        basic_attempted: true,
-                    });
+                    return Err(Refusal::with_challenge(
+                        EngineError::AuthorizationHeaderMalformed,
+                        Challenge::Basic,
+                    ));
                 }
             },
         };
-        let basic_attempted = basic.is_some();
+        let challenge = if basic.is_some() {
+            Challenge::Basic
+        } else {
+            Challenge::None
+        };
         let post = params.get("client_secret");
         let jwt = params.contains("client_assertion") || params.contains("client_assertion_type");
         let methods = usize::from(basic.is_some()) + usize::from(post.is_some()) + usize::from(jwt);
         if methods > 1 {
-            return Err(AuthRefusal {
-                error: EngineError::invalid_request(
-                    "more than one client authentication method was used",
-                ),
-                basic_attempted,
-            });
+            return Err(Refusal::with_challenge(
+                EngineError::MultipleClientAuthenticationMethods,
+                challenge,
+            ));
         }
         let refuse = |client_id: Option<&ClientId>,
                       method: TokenEndpointAuthMethod,
@@ -145,10 +116,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 method: method.as_str(),
                 reason,
             });
-            AuthRefusal {
-                error: invalid_client("client authentication failed"),
-                basic_attempted,
-            }
+            Refusal::with_challenge(EngineError::ClientAuthenticationFailed, challenge)
         };
         let param_id = params.get("client_id");
 
@@ -158,14 +126,12 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 return Err(refuse(None, method, "malformed client id"));
             };
             if param_id.is_some_and(|p| p != client_id.as_str()) {
-                return Err(AuthRefusal {
-                    error: EngineError::invalid_request(
-                        "client_id does not match the authenticated client",
-                    ),
-                    basic_attempted,
-                });
+                return Err(Refusal::with_challenge(
+                    EngineError::ClientIdMismatch,
+                    challenge,
+                ));
             }
-            let client = self.find_client(&client_id, now, basic_attempted).await?;
+            let client = self.find_client(&client_id, now, challenge).await?;
             let Some(client) = client else {
                 return Err(refuse(Some(&client_id), method, "unknown client"));
             };
@@ -194,7 +160,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 "malformed client id",
             ));
         };
-        let Some(client) = self.find_client(&client_id, now, false).await? else {
+        let Some(client) = self.find_client(&client_id, now, Challenge::None).await? else {
             let method = if jwt {
                 TokenEndpointAuthMethod::PrivateKeyJwt
             } else if post.is_some() {
@@ -263,19 +229,12 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         &self,
         client_id: &ClientId,
         now: UnixTime,
-        basic_attempted: bool,
-    ) -> Result<Option<ResolvedClient>, AuthRefusal> {
+        challenge: Challenge,
+    ) -> Result<Option<ResolvedClient>, Refusal> {
         self.resolve_client(client_id, now)
             .await
-            .map_err(|error| AuthRefusal {
-                error,
-                basic_attempted,
-            })
+            .map_err(|error| Refusal::with_challenge(error, challenge))
     }
-}
-
-fn invalid_client(description: &'static str) -> EngineError {
-    EngineError::protocol(ErrorCode::InvalidClient, description)
 }
 
 /// RFC 6749 section 2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.

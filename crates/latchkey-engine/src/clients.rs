@@ -9,7 +9,7 @@ use latchkey_registration::{
     validate_client_id_metadata_document,
 };
 use latchkey_store::{ClientRecord, Store, StoreError};
-use latchkey_types::{ClientId, ErrorCode, TokenDigest, UnixTime};
+use latchkey_types::{ClientId, TokenDigest, UnixTime};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -175,7 +175,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             return Ok(None);
         }
         let url = ClientIdMetadataUrl::parse_with(client_id.as_str(), policy)
-            .map_err(|error| EngineError::protocol(ErrorCode::InvalidClient, error.to_string()))?;
+            .map_err(EngineError::ClientIdMetadataUrl)?;
         let body = match self.fetcher().fetch(&url).await {
             Ok(body) => body,
             Err(error) => {
@@ -184,10 +184,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     host: url.host(),
                     reason: &reason,
                 });
-                return Err(EngineError::protocol(
-                    ErrorCode::InvalidClient,
-                    "the client id metadata document could not be fetched",
-                ));
+                return Err(EngineError::ClientIdMetadataUnavailable);
             }
         };
         match validate_client_id_metadata_document(&url, &body, policy) {
@@ -210,10 +207,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     host: url.host(),
                     reason: &reason,
                 });
-                Err(EngineError::protocol(
-                    ErrorCode::InvalidClient,
-                    "the client id metadata document is invalid",
-                ))
+                Err(EngineError::ClientIdMetadataInvalid)
             }
         }
     }

@@ -24,7 +24,7 @@ pub fn engine_basic_credentials(data: &[u8]) {
         }
         Err(reason) => {
             assert!(!reason.is_empty());
-            let error = EngineError::protocol(ErrorCode::InvalidClient, reason);
+            let error = EngineError::AuthorizationHeaderMalformed;
             assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidClient);
         }
     }

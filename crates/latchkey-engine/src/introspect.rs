@@ -2,14 +2,13 @@
 
 use latchkey_store::Store;
 use latchkey_token::refresh::{FamilyState, RefreshToken};
-use latchkey_types::{ErrorCode, UnixTime};
+use latchkey_types::UnixTime;
 use latchkey_uri::ResourceUri;
 use serde::Serialize;
 
-use crate::client_auth::AuthRefusal;
 use crate::clients::MetadataFetcher;
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Refusal};
 use crate::request::{HttpContext, Params};
 use crate::response::EndpointResponse;
 use crate::revoke::MAX_TOKEN_LEN;
@@ -42,7 +41,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         params: &Params,
         http: &HttpContext,
         now: UnixTime,
-    ) -> Result<Introspection, AuthRefusal> {
+    ) -> Result<Introspection, Refusal> {
         let token = params.require("token")?;
         let caller = self
             .authenticate_client(params, http, &self.config().introspection_endpoint, now)
@@ -53,11 +52,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 .introspection_clients
                 .contains(&caller.client.client_id);
         if !caller.client.is_confidential() || !permitted {
-            return Err(EngineError::protocol(
-                ErrorCode::InvalidClient,
-                "the client may not introspect tokens",
-            )
-            .into());
+            return Err(EngineError::IntrospectionNotPermitted.into());
         }
         if token.len() > MAX_TOKEN_LEN {
             return Ok(Introspection::inactive());
@@ -102,7 +97,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         &self,
         token: &str,
         now: UnixTime,
-    ) -> Result<Introspection, AuthRefusal> {
+    ) -> Result<Introspection, Refusal> {
         let Some(claims) = self.verify_own_access_token(token) else {
             return Ok(Introspection::inactive());
         };

@@ -58,7 +58,7 @@ use latchkey_registration::{
     validate_update,
 };
 use latchkey_store::{ClientRecord, Registered, Store};
-use latchkey_types::{ClientId, ErrorCode, ScopeToken, TokenDigest, UnixTime};
+use latchkey_types::{ClientId, ScopeToken, TokenDigest, UnixTime};
 use rand_core::CryptoRng;
 
 use crate::authorize::OFFLINE_ACCESS;
@@ -93,7 +93,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let registration = match validate_registration(body, &policy) {
             Ok(registration) => registration,
             Err(error) => {
-                return EndpointResponse::error(ErrorCode::from(&error), &error.to_string());
+                return EngineError::Registration(error).to_response();
             }
         };
         let issued = ClientRegistrationResponse::issue(&registration, &endpoint, now, rng);
@@ -121,14 +121,12 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             Ok(Registered::Inserted) => registration_response(201, &issued),
             // Only a record with a fingerprint can match an existing client.
             Ok(Registered::Existing(_)) => {
-                EngineError::protocol(ErrorCode::ServerError, "internal server error").to_response()
+                EngineError::Internal("a registration without fingerprint matched a client")
+                    .to_response()
             }
             Ok(Registered::CapReached) => {
                 emit(&SecurityEvent::RegistrationCapReached);
-                EndpointResponse::error(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the client registration limit is reached",
-                )
+                EngineError::RegistrationLimitReached.to_response()
             }
         }
     }
@@ -190,7 +188,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let update = match validate_update(body, &record.client_id, &policy) {
             Ok(update) => update,
             Err(error) => {
-                return EndpointResponse::error(ErrorCode::from(&error), &error.to_string());
+                return EngineError::Registration(error).to_response();
             }
         };
         let (registration, sent_secret) = update.into_parts();
@@ -200,10 +198,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 .as_ref()
                 .is_some_and(|stored| *stored == sent.digest());
             if !matches {
-                return EndpointResponse::error(
-                    ErrorCode::InvalidRequest,
-                    "client_secret does not match the issued client secret",
-                );
+                return EngineError::ClientSecretMismatch.to_response();
             }
         }
         let current = match ResolvedClient::from_record(record.clone()) {
@@ -216,20 +211,14 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         if old_method.is_public() != new_method.is_public()
             || old_method.uses_client_secret() != new_method.uses_client_secret()
         {
-            return EndpointResponse::error(
-                ErrorCode::InvalidClientMetadata,
-                "token_endpoint_auth_method cannot change between public, secret-based and other methods",
-            );
+            return EngineError::AuthMethodClassChanged.to_response();
         }
         if record
             .fingerprint
             .as_ref()
             .is_some_and(|fingerprint| *fingerprint != registration.fingerprint())
         {
-            return EndpointResponse::error(
-                ErrorCode::InvalidClientMetadata,
-                "the metadata of an idempotently registered public client cannot change; register the new metadata instead",
-            );
+            return EngineError::IdempotentClientChanged.to_response();
         }
         let response = ClientRegistrationResponse::reissue(
             record.client_id.clone(),
@@ -411,11 +400,9 @@ fn unauthorized(token_presented: bool) -> EndpointResponse {
     } else {
         "Bearer"
     };
-    EndpointResponse::error(
-        ErrorCode::InvalidToken,
-        "the registration access token is missing or invalid",
-    )
-    .with_header("WWW-Authenticate", challenge.to_owned())
+    EngineError::RegistrationTokenInvalid
+        .to_response()
+        .with_header("WWW-Authenticate", challenge.to_owned())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (RFC 6750 section

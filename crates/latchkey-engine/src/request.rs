@@ -29,16 +29,15 @@ impl Params {
         let mut collected: Vec<(String, String)> = Vec::new();
         for (name, value) in pairs {
             if collected.len() >= Self::MAX_PARAMS {
-                return Err(EngineError::invalid_request("too many parameters"));
+                return Err(EngineError::TooManyParameters);
             }
             if name.len() > Self::MAX_VALUE_LEN || value.len() > Self::MAX_VALUE_LEN {
-                return Err(EngineError::invalid_request("a parameter is too long"));
+                return Err(EngineError::ParameterTooLong);
             }
             if name != Self::REPEATABLE && collected.iter().any(|(n, _)| *n == name) {
-                return Err(EngineError::invalid_request(format!(
-                    "parameter {} is repeated",
-                    printable_name(&name)
-                )));
+                return Err(EngineError::ParameterRepeated {
+                    name: printable_name(&name),
+                });
             }
             collected.push((name, value));
         }
@@ -64,8 +63,8 @@ impl Params {
 
     /// The value of `name`; missing (or empty) is `invalid_request`.
     pub fn require(&self, name: &str) -> Result<&str, EngineError> {
-        self.get(name).ok_or_else(|| {
-            EngineError::invalid_request(format!("{} is missing", printable_name(name)))
+        self.get(name).ok_or_else(|| EngineError::ParameterMissing {
+            name: printable_name(name),
         })
     }
 

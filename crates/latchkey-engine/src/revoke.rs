@@ -8,10 +8,9 @@ use latchkey_token::refresh::{FamilyState, RefreshToken, RevocationReason};
 use latchkey_types::UnixTime;
 use serde::Deserialize;
 
-use crate::client_auth::AuthRefusal;
 use crate::clients::MetadataFetcher;
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Refusal};
 use crate::events::{SecurityEvent, emit};
 use crate::request::{HttpContext, Params};
 use crate::response::EndpointResponse;
@@ -44,7 +43,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         params: &Params,
         http: &HttpContext,
         now: UnixTime,
-    ) -> Result<(), AuthRefusal> {
+    ) -> Result<(), Refusal> {
         let token = params.require("token")?;
         let client = self
             .authenticate_client(params, http, &self.config().revocation_endpoint, now)

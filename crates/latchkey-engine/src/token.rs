@@ -51,15 +51,15 @@ use latchkey_token::refresh::{
     FamilyParams, RefreshDecision, RefreshFamily, RefreshGrant, RefreshPresentation, RefreshToken,
 };
 use latchkey_token::{AccessTokenClaims, Audience};
-use latchkey_types::{ClientId, ErrorCode, Scope, Subject, UnixTime};
+use latchkey_types::{ClientId, Scope, Subject, UnixTime};
 use latchkey_uri::ResourceUri;
 use rand_core::CryptoRng;
 use serde::Serialize;
 
-use crate::client_auth::{AuthRefusal, AuthenticatedClient};
+use crate::client_auth::AuthenticatedClient;
 use crate::clients::{ClientSource, MetadataFetcher};
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Refusal};
 use crate::events::{SecurityEvent, emit};
 use crate::request::{HttpContext, Params};
 use crate::response::EndpointResponse;
@@ -94,8 +94,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let proof = self.check_dpop_proof(http, now)?;
         let client = self
             .authenticate_client(params, http, &self.config().token_endpoint, now)
-            .await
-            .map_err(Refusal::Auth)?;
+            .await?;
         let jkt = proof.as_ref().map(|checked| checked.proof.jkt().clone());
         // Recorded by the grant once it holds (see the module docs).
         let mut proof = PendingProof(proof);
@@ -158,7 +157,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         if http.dpop.is_empty() {
             return Ok(None);
         }
-        let htu = Htu::parse(&http.uri).map_err(|error| dpop_refusal(&error, None))?;
+        let htu = Htu::parse(&http.uri).map_err(dpop_refusal)?;
         let expectations = ProofExpectations::new(&http.method, &htu);
         let mut recorder = RecordingCache::default();
         let proof = validate_proof(
@@ -168,13 +167,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             &mut recorder,
             self.dpop_config(),
         )
-        .map_err(|error| dpop_refusal(&error, None))?;
-        let (key, expires_at) = recorder.recorded.ok_or_else(|| {
-            Refusal::from(EngineError::protocol(
-                ErrorCode::ServerError,
-                "internal server error",
-            ))
-        })?;
+        .map_err(dpop_refusal)?;
+        let (key, expires_at) = recorder.recorded.ok_or(EngineError::Internal(
+            "a validated dpop proof recorded no replay key",
+        ))?;
         Ok(Some(CheckedProof {
             proof,
             key,
@@ -202,11 +198,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             emit(&SecurityEvent::DpopReplay {
                 client_id: Some(&client.client.client_id),
             });
-            return Err(EngineError::protocol(
-                ErrorCode::InvalidDpopProof,
-                "dpop proof was already used",
-            )
-            .into());
+            return Err(EngineError::DpopProofReplayed.into());
         }
         Ok(())
     }
@@ -231,9 +223,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .metadata
             .has_grant_type(GrantType::AuthorizationCode)
         {
-            return Err(unauthorized_client(
-                "the client may not use this grant type",
-            ));
+            return Err(EngineError::GrantTypeNotAllowedForClient.into());
         }
         // Checking the code consumes it, so the proof's single use comes
         // first: a replayed proof must not use a code up (RFC 9449 section 11.1).
@@ -270,9 +260,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     )
                     .await?;
                 }
-                return Err(
-                    EngineError::protocol(ErrorCode::from(&error), error.to_string()).into(),
-                );
+                return Err(EngineError::CodeRefused(error).into());
             }
             RedemptionDecision::Replay(replay) => {
                 let revoked = self
@@ -293,11 +281,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                         revoked_access_tokens: revoked.access_tokens,
                     }),
                 }
-                return Err(EngineError::protocol(
-                    ErrorCode::InvalidGrant,
-                    "authorization code was already used",
-                )
-                .into());
+                return Err(EngineError::CodeAlreadyRedeemed.into());
             }
         };
 
@@ -322,9 +306,8 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 },
             };
             let (token, family) =
-                RefreshFamily::start(params, now, &self.config().refresh_policy, rng).map_err(
-                    |error| EngineError::protocol(ErrorCode::from(&error), "internal server error"),
-                )?;
+                RefreshFamily::start(params, now, &self.config().refresh_policy, rng)
+                    .map_err(|_| EngineError::Internal("a refresh family could not be started"))?;
             Some((token, family))
         } else {
             None
@@ -375,9 +358,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .metadata
             .has_grant_type(GrantType::RefreshToken)
         {
-            return Err(unauthorized_client(
-                "the client may not use this grant type",
-            ));
+            return Err(EngineError::GrantTypeNotAllowedForClient.into());
         }
         let token = RefreshToken::new(token.to_owned());
         let Some(mut family) = self
@@ -386,7 +367,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .await
             .map_err(EngineError::from)?
         else {
-            return Err(invalid_grant("refresh token is unknown").into());
+            return Err(EngineError::RefreshTokenUnknown.into());
         };
         let presentation = RefreshPresentation {
             token: &token,
@@ -422,9 +403,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                         Rotated::Applied => break (rotation.successor, response),
                         Rotated::Lost(Some(current)) if attempts_left > 0 => family = *current,
                         Rotated::Lost(_) => {
-                            return Err(
-                                invalid_grant("refresh token was rotated concurrently").into()
-                            );
+                            return Err(EngineError::RefreshRotatedConcurrently.into());
                         }
                     }
                 }
@@ -445,12 +424,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                         family_id: reuse.revoked.id(),
                         reason: reuse.reason,
                     });
-                    return Err(invalid_grant("refresh token was already used").into());
+                    return Err(EngineError::RefreshTokenReused.into());
                 }
                 RefreshDecision::Reject(error) => {
-                    return Err(
-                        EngineError::protocol(ErrorCode::from(&error), error.to_string()).into(),
-                    );
+                    return Err(EngineError::RefreshRefused(error).into());
                 }
             }
         };
@@ -475,23 +452,15 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     ) -> Result<TokenResponse, Refusal> {
         let metadata = &client.client.metadata;
         if metadata.is_public() {
-            return Err(unauthorized_client(
-                "public clients may not use client_credentials",
-            ));
+            return Err(EngineError::PublicClientCredentials.into());
         }
         if !metadata.has_grant_type(GrantType::ClientCredentials) {
-            return Err(unauthorized_client(
-                "the client may not use this grant type",
-            ));
+            return Err(EngineError::GrantTypeNotAllowedForClient.into());
         }
         let mut audience = Vec::new();
         for resource in resources {
             if self.config().resource(&resource).is_none() {
-                return Err(EngineError::protocol(
-                    ErrorCode::InvalidTarget,
-                    "resource is not served by this authorization server",
-                )
-                .into());
+                return Err(EngineError::ResourceNotServed.into());
             }
             if !audience.contains(&resource) {
                 audience.push(resource);
@@ -515,18 +484,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                 let supported = audience_resources()
                     .fold(Scope::empty(), |acc, r| acc.union(&r.scopes_supported));
                 if !requested.is_subset(&supported) {
-                    return Err(EngineError::protocol(
-                        ErrorCode::InvalidScope,
-                        "scope holds a scope the resource does not support",
-                    )
-                    .into());
+                    return Err(EngineError::ScopeNotSupportedByResource.into());
                 }
                 if !requested.is_subset(&registered) {
-                    return Err(EngineError::protocol(
-                        ErrorCode::InvalidScope,
-                        "scope exceeds the client's registered scope",
-                    )
-                    .into());
+                    return Err(EngineError::ScopeNotAllowedForClient.into());
                 }
                 requested
             }
@@ -536,7 +497,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         };
         let client_id = client.client.client_id.clone();
         let Ok(subject) = Subject::parse(client_id.as_str()) else {
-            return Err(unauthorized_client("client id cannot be a token subject"));
+            return Err(EngineError::ClientIdNotASubject.into());
         };
         let issue = Issue {
             client_id: client_id.clone(),
@@ -577,9 +538,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> Result<(TokenResponse, AccessTokenRecord), Refusal> {
-        let audience = Audience::from_vec(issue.audience).ok_or_else(|| {
-            EngineError::protocol(ErrorCode::InvalidTarget, "no resource for the access token")
-        })?;
+        let audience = Audience::from_vec(issue.audience).ok_or(EngineError::NoAudience)?;
         let lifetime = self.config().access_token_lifetime;
         let mut claims = AccessTokenClaims::new(
             self.config().issuer.clone(),
@@ -700,13 +659,13 @@ impl GrantRequest {
             "authorization_code" => {
                 let code = params.require("code")?;
                 if code.len() > MAX_TOKEN_PARAM_LEN {
-                    return Err(invalid_grant("authorization code is unknown").into());
+                    return Err(EngineError::CodeUnknown.into());
                 }
                 // Every code is PKCE-bound (OAuth 2.1 section 4.1.1), so the
                 // verifier is always required; checking here keeps the code unconsumed.
                 let verifier = params.require("code_verifier")?;
                 let verifier = CodeVerifier::parse(verifier.to_owned())
-                    .map_err(|_| invalid_grant("code_verifier is malformed"))?;
+                    .map_err(|_| EngineError::CodeVerifierMalformed)?;
                 Ok(Self::AuthorizationCode {
                     code: code.to_owned(),
                     verifier,
@@ -717,7 +676,7 @@ impl GrantRequest {
             "refresh_token" => {
                 let token = params.require("refresh_token")?;
                 if token.len() > MAX_TOKEN_PARAM_LEN {
-                    return Err(invalid_grant("refresh token is unknown").into());
+                    return Err(EngineError::RefreshTokenUnknown.into());
                 }
                 Ok(Self::RefreshToken {
                     token: token.to_owned(),
@@ -729,11 +688,7 @@ impl GrantRequest {
                 scope: parse_scope(params)?,
                 resources,
             }),
-            _ => Err(EngineError::protocol(
-                ErrorCode::UnsupportedGrantType,
-                "grant_type is not supported",
-            )
-            .into()),
+            _ => Err(EngineError::GrantTypeUnsupported.into()),
         }
     }
 }
@@ -743,23 +698,16 @@ impl GrantRequest {
 fn parse_resources(params: &Params) -> Result<Vec<ResourceUri>, Refusal> {
     params
         .all("resource")
-        .map(|value| {
-            ResourceUri::parse(value).map_err(|_| {
-                Refusal::from(EngineError::protocol(
-                    ErrorCode::InvalidTarget,
-                    "resource is not a valid resource uri",
-                ))
-            })
-        })
+        .map(|value| ResourceUri::parse(value).map_err(|_| EngineError::ResourceMalformed.into()))
         .collect()
 }
 
 fn parse_scope(params: &Params) -> Result<Option<Scope>, Refusal> {
     match params.get("scope") {
         None => Ok(None),
-        Some(scope) => Scope::parse(scope).map(Some).map_err(|_| {
-            EngineError::protocol(ErrorCode::InvalidScope, "scope is malformed").into()
-        }),
+        Some(scope) => Scope::parse(scope)
+            .map(Some)
+            .map_err(|_| EngineError::ScopeMalformed.into()),
     }
 }
 
@@ -836,52 +784,12 @@ impl ReplayCache for RecordingCache {
     }
 }
 
-/// Why the token endpoint refused a request.
-pub(crate) enum Refusal {
-    /// Client authentication failed (may carry a Basic challenge).
-    Auth(AuthRefusal),
-    /// Any other error.
-    Error(EngineError),
-    /// RFC 9449 section 8: a nonce is needed; the response carries `DPoP-Nonce`.
-    DpopNonce(EngineError, String),
-}
-
-impl Refusal {
-    pub(crate) fn into_response(self) -> EndpointResponse {
-        match self {
-            Refusal::Auth(auth) => auth.into_response(),
-            Refusal::Error(error) => error.to_response(),
-            Refusal::DpopNonce(error, nonce) => {
-                error.to_response().with_header("DPoP-Nonce", nonce)
-            }
-        }
-    }
-}
-
-impl From<EngineError> for Refusal {
-    fn from(error: EngineError) -> Self {
-        Refusal::Error(error)
-    }
-}
-
-fn dpop_refusal(error: &DpopError, client_id: Option<&ClientId>) -> Refusal {
-    let reason = error.to_string();
+/// A refused DPoP proof (RFC 9449 section 4.3), logged; a `use_dpop_nonce`
+/// refusal's response carries the fresh nonce (section 8).
+fn dpop_refusal(error: DpopError) -> EngineError {
     emit(&SecurityEvent::DpopInvalid {
-        client_id,
-        reason: &reason,
+        client_id: None,
+        reason: &error.to_string(),
     });
-    let code = error.token_endpoint_code();
-    let engine_error = EngineError::protocol(code, reason);
-    match error.fresh_nonce() {
-        Some(nonce) => Refusal::DpopNonce(engine_error, nonce.as_str().to_owned()),
-        None => Refusal::Error(engine_error),
-    }
-}
-
-fn invalid_grant(description: &'static str) -> EngineError {
-    EngineError::protocol(ErrorCode::InvalidGrant, description)
-}
-
-fn unauthorized_client(description: &'static str) -> Refusal {
-    EngineError::protocol(ErrorCode::UnauthorizedClient, description).into()
+    EngineError::DpopProof(error)
 }

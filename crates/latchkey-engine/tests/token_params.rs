@@ -179,7 +179,7 @@ fn oauth_2_1_section_3_2_repeated_parameters_never_reach_the_engine() {
         let response = error.to_response();
         assert_eq!(response.status, 400);
         assert_eq!(response.header("cache-control"), Some("no-store"));
-        assert!(matches!(error, EngineError::Protocol { .. }));
+        assert!(matches!(error, EngineError::ParameterRepeated { .. }));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use latchkey_types::{ErrorCode, UnixTime};
+use latchkey_types::UnixTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
@@ -84,17 +84,9 @@ impl Prompt {
 pub(crate) fn parse_max_age(raw: &str) -> Result<u64, EngineError> {
     const MAX_DIGITS: usize = 10;
     if raw.is_empty() || raw.len() > MAX_DIGITS || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(EngineError::protocol(
-            ErrorCode::InvalidRequest,
-            "max_age must be a non-negative integer of seconds",
-        ));
+        return Err(EngineError::MaxAgeInvalid);
     }
-    raw.parse().map_err(|_| {
-        EngineError::protocol(
-            ErrorCode::InvalidRequest,
-            "max_age must be a non-negative integer of seconds",
-        )
-    })
+    raw.parse().map_err(|_| EngineError::MaxAgeInvalid)
 }
 
 /// Whether a request needs the end-user to sign in now (OpenID Connect Core
