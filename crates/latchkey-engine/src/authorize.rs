@@ -699,7 +699,11 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     &subject,
                     &pending.client_id,
                     &pending.resources,
-                    &pending.scope,
+                    // Remembered with what it implies (MCP 2026-07-28 scope
+                    // hierarchies), so that a later request for a narrower
+                    // scope is covered; a narrower consent never covers a
+                    // broader request.
+                    &self.config().scope_hierarchy.expand(&pending.scope),
                     pending.redirect_is_loopback(),
                     now,
                 )
@@ -816,9 +820,10 @@ fn requested_scope(
             default = default.union(&resource.default_scope);
         }
     }
+    let hierarchy = &config.scope_hierarchy;
     let Some(raw) = params.get("scope") else {
         let default = match registered {
-            Some(registered) => default.intersection(registered),
+            Some(registered) => hierarchy.covered(registered, &default),
             None => default,
         };
         return Ok((default, false));
@@ -830,11 +835,14 @@ fn requested_scope(
         offline.insert(token);
     }
     let requested = requested.difference(&offline);
-    if !requested.is_subset(&supported) {
+    // MCP 2026-07-28 "Step-Up Authorization Flow": a broader scope implies
+    // narrower ones, so a resource supporting `notes` supports `notes:read`,
+    // and a client registered for `notes` may ask for `notes:read`.
+    if !hierarchy.covers(&supported, &requested) {
         return Err(EngineError::ScopeNotSupportedByResource);
     }
     if let Some(registered) = registered
-        && !requested.is_subset(registered)
+        && !hierarchy.covers(registered, &requested)
     {
         return Err(EngineError::ScopeNotAllowedForClient);
     }

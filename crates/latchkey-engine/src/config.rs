@@ -7,7 +7,7 @@ use latchkey_registration::{CimdPolicy, RegistrationPolicy};
 use latchkey_token::AccessTokenClaims;
 use latchkey_token::code::CodePolicy;
 use latchkey_token::refresh::RefreshPolicy;
-use latchkey_types::{ClientId, Scope};
+use latchkey_types::{ClientId, Scope, ScopeHierarchy};
 use latchkey_uri::{AudienceMatch, ResourceUri};
 
 use crate::error::EngineError;
@@ -162,6 +162,13 @@ pub struct EngineConfig {
     /// A registered client whose record has `ClientRecord::may_introspect`
     /// (set by an administrator) may introspect too.
     pub introspection_clients: Vec<ClientId>,
+    /// Which scopes imply which (MCP 2026-07-28, "Step-Up Authorization
+    /// Flow": "a broader scope implies narrower ones"): a client registered
+    /// for a broader scope may ask for a narrower one, a resource supporting a
+    /// broader scope supports the narrower ones, and a remembered consent to a
+    /// broader scope covers a request for a narrower one. Never the other way
+    /// round. Default: empty (no scope implies another).
+    pub scope_hierarchy: ScopeHierarchy,
     /// Whether the issuer and endpoints may be plain `http` on a non-loopback
     /// host. MCP requires HTTPS for every authorization server endpoint (A12);
     /// this exists only for deployments behind a TLS-terminating proxy on a
@@ -217,6 +224,7 @@ impl EngineConfig {
             dpop: DpopConfig::default(),
             dpop_nonce_required: false,
             introspection_clients: Vec::new(),
+            scope_hierarchy: ScopeHierarchy::empty(),
             danger_allow_insecure_http,
         };
         config.validate()?;

@@ -479,21 +479,25 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         // token's audience supports (RFC 8707 section 2, RFC 9728
         // `scopes_supported`) and one the client registered, else
         // `invalid_scope` (OAuth 2.1 section 3.2.2.1), never clamped.
+        // A broader scope implies narrower ones (MCP 2026-07-28 "Step-Up
+        // Authorization Flow"), for both checks, never the other way round.
+        let hierarchy = &self.config().scope_hierarchy;
         let scope = match scope {
             Some(requested) => {
                 let supported = audience_resources()
                     .fold(Scope::empty(), |acc, r| acc.union(&r.scopes_supported));
-                if !requested.is_subset(&supported) {
+                if !hierarchy.covers(&supported, &requested) {
                     return Err(EngineError::ScopeNotSupportedByResource.into());
                 }
-                if !requested.is_subset(&registered) {
+                if !hierarchy.covers(&registered, &requested) {
                     return Err(EngineError::ScopeNotAllowedForClient.into());
                 }
                 requested
             }
-            None => audience_resources()
-                .fold(Scope::empty(), |acc, r| acc.union(&r.default_scope))
-                .intersection(&registered),
+            None => hierarchy.covered(
+                &registered,
+                &audience_resources().fold(Scope::empty(), |acc, r| acc.union(&r.default_scope)),
+            ),
         };
         let client_id = client.client.client_id.clone();
         let Ok(subject) = Subject::parse(client_id.as_str()) else {

@@ -21,7 +21,7 @@ use latchkey_metadata::{Challenge, ProtectedResourceMetadata};
 use latchkey_remote_keys::{KeyRefresh, KeySource};
 use latchkey_store::Store;
 use latchkey_token::{AccessTokenClaims, AccessTokenValidator, TokenError};
-use latchkey_types::{ErrorCode, Scope, UnixTime};
+use latchkey_types::{ErrorCode, Scope, ScopeHierarchy, UnixTime};
 use latchkey_uri::ResourceUri;
 
 use crate::{Clock, HttpError, OriginLayer, RequireAccessTokenLayer};
@@ -70,6 +70,8 @@ pub struct ResourceServer {
     validator: RwLock<Arc<AccessTokenValidator>>,
     key_refresh: Option<KeyRefresh>,
     default_scopes: Scope,
+    /// Which granted scopes cover which required ones (MCP 2026-07-28).
+    scope_hierarchy: ScopeHierarchy,
     dpop: DpopConfig,
     /// Bounded by its capacity, and per token holder by its share.
     replay: Mutex<MemoryReplayCache>,
@@ -112,6 +114,7 @@ impl ResourceServer {
             validator: RwLock::new(Arc::new(validator)),
             key_refresh: None,
             default_scopes: Scope::empty(),
+            scope_hierarchy: ScopeHierarchy::empty(),
             dpop: DpopConfig::default(),
             replay: Mutex::new(
                 MemoryReplayCache::new(Self::DEFAULT_REPLAY_CAPACITY)
@@ -124,7 +127,8 @@ impl ResourceServer {
 
     /// The resource server for `resource` as `engine` configures it: tokens
     /// validated against the engine's current JWK Set, issuer and audience
-    /// matching; the resource's `default_scope` by default; the engine's DPoP
+    /// matching; the resource's `default_scope` by default; the engine's scope
+    /// hierarchy ([`Self::with_scope_hierarchy`]); the engine's DPoP
     /// policy, nonces included (RFC 9449 section 9); revocation checked in
     /// the engine's store (a [`StoreRevocationCheck`], one read per request).
     /// Rebuild it after a signing key rotation, or call [`Self::replace_keys`].
@@ -144,6 +148,7 @@ impl ResourceServer {
         );
         Ok(Self::new(resource.clone(), validator)
             .with_default_scopes(settings.default_scope.clone())
+            .with_scope_hierarchy(config.scope_hierarchy.clone())
             .with_dpop(config.dpop.clone())
             .with_revocation_check(Arc::new(StoreRevocationCheck::new(Arc::clone(
                 engine.store(),
@@ -153,6 +158,18 @@ impl ResourceServer {
     /// With the scopes every protected route needs unless it names its own.
     pub fn with_default_scopes(mut self, scopes: Scope) -> Self {
         self.default_scopes = scopes;
+        self
+    }
+
+    /// With the scope hierarchy the scope check honours: a token granted a
+    /// broader scope passes a route needing a narrower one it implies, never
+    /// the other way round (MCP 2026-07-28, "Step-Up Authorization Flow":
+    /// "Servers **MUST** account for scope hierarchies, where a broader scope
+    /// implies narrower ones, when deciding whether a token is sufficient for
+    /// an operation"). An `insufficient_scope` challenge still names the
+    /// scopes the route requires. Default: empty (plain set inclusion).
+    pub fn with_scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
+        self.scope_hierarchy = hierarchy;
         self
     }
 
@@ -330,7 +347,8 @@ impl ResourceServer {
     /// only under `DPoP` with a valid proof for this method and URL, `ath`
     /// included, a server nonce when configured, from the bound key (RFC 9449
     /// sections 4.3, 6.1, 7.1, 9), then the scope (RFC 6750 section 3.1, MCP
-    /// R11). Neither the key refresh nor the revocation check runs here
+    /// R11; a granted scope covers the narrower ones it implies,
+    /// [`Self::with_scope_hierarchy`]). Neither the key refresh nor the revocation check runs here
     /// (see [`Self::guard`]).
     pub fn check(
         &self,
@@ -360,7 +378,7 @@ impl ResourceServer {
             }
         }
         let claims = validated.into_claims();
-        if !scopes.is_subset(&claims.scope) {
+        if !self.scope_hierarchy.covers(&claims.scope, scopes) {
             return Err(HttpError::InsufficientScope);
         }
         Ok(AccessToken(Arc::new(claims)))

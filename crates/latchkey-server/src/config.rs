@@ -26,6 +26,9 @@
 //! default_scope = ["mcp:tools"]
 //! name = "Example MCP server"
 //!
+//! [scopes]                                # a broader scope implies narrower ones (MCP 2026-07-28)
+//! hierarchy = { "notes" = ["notes:read", "notes:write"], "notes:write" = ["notes:read"] }
+//!
 //! [registration]
 //! enabled = true                          # dynamic client registration (RFC 7591)
 //!
@@ -80,6 +83,17 @@
 //! in `trusted_proxies` (addresses or CIDR networks), so a client cannot pick
 //! its own address by sending the header.
 //!
+//! `[scopes] hierarchy` maps a broader scope to the narrower ones it implies
+//! (MCP 2026-07-28, "Step-Up Authorization Flow": "Servers **MUST** account
+//! for scope hierarchies, where a broader scope implies narrower ones"),
+//! transitively: a token granted `notes` passes a route needing `notes:read`,
+//! a client registered for `notes` may ask for `notes:read`, and a remembered
+//! consent to `notes` covers a later request for `notes:read`. Never the
+//! other way round, and a scope implying itself (directly or through a
+//! cycle) is refused by `latchkey check`. `scopes_supported` and the scopes a
+//! challenge names are unchanged. `LATCHKEY_SCOPE_HIERARCHY` replaces it with
+//! the same inline table (`{ notes = ["notes:read"] }`). Default: none.
+//!
 //! `[purge] interval_secs` is how often `latchkey serve` deletes expired
 //! codes, refresh families, access-token records and one-time `jti`s, and
 //! dynamically registered clients that never obtained a token within a day
@@ -101,7 +115,7 @@ use std::time::Duration;
 use latchkey_engine::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig};
 use latchkey_registration::CimdPolicy;
 use latchkey_token::refresh::RefreshPolicy;
-use latchkey_types::{ClientId, Scope, SecretString};
+use latchkey_types::{ClientId, Scope, ScopeHierarchy, ScopeToken, SecretString};
 use latchkey_uri::ResourceUri;
 use serde::Deserialize;
 
@@ -122,7 +136,7 @@ pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
 pub const DEFAULT_SCOPE: &str = "mcp:tools";
 
 /// The environment variables read, in the order they are applied.
-pub const ENVIRONMENT_VARIABLES: [&str; 26] = [
+pub const ENVIRONMENT_VARIABLES: [&str; 27] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
@@ -134,6 +148,7 @@ pub const ENVIRONMENT_VARIABLES: [&str; 26] = [
     "LATCHKEY_DEMO_PASSWORD",
     "LATCHKEY_ALLOWED_ORIGINS",
     "LATCHKEY_TRUSTED_PROXIES",
+    "LATCHKEY_SCOPE_HIERARCHY",
     "LATCHKEY_LOGIN_MAX_FAILURES_PER_USER",
     "LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS",
     "LATCHKEY_LOGIN_WINDOW_SECS",
@@ -319,6 +334,9 @@ pub struct ServerConfig {
     /// needs no entry here. Neither can be granted by a registration, an
     /// RFC 7592 update or a client ID metadata document.
     pub introspection_clients: Vec<String>,
+    /// The scope hierarchy as configured: `(broader, narrower)` pairs, in
+    /// the order written (see the module docs). Default: none.
+    pub scope_hierarchy: Vec<(String, String)>,
     /// Environment variables whose values could not be read, reported by
     /// [`problems`](Self::problems): the variable and what it must hold.
     pub environment_problems: Vec<(&'static str, &'static str)>,
@@ -359,6 +377,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             login: LoginSettings::default(),
             introspection_clients: Vec::new(),
+            scope_hierarchy: Vec::new(),
             environment_problems: Vec::new(),
             tls: TlsSettings::default(),
             demo_user: true,
@@ -416,6 +435,9 @@ impl ServerConfig {
         set(&mut self.allowed_origins, file.allowed_origins);
         set(&mut self.trusted_proxies, file.trusted_proxies);
         set(&mut self.introspection_clients, file.introspection_clients);
+        if let Some(hierarchy) = file.scopes.and_then(|scopes| scopes.hierarchy) {
+            self.scope_hierarchy = hierarchy_pairs(hierarchy);
+        }
         if let Some(login) = file.login {
             set(
                 &mut self.login.max_failures_per_user,
@@ -519,6 +541,19 @@ impl ServerConfig {
         }
         if let Some(proxies) = env("LATCHKEY_TRUSTED_PROXIES") {
             self.trusted_proxies = split_list(&proxies);
+        }
+        if let Some(table) = env("LATCHKEY_SCOPE_HIERARCHY") {
+            match toml::from_str::<FileScopes>(&format!("hierarchy = {table}")) {
+                Ok(FileScopes {
+                    hierarchy: Some(hierarchy),
+                }) => self.scope_hierarchy = hierarchy_pairs(hierarchy),
+                Ok(FileScopes { hierarchy: None }) | Err(_) => {
+                    self.environment_problems.push((
+                        "LATCHKEY_SCOPE_HIERARCHY",
+                        "an inline table of scope lists, such as { notes = [\"notes:read\"] }",
+                    ));
+                }
+            }
         }
         let problems = &mut self.environment_problems;
         number_from_env(
@@ -777,6 +812,50 @@ impl ServerConfig {
         }
     }
 
+    /// The scope hierarchy in force (MCP 2026-07-28): each configured scope
+    /// parsed as one scope token, no scope implying itself, at most
+    /// [`ScopeHierarchy::MAX_PAIRS`] pairs.
+    pub fn parsed_scope_hierarchy(&self) -> Result<ScopeHierarchy, ServerError> {
+        let token = |scope: &String| {
+            ScopeToken::parse(scope).map_err(|_| ServerError::ScopeHierarchyScopeInvalid {
+                scope: scope.clone(),
+            })
+        };
+        let pairs = self
+            .scope_hierarchy
+            .iter()
+            .map(|(broader, narrower)| Ok((token(broader)?, token(narrower)?)))
+            .collect::<Result<Vec<_>, ServerError>>()?;
+        ScopeHierarchy::new(pairs).map_err(ServerError::ScopeHierarchyInvalid)
+    }
+
+    /// One line saying which scopes imply which, for `latchkey check`.
+    pub fn scope_hierarchy_summary(&self) -> String {
+        let Ok(hierarchy) = self.parsed_scope_hierarchy() else {
+            return "scope hierarchy: refused (see above)".to_owned();
+        };
+        if hierarchy.is_empty() {
+            return "scope hierarchy: none (a token must hold each scope a route needs)".to_owned();
+        }
+        let mut lines: Vec<String> = Vec::new();
+        let mut current: Option<(&ScopeToken, Vec<&str>)> = None;
+        for (broader, narrower) in hierarchy.implications() {
+            match &mut current {
+                Some((scope, implied)) if *scope == broader => implied.push(narrower.as_str()),
+                _ => {
+                    if let Some((scope, implied)) = current.take() {
+                        lines.push(format!("{scope} implies {}", implied.join(", ")));
+                    }
+                    current = Some((broader, vec![narrower.as_str()]));
+                }
+            }
+        }
+        if let Some((scope, implied)) = current {
+            lines.push(format!("{scope} implies {}", implied.join(", ")));
+        }
+        format!("scope hierarchy: {}", lines.join("; "))
+    }
+
     /// The resources in effect: the configured ones, or `{issuer}/mcp` with
     /// the default scopes.
     pub fn effective_resources(&self) -> Vec<ResourceSettings> {
@@ -807,6 +886,9 @@ impl ServerConfig {
             problems.push(ServerError::EnvironmentValueInvalid { name, expected });
         }
         if let Err(error) = self.parsed_trusted_proxies() {
+            problems.push(error);
+        }
+        if let Err(error) = self.parsed_scope_hierarchy() {
             problems.push(error);
         }
         problems.extend(self.login_problems());
@@ -912,6 +994,7 @@ impl ServerConfig {
             })?;
         config.resources = resources;
         config.access_token_lifetime = Duration::from_secs(self.access_token_lifetime_secs);
+        config.scope_hierarchy = self.parsed_scope_hierarchy()?;
         config.registration = self.registration.then(RegistrationSettings::default);
         config.cimd = self.cimd.then(|| {
             let policy = CimdPolicy::strict_default();
@@ -1104,6 +1187,28 @@ struct FileConfig {
     rate_limits: Option<FileRateLimits>,
     purge: Option<FilePurge>,
     refresh: Option<FileRefresh>,
+    scopes: Option<FileScopes>,
+}
+
+/// `[scopes]`: `hierarchy` maps a broader scope to the narrower ones it implies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileScopes {
+    hierarchy: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+/// The `(broader, narrower)` pairs of a `[scopes] hierarchy` table.
+fn hierarchy_pairs(
+    table: std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<(String, String)> {
+    table
+        .into_iter()
+        .flat_map(|(broader, narrower)| {
+            narrower
+                .into_iter()
+                .map(move |scope| (broader.clone(), scope))
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1444,6 +1549,76 @@ mod tests {
         let mut config = ServerConfig::default();
         let error = config.apply_toml("[login]\nmax_failures = 3").unwrap_err();
         assert!(error.to_string().contains("max_failures"), "{error}");
+    }
+
+    #[test]
+    fn mcp_2026_07_28_scope_hierarchy_comes_from_the_file_into_the_engine() {
+        let config = with_toml(
+            "[scopes]\nhierarchy = { \"notes\" = [\"notes:write\"], \"notes:write\" = [\"notes:read\"] }",
+        );
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let hierarchy = config.engine_config().unwrap().scope_hierarchy;
+        let scope = |s| Scope::parse(s).unwrap();
+        // Transitive: notes -> notes:write -> notes:read; never the other way.
+        assert!(hierarchy.covers(&scope("notes"), &scope("notes:read")));
+        assert!(!hierarchy.covers(&scope("notes:read"), &scope("notes")));
+        assert_eq!(
+            config.scope_hierarchy_summary(),
+            "scope hierarchy: notes implies notes:read, notes:write; notes:write implies notes:read"
+        );
+        // scopes_supported is untouched by the hierarchy.
+        assert_eq!(
+            config.engine_config().unwrap().resources[0].scopes_supported,
+            scope("mcp:read mcp:tools")
+        );
+        let none = ServerConfig::default();
+        assert!(none.engine_config().unwrap().scope_hierarchy.is_empty());
+        assert!(none.scope_hierarchy_summary().contains("none"));
+    }
+
+    #[test]
+    fn mcp_2026_07_28_check_explains_a_cyclic_or_invalid_scope_hierarchy() {
+        let cycle = with_toml("[scopes]\nhierarchy = { a = [\"b\"], b = [\"a\"] }");
+        let problems = cycle.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].to_string(),
+            "the scope hierarchy is refused: scope a implies itself through a cycle"
+        );
+        assert!(cycle.engine_config().is_err());
+        let itself = with_toml("[scopes]\nhierarchy = { a = [\"a\"] }");
+        assert_eq!(
+            itself.problems()[0].to_string(),
+            "the scope hierarchy is refused: scope a cannot imply itself"
+        );
+        let spaced = with_toml("[scopes]\nhierarchy = { \"a b\" = [\"c\"] }");
+        assert!(matches!(
+            spaced.problems()[..],
+            [ServerError::ScopeHierarchyScopeInvalid { .. }]
+        ));
+        let mut unknown = ServerConfig::default();
+        assert!(unknown.apply_toml("[scopes]\nimplies = {}").is_err());
+    }
+
+    #[test]
+    fn mcp_2026_07_28_scope_hierarchy_from_the_environment_replaces_the_file() {
+        let mut config = with_toml("[scopes]\nhierarchy = { a = [\"b\"] }");
+        config.apply_env(|name| {
+            (name == "LATCHKEY_SCOPE_HIERARCHY").then(|| "{ notes = [\"notes:read\"] }".to_owned())
+        });
+        assert_eq!(
+            config.scope_hierarchy,
+            vec![("notes".to_owned(), "notes:read".to_owned())]
+        );
+        let mut bad = ServerConfig::default();
+        bad.apply_env(|name| (name == "LATCHKEY_SCOPE_HIERARCHY").then(|| "notes>read".to_owned()));
+        assert!(matches!(
+            bad.problems()[..],
+            [ServerError::EnvironmentValueInvalid {
+                name: "LATCHKEY_SCOPE_HIERARCHY",
+                ..
+            }]
+        ));
     }
 
     #[test]

@@ -88,6 +88,17 @@ pub enum ServerError {
         /// The offending scope.
         scope: String,
     },
+    /// A scope in `[scopes] hierarchy` is not a valid scope token (RFC 6749 section 3.3).
+    #[error(
+        "scope {scope:?} in the scope hierarchy is not a valid scope (no spaces, quotes or backslashes)"
+    )]
+    ScopeHierarchyScopeInvalid {
+        /// The offending scope.
+        scope: String,
+    },
+    /// The scope hierarchy implies a scope from itself, or is too large.
+    #[error("the scope hierarchy is refused: {0}")]
+    ScopeHierarchyInvalid(#[source] latchkey_types::TypesError),
     /// A default scope is not among the resource's scopes.
     #[error("the default scope of resource {uri:?} is not among its scopes")]
     DefaultScopeNotInScopes {
@@ -239,6 +250,8 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::ResourceInvalid { .. }
             | ServerError::ResourceDuplicate { .. }
             | ServerError::ScopeInvalid { .. }
+            | ServerError::ScopeHierarchyScopeInvalid { .. }
+            | ServerError::ScopeHierarchyInvalid(_)
             | ServerError::DefaultScopeNotInScopes { .. }
             | ServerError::DefaultResourceUnknown { .. }
             | ServerError::LifetimeOutOfRange

@@ -171,6 +171,7 @@ fn check(config: &ServerConfig) -> ExitCode {
         );
         println!("{}", config.login_summary());
         println!("{}", config.introspection_summary());
+        println!("{}", config.scope_hierarchy_summary());
         for line in config.limits_summary() {
             println!("{line}");
         }

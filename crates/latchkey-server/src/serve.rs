@@ -243,6 +243,7 @@ where
     );
     let mut server = ResourceServer::new(resource.clone(), validator)
         .with_allowed_origins(allowed_origins.to_vec())
+        .with_scope_hierarchy(config.scope_hierarchy.clone())
         .with_revocation_check(Arc::new(StoreRevocationCheck::new(Arc::clone(
             engine.store(),
         ))));

@@ -53,6 +53,7 @@ fn check_accepts_the_defaults() {
          (the client address is the connection's peer)\n\
          introspection: only clients added with `latchkey clients add --introspect` \
          (introspection_clients lists none)\n\
+         scope hierarchy: none (a token must hold each scope a route needs)\n\
          connection limits: headers within 10 s, bodies within 30 s, responses within 60 s, \
          at most 512 connections at once, 64 from one address\n\
          rate limits: 300 requests per minute per address (burst 60), 600 per client \

@@ -10,7 +10,10 @@
 //!   RFC 7591 section 3.2.2, RFC 8707 section 2, RFC 9449 sections 7.1 and 8),
 //!   with the HTTP status each one travels with.
 //! - [`ClientId`] (RFC 6749 section 2.2 and appendix A.1), [`Subject`] and
-//!   [`Scope`] / [`ScopeToken`] (RFC 6749 section 3.3 and appendix A.4).
+//!   [`Scope`] / [`ScopeToken`] (RFC 6749 section 3.3 and appendix A.4), and
+//!   [`ScopeHierarchy`]: broader scopes implying narrower ones (MCP 2026-07-28
+//!   "Step-Up Authorization Flow": "Servers **MUST** account for scope
+//!   hierarchies, where a broader scope implies narrower ones").
 //! - [`SecretString`] and [`TokenDigest`]: secrets that zeroize on drop, never
 //!   print, and are compared and stored only as SHA-256 digests
 //!   ([`secret_type!`] declares a named secret type on top of them).
@@ -51,7 +54,7 @@ pub mod fuzzing;
 
 pub use client::{ClientId, Subject};
 pub use error_code::ErrorCode;
-pub use scope::{Scope, ScopeToken};
+pub use scope::{Scope, ScopeHierarchy, ScopeToken};
 pub use secret::{SecretString, TokenDigest};
 pub use unix_time::UnixTime;
 
@@ -90,6 +93,15 @@ pub enum TypesError {
     /// A scope string was longer than [`Scope::MAX_LEN`].
     #[error("scope is too long")]
     ScopeTooLong,
+    /// A scope hierarchy pair names the same scope as broader and narrower.
+    #[error("scope {0} cannot imply itself")]
+    ScopeImpliesItself(ScopeToken),
+    /// A scope hierarchy where a scope implies itself through others (a cycle).
+    #[error("scope {0} implies itself through a cycle")]
+    ScopeHierarchyCycle(ScopeToken),
+    /// A scope hierarchy of more than [`ScopeHierarchy::MAX_PAIRS`] pairs.
+    #[error("scope hierarchy has more than {max} pairs", max = ScopeHierarchy::MAX_PAIRS)]
+    ScopeHierarchyTooLarge,
 }
 
 impl From<&TypesError> for ErrorCode {
@@ -104,6 +116,10 @@ impl From<&TypesError> for ErrorCode {
             TypesError::ScopeEmptyToken | TypesError::ScopeBadChar | TypesError::ScopeTooLong => {
                 ErrorCode::InvalidScope
             }
+            // Configuration, never a client's request.
+            TypesError::ScopeImpliesItself(_)
+            | TypesError::ScopeHierarchyCycle(_)
+            | TypesError::ScopeHierarchyTooLarge => ErrorCode::ServerError,
         }
     }
 }

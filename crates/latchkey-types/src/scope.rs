@@ -5,6 +5,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::TypesError;
 
+mod hierarchy;
+
+pub use hierarchy::ScopeHierarchy;
+
 /// NQCHAR = %x21 / %x23-5B / %x5D-7E (RFC 6749 appendix A): printable ASCII
 /// without space, `"` and `\`.
 fn is_nqchar(b: u8) -> bool {

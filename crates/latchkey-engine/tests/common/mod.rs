@@ -180,7 +180,7 @@ pub async fn harness_with(adjust: impl FnOnce(&mut EngineConfig)) -> Harness {
     }
 }
 
-async fn insert_client(
+pub async fn insert_client(
     store: &MemoryStore,
     id: &str,
     metadata: Value,
