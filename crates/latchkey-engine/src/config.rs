@@ -165,8 +165,9 @@ pub struct EngineConfig {
     /// Which scopes imply which (MCP 2026-07-28, "Step-Up Authorization
     /// Flow": "a broader scope implies narrower ones"): a client registered
     /// for a broader scope may ask for a narrower one, a resource supporting a
-    /// broader scope supports the narrower ones, and a remembered consent to a
-    /// broader scope covers a request for a narrower one. Never the other way
+    /// broader scope supports the narrower ones, a refresh may narrow a broader
+    /// grant to a scope it implies, and a remembered consent to a broader scope
+    /// covers a request for a narrower one. Never the other way
     /// round. Default: empty (no scope implies another).
     pub scope_hierarchy: ScopeHierarchy,
     /// Whether the issuer and endpoints may be plain `http` on a non-loopback

@@ -386,7 +386,13 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         let mut attempts_left = 2u8;
         let (successor, response) = loop {
             attempts_left = attempts_left.saturating_sub(1);
-            match family.present(&presentation, now, &policy, rotation_key) {
+            match family.present_within(
+                &presentation,
+                now,
+                &policy,
+                rotation_key,
+                &self.config().scope_hierarchy,
+            ) {
                 RefreshDecision::Rotate(rotation) => {
                     self.record_dpop_proof(proof, client, now).await?;
                     // Signed before the compare-and-set so that the rotation

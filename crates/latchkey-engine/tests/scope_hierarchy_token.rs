@@ -92,3 +92,58 @@ async fn without_a_hierarchy_a_broader_registration_does_not_cover_a_narrower_re
     let response = client_credentials(&mut h, "notes:read").await;
     assert_eq!(error(&response), "invalid_scope");
 }
+
+/// Redeems a code for `granted` as the public client; returns its refresh token.
+async fn refresh_token_for(h: &mut Harness, granted: &str) -> String {
+    let code = h.issue_code_for(PUBLIC, &[RESOURCE], granted, None).await;
+    let response = h.redeem_public(&code).await;
+    assert_eq!(response.status, 200);
+    body(&response)["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
+async fn refresh_for(
+    h: &mut Harness,
+    token: &str,
+    scope: &str,
+) -> latchkey_engine::EndpointResponse {
+    h.token(
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", PUBLIC),
+            ("scope", scope),
+        ],
+        post_token(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn mcp_2026_07_28_step_up_a_refresh_may_narrow_to_an_implied_scope() {
+    let mut h = harness_with(notes).await;
+    let token = refresh_token_for(&mut h, "notes").await;
+    let response = refresh_for(&mut h, &token, "notes:read").await;
+    assert_eq!(response.status, 200, "{}", error(&response));
+    assert_eq!(body(&response)["scope"], "notes:read");
+
+    // Without the hierarchy, OAuth 2.1 section 4.3.1's plain subset rule.
+    let mut flat = harness_with(|config| {
+        config.resources[0].scopes_supported = Scope::parse("notes notes:read").unwrap();
+        config.resources[0].default_scope = Scope::empty();
+    })
+    .await;
+    let token = refresh_token_for(&mut flat, "notes").await;
+    let response = refresh_for(&mut flat, &token, "notes:read").await;
+    assert_eq!(error(&response), "invalid_scope");
+}
+
+#[tokio::test]
+async fn mcp_2026_07_28_step_up_a_refresh_never_widens_to_a_broader_scope() {
+    let mut h = harness_with(notes).await;
+    let token = refresh_token_for(&mut h, "notes:read").await;
+    let response = refresh_for(&mut h, &token, "notes").await;
+    assert_eq!(error(&response), "invalid_scope");
+}

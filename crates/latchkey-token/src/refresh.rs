@@ -104,7 +104,9 @@ use core::fmt;
 use core::time::Duration;
 
 use aws_lc_rs::hmac;
-use latchkey_types::{ClientId, ErrorCode, Scope, SecretString, Subject, TokenDigest, UnixTime};
+use latchkey_types::{
+    ClientId, ErrorCode, Scope, ScopeHierarchy, SecretString, Subject, TokenDigest, UnixTime,
+};
 use latchkey_uri::ResourceUri;
 use rand_core::CryptoRng;
 
@@ -596,6 +598,21 @@ impl RefreshFamily {
         policy: &RefreshPolicy,
         rotation_key: &RotationKey,
     ) -> RefreshDecision {
+        self.present_within(request, now, policy, rotation_key, &ScopeHierarchy::empty())
+    }
+
+    /// [`Self::present`], where a requested scope may narrow the granted one
+    /// through `hierarchy` too: a family granted `notes` may ask for
+    /// `notes:read` when `notes` implies it (MCP 2026-07-28, "a broader scope
+    /// implies narrower ones"); never wider (OAuth 2.1 section 4.3.1).
+    pub fn present_within(
+        &self,
+        request: &RefreshPresentation<'_>,
+        now: UnixTime,
+        policy: &RefreshPolicy,
+        rotation_key: &RotationKey,
+        hierarchy: &ScopeHierarchy,
+    ) -> RefreshDecision {
         if let FamilyState::Revoked { .. } = self.state {
             return RefreshDecision::Reject(RefreshError::FamilyRevoked);
         }
@@ -604,11 +621,11 @@ impl RefreshFamily {
         }
         let presented = request.token.digest();
         if presented == self.current {
-            return self.rotate(request, now, rotation_key);
+            return self.rotate(request, now, rotation_key, hierarchy);
         }
         match self.previous {
             Some(previous) if previous.digest == presented => {
-                self.retry(request, previous, now, policy, rotation_key)
+                self.retry(request, previous, now, policy, rotation_key, hierarchy)
             }
             _ => self.reuse(ReuseReason::OlderGeneration, now),
         }
@@ -739,6 +756,7 @@ impl RefreshFamily {
         request: &RefreshPresentation<'_>,
         now: UnixTime,
         rotation_key: &RotationKey,
+        hierarchy: &ScopeHierarchy,
     ) -> RefreshDecision {
         if request.client_id != &self.client_id {
             return RefreshDecision::Reject(RefreshError::ClientMismatch);
@@ -746,7 +764,7 @@ impl RefreshFamily {
         if let Err(error) = self.check_key(request.dpop_jkt) {
             return RefreshDecision::Reject(error);
         }
-        let grant = match self.grant(request) {
+        let grant = match self.grant(request, hierarchy) {
             Ok(grant) => grant,
             Err(error) => return RefreshDecision::Reject(error),
         };
@@ -777,6 +795,7 @@ impl RefreshFamily {
         now: UnixTime,
         policy: &RefreshPolicy,
         rotation_key: &RotationKey,
+        hierarchy: &ScopeHierarchy,
     ) -> RefreshDecision {
         if request.client_id != &self.client_id {
             return self.reuse(ReuseReason::RetryOtherClient, now);
@@ -801,7 +820,7 @@ impl RefreshFamily {
         if successor.digest() != self.current {
             return self.reuse(ReuseReason::RetryNotReproducible, now);
         }
-        match self.grant(request) {
+        match self.grant(request, hierarchy) {
             Ok(grant) => RefreshDecision::Retry(Box::new(Retry { successor, grant })),
             Err(error) => RefreshDecision::Reject(error),
         }
@@ -826,11 +845,16 @@ impl RefreshFamily {
     }
 
     /// The access-token grant for `request`: scope and resources may narrow,
-    /// never widen (OAuth 2.1 section 4.3.1, RFC 8707 section 2.2).
-    fn grant(&self, request: &RefreshPresentation<'_>) -> Result<RefreshGrant, RefreshError> {
+    /// never widen (OAuth 2.1 section 4.3.1, RFC 8707 section 2.2); a
+    /// granted scope covers the narrower ones `hierarchy` says it implies.
+    fn grant(
+        &self,
+        request: &RefreshPresentation<'_>,
+        hierarchy: &ScopeHierarchy,
+    ) -> Result<RefreshGrant, RefreshError> {
         let scope = match request.scope {
             None => self.scope.clone(),
-            Some(asked) if asked.is_subset(&self.scope) => asked.clone(),
+            Some(asked) if hierarchy.covers(&self.scope, asked) => asked.clone(),
             Some(_) => return Err(RefreshError::ScopeNotGranted),
         };
         let audience = narrow_resources(&self.resources, request.resources)

@@ -1,4 +1,5 @@
 use super::*;
+use latchkey_types::ScopeToken;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -190,6 +191,50 @@ fn oauth21_4_3_1_narrower_scope_and_resource_allowed_wider_refused() {
     let decision = f0.present(&elsewhere, at(1), &RefreshPolicy::default(), &key());
     assert_eq!(rejection(&decision), Some(RefreshError::ResourceNotGranted));
     assert_eq!(decision.error_code(), Some(ErrorCode::InvalidTarget));
+}
+
+#[test]
+fn mcp_2026_07_28_step_up_a_refresh_narrows_through_the_hierarchy_never_wider() {
+    let (t0, f0) = start(None);
+    let token = RefreshToken::new(t0);
+    let c = client();
+    let hierarchy = ScopeHierarchy::new([(
+        ScopeToken::parse("mcp:write").unwrap(),
+        ScopeToken::parse("mcp:write:notes").unwrap(),
+    )])
+    .unwrap();
+    let implied = Scope::parse("mcp:write:notes").unwrap();
+    let request = RefreshPresentation {
+        token: &token,
+        client_id: &c,
+        client_authenticated: true,
+        dpop_jkt: None,
+        scope: Some(&implied),
+        resources: &[],
+    };
+    let policy = RefreshPolicy::default();
+    let RefreshDecision::Rotate(rotation) =
+        f0.present_within(&request, at(1), &policy, &key(), &hierarchy)
+    else {
+        panic!("expected rotation");
+    };
+    assert_eq!(rotation.grant.scope, implied);
+    // Without the hierarchy it is wider than the grant.
+    let decision = f0.present(&request, at(1), &policy, &key());
+    assert_eq!(rejection(&decision), Some(RefreshError::ScopeNotGranted));
+    // A narrower grant never covers a broader request.
+    let broader = ScopeHierarchy::new([(
+        ScopeToken::parse("mcp:all").unwrap(),
+        ScopeToken::parse("mcp:read").unwrap(),
+    )])
+    .unwrap();
+    let all = Scope::parse("mcp:all").unwrap();
+    let wide = RefreshPresentation {
+        scope: Some(&all),
+        ..request
+    };
+    let decision = f0.present_within(&wide, at(1), &policy, &key(), &broader);
+    assert_eq!(rejection(&decision), Some(RefreshError::ScopeNotGranted));
 }
 
 #[test]
