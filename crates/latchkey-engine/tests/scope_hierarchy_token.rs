@@ -27,7 +27,13 @@ fn notes(config: &mut EngineConfig) {
 }
 
 async fn notes_harness(registered: &str) -> Harness {
-    let h = harness_with(notes).await;
+    notes_harness_with(notes, registered).await
+}
+
+/// A harness configured by `adjust`, with a confidential client-credentials
+/// client registered for `registered`.
+async fn notes_harness_with(adjust: impl FnOnce(&mut EngineConfig), registered: &str) -> Harness {
+    let h = harness_with(adjust).await;
     insert_client(
         h.store(),
         NOTES_CLIENT,
@@ -73,20 +79,12 @@ async fn mcp_2026_07_28_step_up_narrower_scope_never_implies_broader_for_client_
 
 #[tokio::test]
 async fn without_a_hierarchy_a_broader_registration_does_not_cover_a_narrower_request() {
-    let mut h = harness_with(|config| {
-        config.resources[0].scopes_supported = Scope::parse("notes notes:read").unwrap();
-        config.resources[0].default_scope = Scope::empty();
-    })
-    .await;
-    insert_client(
-        h.store(),
-        NOTES_CLIENT,
-        serde_json::json!({
-            "token_endpoint_auth_method": "client_secret_basic",
-            "grant_types": ["client_credentials"],
-            "scope": "notes",
-        }),
-        Some(TokenDigest::of(SECRET.as_bytes())),
+    let mut h = notes_harness_with(
+        |config| {
+            config.resources[0].scopes_supported = Scope::parse("notes notes:read").unwrap();
+            config.resources[0].default_scope = Scope::empty();
+        },
+        "notes",
     )
     .await;
     let response = client_credentials(&mut h, "notes:read").await;

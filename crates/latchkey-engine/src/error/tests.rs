@@ -186,20 +186,3 @@ fn rfc_6749_section_5_2_basic_challenge_only_on_a_401() {
     let no_basic = Refusal::from(EngineError::ClientAuthenticationFailed);
     assert_eq!(no_basic.into_response().header("www-authenticate"), None);
 }
-
-#[test]
-fn prompt_none_refusals_map_through_the_engine_error() {
-    for (refusal, code) in [
-        (PromptNoneRefusal::LoginRequired, ErrorCode::LoginRequired),
-        (
-            PromptNoneRefusal::ConsentRequired,
-            ErrorCode::ConsentRequired,
-        ),
-        (
-            PromptNoneRefusal::InteractionRequired,
-            ErrorCode::InteractionRequired,
-        ),
-    ] {
-        assert_eq!(refusal.error_code(), code);
-    }
-}
