@@ -81,7 +81,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use latchkey_axum::{Interaction, InteractionHandler};
+use latchkey_axum::InteractionHandler;
 use latchkey_engine::authorize::{
     AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
 };
@@ -100,6 +100,13 @@ use crate::session::{
     MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, looks_like_session_id,
 };
 use crate::{Clock, os_rng};
+
+/// What the pages decided about a verified request (`latchkey_axum::Interaction`
+/// with an axum response, whose body is collected once for the adapter).
+enum Interaction {
+    Decide(AuthorizationDecision),
+    Respond(Response),
+}
 
 /// The largest form body the pages accept (the login form carries the
 /// sealed request, up to [`crate::sealed::MAX_SEALED_LEN`]).
@@ -604,8 +611,21 @@ where
         pending: PendingAuthorization,
         request: &'a Parts,
         now: UnixTime,
-    ) -> Pin<Box<dyn Future<Output = Interaction> + Send + 'a>> {
-        Box::pin(self.begin(pending, request, now))
+    ) -> Pin<Box<dyn Future<Output = latchkey_axum::Interaction> + Send + 'a>> {
+        Box::pin(async move {
+            match self.begin(pending, request, now).await {
+                Interaction::Decide(decision) => latchkey_axum::Interaction::Decide(decision),
+                Interaction::Respond(response) => {
+                    let (parts, body) = response.into_parts();
+                    // The pages' bodies are in-memory strings: collecting
+                    // cannot fail or grow past what was rendered.
+                    let body = axum::body::to_bytes(body, usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                    latchkey_axum::Interaction::Respond(Response::from_parts(parts, body))
+                }
+            }
+        })
     }
 }
 
