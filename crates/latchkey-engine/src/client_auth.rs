@@ -81,7 +81,10 @@ impl AuthRefusal {
     pub(crate) fn into_response(self) -> EndpointResponse {
         let response = self.error.to_response();
         if self.basic_attempted && response.status == 401 {
-            response.with_header("WWW-Authenticate", format!("Basic realm=\"{BASIC_REALM}\""))
+            response.with_header(
+                http::header::WWW_AUTHENTICATE,
+                format!("Basic realm=\"{BASIC_REALM}\""),
+            )
         } else {
             response
         }

@@ -410,13 +410,11 @@ impl<S: Store, F: MetadataFetcher> AuthorizationServer<S, F> {
 /// [`security_headers`]. Adapters answer a body over [`MAX_BODY_LEN`] with
 /// `refusal_response(&HttpError::BodyTooLarge)`.
 pub fn refusal_response(error: &HttpError) -> Response<Bytes> {
-    let mut response = into_response(EndpointResponse::error(
-        ErrorCode::from(error),
-        &error.to_string(),
-    ));
+    let mut response = EndpointResponse::error(ErrorCode::from(error), &error.to_string());
     if let Ok(status) = StatusCode::from_u16(error.http_status()) {
-        *response.status_mut() = status;
+        response.status = status;
     }
+    let mut response = into_response(response);
     security_headers(response.headers_mut());
     response
 }

@@ -85,7 +85,7 @@ use latchkey_axum::InteractionHandler;
 use latchkey_engine::authorize::{
     AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
 };
-use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher, ResponseBody};
+use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher};
 use latchkey_store::Store;
 use latchkey_types::{SecretString, Subject, UnixTime};
 use rand_core::CryptoRng;
@@ -632,31 +632,7 @@ where
 /// Copies an engine response (the redirect back to the client) onto HTTP.
 /// The redirect target is never logged.
 pub fn endpoint_response(response: EndpointResponse) -> Response {
-    let body = match response.body {
-        ResponseBody::Empty => Body::empty(),
-        ResponseBody::Json(json) => Body::from(json),
-        ResponseBody::Html(html) => Body::from(html),
-    };
-    let mut out = Response::new(body);
-    *out.status_mut() =
-        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in response.headers {
-        let (Ok(name), Ok(value)) = (
-            axum::http::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) else {
-            tracing::error!("an engine response header could not be copied");
-            return pages::html(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                pages::message(
-                    "Something went wrong",
-                    "The server could not finish this step.",
-                ),
-                None,
-            );
-        };
-        out.headers_mut().append(name, value);
-    }
+    let mut out = latchkey_http::into_response(response).map(Body::from);
     out.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
