@@ -1,32 +1,15 @@
 //! Fuzz-target bodies (run by the `fuzz/` workspace and replayed by the tests
 //! below): the adapter's own parsers.
 
-use latchkey_types::ErrorCode;
-
 /// `Authorization` header parsing at the resource server (in
 /// `latchkey-http`, shared with `latchkey-axum`).
 pub fn actix_authorization_header(data: &[u8]) {
     latchkey_http::fuzzing::authorization_header(data);
 }
 
-/// Form body parsing: never panics; accepted pairs re-encode and re-parse to
-/// the same pairs, and refusals map to an `ErrorCode`.
+/// Form body decoding (in `latchkey-http`, shared with `latchkey-axum`).
 pub fn actix_form_body(data: &[u8]) {
-    match crate::http::form_pairs(data) {
-        Ok(pairs) => {
-            let encoded = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs.iter())
-                .finish();
-            assert_eq!(
-                crate::http::form_pairs(encoded.as_bytes()).ok(),
-                Some(pairs.clone())
-            );
-            if let Err(error) = latchkey_engine::Params::from_pairs(pairs) {
-                assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidRequest);
-            }
-        }
-        Err(error) => assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidRequest),
-    }
+    latchkey_http::fuzzing::form_body(data);
 }
 
 #[cfg(test)]

@@ -1,53 +1,47 @@
 //! actix-web adapter for Latchkey: the OAuth 2.1 authorization server routes
 //! of [`latchkey_engine::Engine`] and MCP resource-server protection.
 //!
-//! The adapter only translates. It reads the clock once per request, seeds a
-//! ChaCha20 RNG from the operating system for the requests that need one,
-//! parses HTTP into the engine's types within limits (64 KiB bodies, one
-//! `Authorization` header, the right `Content-Type`), calls the engine and
-//! copies its [`EndpointResponse`](latchkey_engine::EndpointResponse) onto the
-//! wire. Every OAuth rule lives in the core crates.
+//! The adapter only translates. Every rule lives in `latchkey-http` (shared
+//! with `latchkey-axum`, so the two adapters answer byte for byte alike);
+//! this crate registers routes, collects bodies within [`MAX_BODY_LEN`],
+//! reads the clock once per request, seeds a ChaCha20 RNG from the operating
+//! system, and converts between actix's types and the `http` types.
 //!
-//! - [`configure_authorization_server`]: every authorization server route, at
-//!   the paths of the configured endpoint URLs, with an
-//!   [`InteractionHandler`] for login and consent.
-//! - [`ResourceServer`] (from `latchkey-http`, where every resource-server
-//!   rule lives, shared with `latchkey-axum`), [`RequireAccessToken`]
+//! - [`authorization_server_routes`]: every endpoint of an
+//!   [`AuthorizationServer`], with login and consent plugged in through an
+//!   [`InteractionHandler`] (both from `latchkey-http`).
+//! - [`ResourceServer`] (from `latchkey-http`), [`RequireAccessToken`]
 //!   (middleware, per-route [`require_scopes`](RequireAccessToken::require_scopes)),
-//!   [`AccessToken`] (extractor) and [`configure_protected_resource_metadata`]:
+//!   [`AccessToken`] (extractor) and [`protected_resource_metadata_routes`]:
 //!   protection of an MCP server's routes; [`request_parts`] and
 //!   [`into_actix_response`] convert to and from the `http` types.
 //! - Revocation: beside the authorization server, a resource server given a
 //!   [`RevocationCheck`](latchkey_engine::RevocationCheck) (for example
 //!   `latchkey_engine::StoreRevocationCheck` over the engine's store) refuses
 //!   a revoked token at once (`401 invalid_token`; `503` if the check cannot
-//!   answer). Apart from it, the access-token lifetime (5 minutes by default)
-//!   bounds a revoked token's use until validation by introspection (RFC
-//!   7662) comes to the adapters.
-//! - [`SensitiveHeaders`]: credentials marked sensitive before logging.
+//!   answer).
+//! - [`SensitiveHeaders`] marks credentials (`latchkey_http::SENSITIVE_HEADERS`)
+//!   sensitive before logging.
 //! - [`RemoteKeys`]: for a resource server apart from its authorization
 //!   server, the issuer's JWK Set found through its RFC 8414 metadata and
 //!   fetched over HTTP, and fetched again (rate-limited) when a token names an
 //!   unknown `kid` ([`ResourceServer::with_key_refresh`], any [`KeySource`]).
 //!
-//! Sections implemented (the wire side; the rules themselves are in the cores):
+//! The builders have the same names in `latchkey-axum`:
+//! `authorization_server_routes` (formerly `configure_authorization_server`
+//! here, `authorization_server_router` there) and
+//! `protected_resource_metadata_routes` (formerly
+//! `configure_protected_resource_metadata`). The interaction trait is
+//! `latchkey_http::InteractionHandler` in both: it returns
+//! [`Interaction::Decide`] (the layer completes the authorization; the old
+//! `complete_authorization` helper is `AuthorizationServer::complete`) or
+//! [`Interaction::Respond`] with an `http::Response<Bytes>`.
 //!
-//! - OAuth 2.1 (draft-ietf-oauth-v2-1) sections 3.1 and 3.2 (endpoints, form
-//!   bodies), 4.1.2.1 (error page instead of a redirect), 5.1.2 (no tokens in
-//!   the query string), 7 (no credentials in logs).
-//! - RFC 8414 section 3.1 (path insertion) and OpenID Connect Discovery 1.0
-//!   section 4 with the MCP 2025-11-25 discovery order.
-//! - At the resource server, through `latchkey_http` (its crate documentation
-//!   lists the sections): RFC 6750 sections 2.1 and 3, RFC 9728 sections 3.1
-//!   and 5.1, RFC 9449 sections 4.3, 6.1, 7.1 and 9 (DPoP, nonces included),
-//!   MCP requirements R1-R15 (`/work/shared/mcp-requirements.md`), R15 being
-//!   the `Origin` check.
-//!
-//! What it deliberately does not do: no login or consent page (the
-//! [`InteractionHandler`] is the server's), no TLS, no token introspection at
-//! the resource server (tokens are JWTs validated locally), no POST at the authorization endpoint. `getrandom`
-//! (with `sys_rng`) is a dependency because rand_core 0.10 no longer reaches
-//! the operating system's generator itself. `latchkey-remote-keys` serves
+//! The sections implemented are listed in `latchkey-http`'s documentation.
+//! What this crate deliberately does not do: no login or consent page (the
+//! [`InteractionHandler`] is the server's), no TLS. `getrandom` (with
+//! `sys_rng`) is a dependency because rand_core 0.10 no longer reaches the
+//! operating system's generator itself. `latchkey-remote-keys` serves
 //! [`RemoteKeys`], the only outgoing requests (shared with `latchkey-axum`).
 //!
 //! ```
@@ -80,7 +74,7 @@
 //! );
 //! let _app = App::new()
 //!     .wrap(latchkey_actix::SensitiveHeaders)
-//!     .configure(latchkey_actix::configure_protected_resource_metadata(&metadata))
+//!     .configure(latchkey_actix::protected_resource_metadata_routes(&metadata))
 //!     .service(
 //!         web::resource("/mcp")
 //!             .wrap(RequireAccessToken::new(Arc::clone(&rs)))
@@ -91,30 +85,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod authorization_server;
 mod error;
-mod http;
 mod resource;
 mod sensitive;
-mod server;
+mod translate;
 
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use authorization_server::authorization_server_routes;
 pub use error::ActixError;
-pub use http::{MAX_BODY_LEN, into_http_response, now, request_rng};
-pub use latchkey_http::{HttpError, ResourceServer};
+pub use latchkey_http::{
+    AuthorizationServer, HttpError, Interaction, InteractionHandler, MAX_BODY_LEN, MAX_QUERY_LEN,
+    ResourceServer,
+};
 #[cfg(feature = "remote-keys")]
 pub use latchkey_remote_keys::RemoteKeys;
 pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
 pub use resource::{
-    AccessToken, RequireAccessToken, RequireAccessTokenMiddleware,
-    configure_protected_resource_metadata, into_actix_response, request_parts,
+    AccessToken, RequireAccessToken, RequireAccessTokenMiddleware, into_actix_response,
+    protected_resource_metadata_routes, request_parts,
 };
-pub use sensitive::{
-    SENSITIVE_HEADERS, SensitiveHeaders, SensitiveHeadersMiddleware, mark_sensitive,
-};
-pub use server::{
-    FORM_CONTENT_TYPE, InteractionHandler, JSON_CONTENT_TYPE, complete_authorization,
-    configure_authorization_server,
-};
+pub use sensitive::{SensitiveHeaders, SensitiveHeadersMiddleware, mark_sensitive};
+pub use translate::{now, request_rng};

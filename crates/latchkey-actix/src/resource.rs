@@ -24,19 +24,18 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
-use latchkey_engine::EndpointResponse;
-use latchkey_http::{RequestHead, ResourceServer};
+use latchkey_http::{HttpError, RequestHead, ResourceServer, refusal_response, server_error};
 use latchkey_metadata::ProtectedResourceMetadata;
-use latchkey_types::{ErrorCode, Scope};
+use latchkey_types::Scope;
 
 use crate::error::ActixError;
-use crate::http::{adapter_error, into_http_response, now};
+use crate::translate::now;
 
 /// The routes serving `document` at both
 /// `/.well-known/oauth-protected-resource{resource path}` (RFC 9728 section
 /// 3.1) and `/.well-known/oauth-protected-resource` (MCP 2025-11-25 R3'), for
 /// [`actix_web::App::configure`].
-pub fn configure_protected_resource_metadata(
+pub fn protected_resource_metadata_routes(
     document: &ProtectedResourceMetadata,
 ) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let response = latchkey_http::protected_resource_metadata_response(document);
@@ -127,7 +126,7 @@ where
         let scopes = self.scopes.clone();
         Box::pin(async move {
             let Some(parts) = request_parts(request.request()) else {
-                let refusal = malformed_head();
+                let refusal = into_actix_response(refusal_response(&HttpError::MalformedHead));
                 return Ok(request.into_response(refusal).map_into_right_body());
             };
             match rs.guard(RequestHead::from(&parts), &scopes, now).await {
@@ -165,7 +164,7 @@ pub fn request_parts(request: &HttpRequest) -> Option<http::request::Parts> {
 pub fn into_actix_response(response: http::Response<Bytes>) -> HttpResponse {
     let (parts, body) = response.into_parts();
     let Ok(status) = StatusCode::from_u16(parts.status.as_u16()) else {
-        return adapter_error(&ActixError::ResponseEncoding);
+        return internal_error(&ActixError::ResponseEncoding);
     };
     let mut builder = HttpResponse::build(status);
     for (name, value) in &parts.headers {
@@ -174,12 +173,16 @@ pub fn into_actix_response(response: http::Response<Bytes>) -> HttpResponse {
     builder.body(body)
 }
 
-/// `400 invalid_request` for a request head that does not convert.
-fn malformed_head() -> HttpResponse {
-    into_http_response(EndpointResponse::error(
-        ErrorCode::InvalidRequest,
-        "the request head is malformed",
-    ))
+/// The generic `500 server_error` for a set-up fault, logged without detail
+/// from the request.
+fn internal_error(error: &ActixError) -> HttpResponse {
+    tracing::error!(target: "latchkey::actix", %error, "internal failure");
+    let response = server_error();
+    let mut builder = HttpResponse::InternalServerError();
+    for (name, value) in response.headers() {
+        builder.append_header((name.as_str(), value.as_bytes()));
+    }
+    builder.body(response.into_body())
 }
 
 /// The validated access token of a request protected by
@@ -215,10 +218,10 @@ impl FromRequest for AccessToken {
 
 impl ResponseError for ActixError {
     fn status_code(&self) -> StatusCode {
-        adapter_error(self).status()
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 
     fn error_response(&self) -> HttpResponse {
-        adapter_error(self)
+        internal_error(self)
     }
 }

@@ -6,12 +6,9 @@ use std::rc::Rc;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{self, HeaderMap, HeaderName};
+use latchkey_http::SENSITIVE_HEADERS;
 
-/// The headers that carry credentials: `Authorization`, `DPoP`, `Cookie` and
-/// `Set-Cookie` (OAuth 2.1 section 7, RFC 9449 section 4.1).
-pub const SENSITIVE_HEADERS: [&str; 4] = ["authorization", "dpop", "cookie", "set-cookie"];
-
-/// Middleware marking [`SENSITIVE_HEADERS`] sensitive on the request and the
+/// Middleware marking `latchkey_http::SENSITIVE_HEADERS` sensitive on the request and the
 /// response, so that `Debug` output (and loggers honouring the flag) shows
 /// `Sensitive` instead of the value. Register it outside any logging
 /// middleware: in actix-web the middleware wrapped last runs first, so
@@ -65,8 +62,9 @@ where
     }
 }
 
-/// Marks every value of every [`SENSITIVE_HEADERS`] entry of `headers`
-/// sensitive, keeping their order.
+/// Marks every value of every `latchkey_http::SENSITIVE_HEADERS` entry of
+/// actix's `headers` sensitive, keeping their order (actix has a header map
+/// of its own; the list is the shared one).
 pub fn mark_sensitive(headers: &mut HeaderMap) {
     for name in SENSITIVE_HEADERS {
         let name = HeaderName::from_static(name);

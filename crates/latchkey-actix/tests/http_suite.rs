@@ -4,36 +4,30 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use latchkey_actix::{
-    AccessToken, InteractionHandler, RequireAccessToken, ResourceServer, SensitiveHeaders,
-    complete_authorization, configure_authorization_server, configure_protected_resource_metadata,
+    AccessToken, AuthorizationServer, Interaction, InteractionHandler, RequireAccessToken,
+    ResourceServer, SensitiveHeaders, authorization_server_routes,
+    protected_resource_metadata_routes,
 };
-use latchkey_engine::Engine;
-use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
+use latchkey_engine::authorize::PendingAuthorization;
 use latchkey_http_tests::{
-    ADMIN_PATH, ADMIN_SCOPES, ALLOWED_ORIGIN, RESOURCE_PATH, TEST_SUBJECT, TestTarget,
-    fixture_engine, fixture_resource_uri,
+    ADMIN_PATH, ADMIN_SCOPES, ALLOWED_ORIGIN, RESOURCE_PATH, TestTarget, fixture_engine,
+    fixture_resource_uri,
 };
-use latchkey_store::MemoryStore;
-use latchkey_types::{Scope, Subject};
+use latchkey_types::Scope;
 
 /// Approves every request as `alice` (the suite's test interaction behaviour).
 struct AutoApprove;
 
-impl InteractionHandler<MemoryStore, latchkey_engine::NoMetadataFetcher> for AutoApprove {
-    async fn interact(
-        &self,
-        engine: Arc<Engine<MemoryStore>>,
-        pending: PendingAuthorization,
-        _request: HttpRequest,
-    ) -> HttpResponse {
-        let decision = AuthorizationDecision::Approve {
-            subject: Subject::parse(TEST_SUBJECT).expect("valid subject"),
-            auth_time: latchkey_actix::now(),
-            remember_consent: false,
-        };
-        complete_authorization(&engine, pending, decision).await
+impl InteractionHandler for AutoApprove {
+    fn interact<'a>(
+        &'a self,
+        _pending: PendingAuthorization,
+        _request: &'a http::request::Parts,
+        now: latchkey_types::UnixTime,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Interaction> + Send + 'a>> {
+        Box::pin(async move { Interaction::Decide(latchkey_http_tests::test_decision(now)) })
     }
 }
 
@@ -62,13 +56,13 @@ async fn start() -> TestTarget {
         .protected_resource_metadata_document(&fixture_resource_uri(&base))
         .expect("configured resource");
     let admin = Scope::parse(ADMIN_SCOPES).expect("scope");
+    let authorization = Arc::new(AuthorizationServer::new(engine, Arc::new(AutoApprove)));
     let server = HttpServer::new(move || {
-        let as_routes = configure_authorization_server(Arc::clone(&engine), AutoApprove)
-            .expect("configured urls are absolute");
+        let as_routes = authorization_server_routes(Arc::clone(&authorization));
         App::new()
             .wrap(SensitiveHeaders)
             .configure(as_routes)
-            .configure(configure_protected_resource_metadata(&metadata))
+            .configure(protected_resource_metadata_routes(&metadata))
             .service(
                 web::resource(ADMIN_PATH)
                     .wrap(RequireAccessToken::new(Arc::clone(&rs)).require_scopes(admin.clone()))

@@ -8,17 +8,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, test, web};
+use actix_web::{App, HttpResponse, HttpServer, test, web};
 use latchkey_actix::{
-    AccessToken, InteractionHandler, KeysError, RemoteKeys, RequireAccessToken, ResourceServer,
-    complete_authorization, configure_authorization_server,
+    AccessToken, AuthorizationServer, Interaction, InteractionHandler, KeysError, RemoteKeys,
+    RequireAccessToken, ResourceServer, authorization_server_routes,
 };
-use latchkey_engine::Engine;
 use latchkey_engine::authorize::{AuthorizationDecision, PendingAuthorization};
 use latchkey_http_tests::remote_keys::{CountingSource, ISSUER, key, resource, source, token};
 use latchkey_jose::Jwks;
 use latchkey_metadata::{MetadataError, parse_www_authenticate};
-use latchkey_store::MemoryStore;
 use latchkey_token::AccessTokenValidator;
 use latchkey_types::{ErrorCode, UnixTime};
 use latchkey_uri::AudienceMatch;
@@ -132,14 +130,14 @@ async fn without_a_key_source_an_unknown_kid_is_invalid_token() {
 /// Refuses every authorization request (the test needs only discovery and keys).
 struct Deny;
 
-impl InteractionHandler<MemoryStore, latchkey_engine::NoMetadataFetcher> for Deny {
-    async fn interact(
-        &self,
-        engine: Arc<Engine<MemoryStore>>,
-        pending: PendingAuthorization,
-        _request: HttpRequest,
-    ) -> HttpResponse {
-        complete_authorization(&engine, pending, AuthorizationDecision::Deny).await
+impl InteractionHandler for Deny {
+    fn interact<'a>(
+        &'a self,
+        _pending: PendingAuthorization,
+        _request: &'a http::request::Parts,
+        _now: UnixTime,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Interaction> + Send + 'a>> {
+        Box::pin(async { Interaction::Decide(AuthorizationDecision::Deny) })
     }
 }
 
@@ -150,10 +148,9 @@ async fn rfc_8414_discovery_then_the_jwks_of_a_running_authorization_server() {
     let base = format!("http://127.0.0.1:{port}");
     let engine = latchkey_http_tests::fixture_engine(&base).await;
     let published = engine.keys().jwks();
+    let authorization = Arc::new(AuthorizationServer::new(engine, Arc::new(Deny)));
     let server = HttpServer::new(move || {
-        let routes = configure_authorization_server(Arc::clone(&engine), Deny)
-            .expect("configured urls are absolute");
-        App::new().configure(routes)
+        App::new().configure(authorization_server_routes(Arc::clone(&authorization)))
     })
     .workers(1)
     .disable_signals()

@@ -2,13 +2,20 @@
 //! `latchkey_engine::Engine` as an OAuth 2.1 authorization server and protects
 //! an MCP server's routes as an OAuth 2.1 resource server.
 //!
-//! - [`authorization_server_router`]: every authorization server endpoint, with
-//!   login and consent plugged in through an [`InteractionHandler`].
-//! - [`ResourceServer`] (from `latchkey-http`, where every resource-server
-//!   rule lives, shared with `latchkey-actix`), mounted with
+//! Every rule lives in `latchkey-http` (shared with `latchkey-actix`, so the
+//! two adapters answer byte for byte alike); this crate only plugs it into
+//! axum: route registration, body collection within
+//! [`MAX_BODY_LEN`], the clock read once per request, an RNG per request, and
+//! the body type.
+//!
+//! - [`authorization_server_routes`]: every endpoint of an
+//!   [`AuthorizationServer`], with login and consent plugged in through an
+//!   [`InteractionHandler`] (both from `latchkey-http`).
+//! - [`ResourceServer`] (from `latchkey-http`), mounted with
 //!   [`ResourceServerExt::require_access_token`] (per-route
 //!   [`require_scopes`](RequireAccessTokenLayer::require_scopes)) and the
-//!   [`AccessToken`] extractor; [`OriginLayer`]; [`protected_resource_metadata_router`].
+//!   [`AccessToken`] extractor; [`OriginLayer`];
+//!   [`protected_resource_metadata_routes`].
 //! - [`RemoteKeys`]: for a resource server apart from its authorization
 //!   server, the issuer's JWK Set found through its RFC 8414 metadata and
 //!   fetched over HTTP, and fetched again (rate-limited) when a token names an
@@ -17,16 +24,18 @@
 //!   [`RevocationCheck`](latchkey_engine::RevocationCheck) (for example
 //!   `latchkey_engine::StoreRevocationCheck` over the engine's store) refuses
 //!   a revoked token at once (`401 invalid_token`; `503` if the check cannot
-//!   answer). Apart from it, the access-token lifetime (5 minutes by default)
-//!   bounds a revoked token's use until validation by introspection (RFC
-//!   7662) comes to the adapters.
-//! - [`AdapterError`]: every refusal the authorization-server routes make
-//!   before the engine, with its `ErrorCode` and HTTP status; the resource
-//!   server's are [`HttpError`].
+//!   answer).
+//!
+//! The builders have the same names in `latchkey-actix`:
+//! `authorization_server_routes` (formerly `authorization_server_router`
+//! here, `configure_authorization_server` there) and
+//! `protected_resource_metadata_routes` (formerly
+//! `protected_resource_metadata_router`), and both take the same
+//! [`AuthorizationServer`] and [`InteractionHandler`].
 //!
 //! # Mounting
 //!
-//! Merge [`authorization_server_router`] and [`protected_resource_metadata_router`]
+//! Merge [`authorization_server_routes`] and [`protected_resource_metadata_routes`]
 //! at the root (their paths are absolute, taken from the configuration; do not
 //! `nest` them). Put the MCP routes behind `rs.require_access_token()` (per
 //! route `.require_scopes(..)`), with `rs.origin_layer()` outside it, and wrap
@@ -34,48 +43,21 @@
 //! routes may be nested: the DPoP `htu` uses `OriginalUri` (axum feature
 //! `original-uri`, turned on by this crate).
 //!
-//! # Translation rules (the adapter holds no OAuth rule of the engine)
-//!
-//! - The clock is read once per request; each request gets a ChaCha20 RNG
-//!   seeded from the OS (`getrandom::SysRng`; a failing OS RNG is a generic
-//!   `500 server_error`).
-//! - Paths come from the engine's configured endpoint URLs, and the DPoP
-//!   `htu` (`HttpContext::uri`) is the configured URL, never the `Host` header.
-//! - Token, revocation and introspection need `Content-Type:
-//!   application/x-www-form-urlencoded`, registration `application/json`
-//!   (media type compared case-insensitively, parameters ignored); otherwise
-//!   `400 invalid_request` JSON. Bodies are limited to 64 KiB (`413` with an
-//!   `invalid_request` JSON body). A repeated `Authorization` header is `400
-//!   invalid_request`. Every `DPoP` header value goes to the engine.
-//! - `ErrorPage` outcomes of the authorization endpoint are a small escaped
-//!   HTML page (`400`, `text/html; charset=utf-8`, `no-store`).
-//! - `Authorization`, `DPoP`, `Cookie` and `Set-Cookie` values are marked
-//!   sensitive; nothing here logs bodies or redirect targets.
-//!
-//! # Resource-server rules (MCP R1-R15)
-//!
-//! All in `latchkey_http` (its crate documentation lists them with their
-//! sections), so that this adapter and `latchkey-actix` answer alike: tokens
-//! only from `Authorization`, challenges with `resource_metadata` and
-//! `scope`, DPoP with optional server nonces, `Origin` with scheme and host
-//! compared case-insensitively, the revocation check. This crate adds the
-//! system clock and `OriginalUri`.
-//!
 //! Not done here: no TLS serving, no sessions or login UI (the server's
 //! [`InteractionHandler`] does that), no panic catching (add
 //! `tower_http::catch_panic` in the server if wanted), no CORS.
 //!
 //! Dependency note: `getrandom` (workspace dependency, `sys_rng`) for the OS
-//! RNG; `thiserror` for [`AdapterError`]; `latchkey-remote-keys` for
-//! [`RemoteKeys`], the only outgoing requests (shared with `latchkey-actix`).
+//! RNG; `latchkey-remote-keys` for [`RemoteKeys`], the only outgoing requests
+//! (shared with `latchkey-actix`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use axum::Router;
 //! use axum::routing::post;
 //! use latchkey_axum::{
-//!     AccessToken, Interaction, InteractionHandler, ResourceServer, ResourceServerExt,
-//!     authorization_server_router, protected_resource_metadata_router,
+//!     AccessToken, AuthorizationServer, Interaction, InteractionHandler, ResourceServer,
+//!     ResourceServerExt, authorization_server_routes, protected_resource_metadata_routes,
 //! };
 //! use latchkey_engine::authorize::PendingAuthorization;
 //! use latchkey_token::AccessTokenValidator;
@@ -85,7 +67,7 @@
 //!     fn interact<'a>(
 //!         &'a self,
 //!         _pending: PendingAuthorization,
-//!         _request: &'a axum::http::request::Parts,
+//!         _request: &'a http::request::Parts,
 //!         _now: latchkey_types::UnixTime,
 //!     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Interaction> + Send + 'a>> {
 //!         // A real server stores `pending` and renders its login page here.
@@ -111,12 +93,13 @@
 //!         .with_allowed_origins(vec!["https://app.example.com".to_owned()]),
 //! );
 //! let prm = engine.protected_resource_metadata_document(&resource).expect("configured");
+//! let server = Arc::new(AuthorizationServer::new(engine, Arc::new(Consent)));
 //! let app = Router::new()
 //!     .route("/mcp", post(tools))
 //!     .layer(rs.require_access_token())
 //!     .layer(rs.origin_layer())
-//!     .merge(protected_resource_metadata_router(&prm))
-//!     .merge(authorization_server_router(engine, Arc::new(Consent)));
+//!     .merge(protected_resource_metadata_routes(&prm))
+//!     .merge(authorization_server_routes(server));
 //! let app = latchkey_axum::with_sensitive_headers(app); // outermost, after any trace layer
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.expect("bind");
 //! axum::serve(listener, app).await.expect("serve");
@@ -124,7 +107,6 @@
 //! ```
 
 mod authorization_server;
-mod error;
 mod resource_server;
 mod translate;
 
@@ -132,32 +114,32 @@ mod translate;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use authorization_server::{Interaction, InteractionHandler, authorization_server_router};
-pub use error::AdapterError;
+pub use authorization_server::authorization_server_routes;
 pub use latchkey_http::{
-    HttpError, OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer,
-    ValidateOrigin,
+    AuthorizationServer, HttpError, Interaction, InteractionHandler, MAX_BODY_LEN, MAX_QUERY_LEN,
+    OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer, ValidateOrigin,
 };
 #[cfg(feature = "remote-keys")]
 pub use latchkey_remote_keys::RemoteKeys;
 pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
-pub use resource_server::{AccessToken, ResourceServerExt, protected_resource_metadata_router};
-pub use translate::{MAX_BODY_LEN, MAX_QUERY_LEN, now};
+pub use resource_server::{AccessToken, ResourceServerExt, protected_resource_metadata_routes};
+pub use translate::{now, request_rng};
 
 /// `router` with `Authorization`, `DPoP`, `Cookie` and `Set-Cookie` values
-/// marked sensitive (so `Debug` output and trace layers redact them). Apply it
-/// last, so it wraps every layer added before (a `TraceLayer` included).
+/// marked sensitive (`latchkey_http::mark_sensitive`, so `Debug` output and
+/// trace layers redact them). Apply it last, so it wraps every layer added
+/// before (a `TraceLayer` included).
 pub fn with_sensitive_headers(router: axum::Router) -> axum::Router {
     router
         .layer(axum::middleware::map_response(
             |mut response: axum::response::Response| async move {
-                translate::mark_sensitive(response.headers_mut());
+                latchkey_http::mark_sensitive(response.headers_mut());
                 response
             },
         ))
         .layer(axum::middleware::map_request(
             |mut request: axum::extract::Request| async move {
-                translate::mark_sensitive(request.headers_mut());
+                latchkey_http::mark_sensitive(request.headers_mut());
                 request
             },
         ))

@@ -25,7 +25,9 @@ use axum::routing::get;
 use latchkey_http::{RequireAccessTokenLayer, ResourceServer};
 use latchkey_metadata::ProtectedResourceMetadata;
 
-use crate::translate::{now, server_error};
+use latchkey_http::server_error;
+
+use crate::translate::now;
 
 /// The axum way to mount a [`ResourceServer`]: the token layer with the
 /// system clock and the URI the client sent.
@@ -85,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
             .extensions
             .get::<AccessToken>()
             .cloned()
-            .ok_or_else(server_error)
+            .ok_or_else(|| server_error().map(Body::from))
     }
 }
 
@@ -93,7 +95,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
 /// `/.well-known/oauth-protected-resource{resource path}` and
 /// `/.well-known/oauth-protected-resource` (MCP R3': clients probe the
 /// path-inserted URL first, then the root).
-pub fn protected_resource_metadata_router(document: &ProtectedResourceMetadata) -> Router {
+pub fn protected_resource_metadata_routes(document: &ProtectedResourceMetadata) -> Router {
     let response = latchkey_http::protected_resource_metadata_response(document);
     let mut router = Router::new();
     for path in latchkey_http::protected_resource_metadata_paths(document) {

@@ -12,8 +12,8 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use latchkey_axum::{
-    Interaction, InteractionHandler, MAX_QUERY_LEN, authorization_server_router,
-    with_sensitive_headers,
+    AuthorizationServer, Interaction, InteractionHandler, MAX_QUERY_LEN,
+    authorization_server_routes, with_sensitive_headers,
 };
 use latchkey_engine::authorize::PendingAuthorization;
 use latchkey_http_tests::cases::{CHALLENGE, REDIRECT_URI};
@@ -41,7 +41,9 @@ impl InteractionHandler for ConsentPage {
                 .lock()
                 .expect("not poisoned")
                 .push(pending.client_id().as_str().to_owned());
-            Interaction::Respond(Response::new(Body::from("consent page")))
+            Interaction::Respond(Response::new(axum::body::Bytes::from_static(
+                b"consent page",
+            )))
         })
     }
 }
@@ -77,7 +79,8 @@ async fn registered_client(router: &Router) -> String {
 async fn oauth_2_1_section_4_1_1_interaction_handler_answers_verified_requests() {
     let engine = latchkey_http_tests::fixture_engine(BASE).await;
     let handler = Arc::new(ConsentPage::default());
-    let router = authorization_server_router(engine, handler.clone());
+    let router =
+        authorization_server_routes(Arc::new(AuthorizationServer::new(engine, handler.clone())));
     let client_id = registered_client(&router).await;
     let query = form_encode(&[
         ("response_type", "code"),
@@ -105,7 +108,8 @@ async fn oauth_2_1_section_4_1_1_interaction_handler_answers_verified_requests()
 async fn an_oversized_authorization_query_is_an_error_page_not_a_redirect() {
     let engine = latchkey_http_tests::fixture_engine(BASE).await;
     let handler = Arc::new(ConsentPage::default());
-    let router = authorization_server_router(engine, handler.clone());
+    let router =
+        authorization_server_routes(Arc::new(AuthorizationServer::new(engine, handler.clone())));
     let target = format!(
         "/authorize?redirect_uri={}&x={}",
         percent_encode(REDIRECT_URI),

@@ -13,7 +13,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use latchkey_axum::{
-    AccessToken, KeysError, RemoteKeys, ResourceServer, authorization_server_router,
+    AccessToken, AuthorizationServer, KeysError, RemoteKeys, ResourceServer,
+    authorization_server_routes,
 };
 use latchkey_http_tests::remote_keys::{CountingSource, ISSUER, key, resource, source, token};
 use latchkey_jose::Jwks;
@@ -159,7 +160,10 @@ async fn rfc_8414_discovery_then_the_jwks_of_a_running_authorization_server() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let engine = latchkey_http_tests::fixture_engine(&base).await;
-    let app = authorization_server_router(Arc::clone(&engine), Arc::new(NoInteraction));
+    let app = authorization_server_routes(Arc::new(AuthorizationServer::new(
+        Arc::clone(&engine),
+        Arc::new(NoInteraction),
+    )));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

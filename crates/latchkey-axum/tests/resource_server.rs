@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use latchkey_axum::{AccessToken, HttpError, ResourceServer, protected_resource_metadata_router};
+use latchkey_axum::{AccessToken, HttpError, ResourceServer, protected_resource_metadata_routes};
 use latchkey_dpop::DpopError;
 use latchkey_http::RequestHead;
 use latchkey_http_tests::dpop::DpopKey;
@@ -482,7 +482,7 @@ async fn r1_r3_prime_metadata_at_path_inserted_and_root_urls() {
         "/.well-known/oauth-protected-resource",
     ] {
         let response = call(
-            protected_resource_metadata_router(&document),
+            protected_resource_metadata_routes(&document),
             get_request(path, &[]),
         )
         .await;

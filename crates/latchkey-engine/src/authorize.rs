@@ -112,10 +112,6 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// What the authorization endpoint decided about a request.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per request, moved straight into the page that handles it"
-)]
 pub enum AuthorizeOutcome {
     /// The client or the redirect URI could not be verified, or the client is
     /// one anyone could have created and the user has not interacted yet:

@@ -191,8 +191,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
 }
 
 fn discovery_response(doc: &impl serde::Serialize) -> EndpointResponse {
-    EndpointResponse::json(200, doc)
-        .with_header("Cache-Control", DISCOVERY_CACHE_CONTROL.to_owned())
+    EndpointResponse::json(http::StatusCode::OK, doc).with_header(
+        http::header::CACHE_CONTROL,
+        DISCOVERY_CACHE_CONTROL.to_owned(),
+    )
 }
 
 fn scope_strings(scope: &Scope) -> Vec<String> {

@@ -269,7 +269,7 @@ impl EngineError {
         }
         let response = EndpointResponse::error(code, &self.public_description());
         match self.dpop_nonce() {
-            Some(nonce) => response.with_header("DPoP-Nonce", nonce.as_str().to_owned()),
+            Some(nonce) => response.with_header(crate::DPOP_NONCE, nonce.as_str().to_owned()),
             None => response,
         }
     }
@@ -389,9 +389,10 @@ impl Refusal {
     pub(crate) fn into_response(self) -> EndpointResponse {
         let response = self.error.to_response();
         match self.challenge {
-            Challenge::Basic if response.status == 401 => {
-                response.with_header("WWW-Authenticate", format!("Basic realm=\"{BASIC_REALM}\""))
-            }
+            Challenge::Basic if response.status == 401 => response.with_header(
+                http::header::WWW_AUTHENTICATE,
+                format!("Basic realm=\"{BASIC_REALM}\""),
+            ),
             Challenge::Basic | Challenge::None => response,
         }
     }

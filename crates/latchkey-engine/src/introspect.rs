@@ -31,7 +31,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
     ) -> EndpointResponse {
         match self.introspect_inner(params, http, now).await {
-            Ok(body) => EndpointResponse::json(200, &body).no_store(),
+            Ok(body) => EndpointResponse::json(http::StatusCode::OK, &body).no_store(),
             Err(refusal) => refusal.into_response(),
         }
     }

@@ -111,7 +111,7 @@ pub use error::EngineError;
 pub use events::{SECURITY_TARGET, SecurityEvent, emit};
 pub use latchkey_jose::KeyWrapKey;
 pub use request::{HttpContext, Params};
-pub use response::{EndpointResponse, ResponseBody};
+pub use response::{DPOP_NONCE, EndpointResponse, ResponseBody};
 pub use status::{
     RevocationCheck, RevocationRefusal, StatusFuture, StoreRevocationCheck, TokenStatus,
     check_revocation,

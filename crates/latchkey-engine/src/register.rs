@@ -53,6 +53,8 @@
 //!   metadata members it sends: a registered client is stored without it,
 //!   and an update keeps what the administrator set.
 
+use http::StatusCode;
+use http::header::{ALLOW, WWW_AUTHENTICATE};
 use latchkey_registration::{
     ClientRegistrationResponse, RegistrationEndpoint, RegistrationPolicy, validate_registration,
     validate_update,
@@ -118,7 +120,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .await
         {
             Err(error) => EngineError::Store(error).to_response(),
-            Ok(Registered::Inserted) => registration_response(201, &issued),
+            Ok(Registered::Inserted) => registration_response(StatusCode::CREATED, &issued),
             // Only a record with a fingerprint can match an existing client.
             Ok(Registered::Existing(_)) => {
                 EngineError::Internal("a registration without fingerprint matched a client")
@@ -252,20 +254,14 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             Err(response) => return response,
         };
         if record.fingerprint.is_some() {
-            return EndpointResponse {
-                status: 405,
-                headers: vec![("Allow".to_owned(), "GET, PUT".to_owned())],
-                body: ResponseBody::Empty,
-            }
-            .no_store();
+            return EndpointResponse::new(StatusCode::METHOD_NOT_ALLOWED, ResponseBody::Empty)
+                .with_header(ALLOW, "GET, PUT".to_owned())
+                .no_store();
         }
         match self.store().delete_client(&record.client_id, now).await {
-            Ok(true) => EndpointResponse {
-                status: 204,
-                headers: Vec::new(),
-                body: ResponseBody::Empty,
+            Ok(true) => {
+                EndpointResponse::new(StatusCode::NO_CONTENT, ResponseBody::Empty).no_store()
             }
-            .no_store(),
             Ok(false) => unauthorized(true),
             Err(error) => EngineError::Store(error).to_response(),
         }
@@ -366,7 +362,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         response: &ClientRegistrationResponse,
     ) -> EndpointResponse {
         match self.store().replace_client(updated).await {
-            Ok(true) => registration_response(200, response),
+            Ok(true) => registration_response(StatusCode::OK, response),
             Ok(false) => unauthorized(true),
             Err(error) => EngineError::Store(error).to_response(),
         }
@@ -374,22 +370,16 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
 }
 
 /// The registration response body (RFC 7591 section 3.2.1), never cached.
-fn registration_response(status: u16, issued: &ClientRegistrationResponse) -> EndpointResponse {
-    EndpointResponse {
-        status,
-        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
-        body: ResponseBody::Json(issued.to_json().expose_secret().to_owned()),
-    }
-    .no_store()
+fn registration_response(
+    status: StatusCode,
+    issued: &ClientRegistrationResponse,
+) -> EndpointResponse {
+    EndpointResponse::json_text(status, issued.to_json().expose_secret().to_owned()).no_store()
 }
 
 /// `404` with no body: registration is off.
 fn not_found() -> EndpointResponse {
-    EndpointResponse {
-        status: 404,
-        headers: Vec::new(),
-        body: ResponseBody::Empty,
-    }
+    EndpointResponse::new(StatusCode::NOT_FOUND, ResponseBody::Empty)
 }
 
 /// `401` for RFC 7592 requests (RFC 6750 section 3.1): `invalid_token` in the
@@ -402,7 +392,7 @@ fn unauthorized(token_presented: bool) -> EndpointResponse {
     };
     EngineError::RegistrationTokenInvalid
         .to_response()
-        .with_header("WWW-Authenticate", challenge.to_owned())
+        .with_header(WWW_AUTHENTICATE, challenge.to_owned())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (RFC 6750 section

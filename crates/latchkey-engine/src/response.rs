@@ -1,14 +1,21 @@
 //! Responses as the engine produces them; adapters copy them onto HTTP as they are.
 
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use latchkey_types::ErrorCode;
 
-/// An HTTP response: status, headers and body, with no OAuth rule left for the adapter.
+/// The `DPoP-Nonce` response header (RFC 9449 section 8.1).
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// An HTTP response: status, headers and body, typed with the `http` crate's
+/// status and header types, so an adapter copies it onto the wire without
+/// parsing anything, and no OAuth rule is left for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointResponse {
     /// The HTTP status code.
-    pub status: u16,
-    /// Header fields, in order.
-    pub headers: Vec<(String, String)>,
+    pub status: StatusCode,
+    /// Header fields.
+    pub headers: HeaderMap,
     /// The body.
     pub body: ResponseBody,
 }
@@ -25,16 +32,30 @@ pub enum ResponseBody {
 }
 
 impl EndpointResponse {
+    /// A response with `status`, no header and `body`.
+    pub fn new(status: StatusCode, body: ResponseBody) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body,
+        }
+    }
+
     /// A JSON response with `status`.
-    pub fn json(status: u16, body: &impl serde::Serialize) -> Self {
+    pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Self {
         match serde_json::to_string(body) {
-            Ok(json) => Self {
-                status,
-                headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
-                body: ResponseBody::Json(json),
-            },
+            Ok(json) => Self::json_text(status, json),
             Err(_) => Self::error(ErrorCode::ServerError, "internal server error"),
         }
+    }
+
+    /// A response with `status` whose body is the JSON text `json`.
+    pub fn json_text(status: StatusCode, json: String) -> Self {
+        let mut response = Self::new(status, ResponseBody::Json(json));
+        response
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
     }
 
     /// An RFC 6749 section 5.2 error: `{"error", "error_description"}` with the
@@ -48,58 +69,52 @@ impl EndpointResponse {
         };
         let json = serde_json::to_string(&body)
             .unwrap_or_else(|_| format!("{{\"error\":\"{}\"}}", code.as_str()));
-        Self {
-            status: code.http_status(),
-            headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
-            body: ResponseBody::Json(json),
-        }
-        .no_store()
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::json_text(status, json).no_store()
     }
 
-    /// A `302 Found` to `location` with `Cache-Control: no-store`.
+    /// A `302 Found` to `location` with `Cache-Control: no-store`; a
+    /// `location` no header can carry is a generic `server_error`.
     pub fn redirect(location: String) -> Self {
-        Self {
-            status: 302,
-            headers: vec![("Location".to_owned(), location)],
-            body: ResponseBody::Empty,
-        }
-        .no_store()
+        Self::new(StatusCode::FOUND, ResponseBody::Empty)
+            .with_header(LOCATION, location)
+            .no_store()
     }
 
     /// An empty `200 OK` (RFC 7009 section 2.2).
     pub fn empty_ok() -> Self {
-        Self {
-            status: 200,
-            headers: Vec::new(),
-            body: ResponseBody::Empty,
-        }
+        Self::new(StatusCode::OK, ResponseBody::Empty)
     }
 
-    /// This response with one more header field.
-    pub fn with_header(mut self, name: &str, value: String) -> Self {
-        self.headers.push((name.to_owned(), value));
-        self
+    /// This response with one more `name` field; a `value` no header can
+    /// carry (a control character) makes it a generic `server_error`
+    /// instead, never a response with the value dropped.
+    pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
+        match HeaderValue::try_from(value) {
+            Ok(value) => {
+                self.headers.append(name, value);
+                self
+            }
+            Err(_) => Self::error(ErrorCode::ServerError, "internal server error"),
+        }
     }
 
     /// This response with `Cache-Control: no-store` and `Pragma: no-cache`
     /// (OAuth 2.1 section 3.2.3), replacing earlier values of those fields.
     pub fn no_store(mut self) -> Self {
-        self.headers.retain(|(name, _)| {
-            !name.eq_ignore_ascii_case("cache-control") && !name.eq_ignore_ascii_case("pragma")
-        });
         self.headers
-            .push(("Cache-Control".to_owned(), "no-store".to_owned()));
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         self.headers
-            .push(("Pragma".to_owned(), "no-cache".to_owned()));
+            .insert(PRAGMA, HeaderValue::from_static("no-cache"));
         self
     }
 
-    /// The first value of header `name`, compared case-insensitively.
+    /// The first value of header `name` (names are case-insensitive), if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .get(name.to_ascii_lowercase().as_str())
+            .and_then(|value| value.to_str().ok())
     }
 
     /// The JSON body, if it is one.
@@ -149,15 +164,24 @@ mod tests {
 
     #[test]
     fn no_store_replaces_earlier_cache_headers() {
-        let response = EndpointResponse::json(200, &serde_json::json!({}))
-            .with_header("Cache-Control", "max-age=60".to_owned())
+        let response = EndpointResponse::json(StatusCode::OK, &serde_json::json!({}))
+            .with_header(CACHE_CONTROL, "max-age=60".to_owned())
             .no_store();
-        let count = response
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
-            .count();
+        let count = response.headers.get_all(CACHE_CONTROL).iter().count();
         assert_eq!(count, 1);
         assert_eq!(response.header("cache-control"), Some("no-store"));
+    }
+
+    #[test]
+    fn a_header_value_http_cannot_carry_is_a_generic_server_error() {
+        let response = EndpointResponse::redirect("https://c.example/cb\r\nx: y".to_owned());
+        assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.header("location"), None);
+        assert!(
+            !response
+                .json_body()
+                .unwrap_or_default()
+                .contains("c.example")
+        );
     }
 }

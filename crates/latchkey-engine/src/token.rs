@@ -140,9 +140,10 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
                     .await?
             }
         };
-        let mut response = EndpointResponse::json(200, &issued).no_store();
+        let mut response = EndpointResponse::json(http::StatusCode::OK, &issued).no_store();
         if let Some(nonces) = &self.dpop_config().nonces {
-            response = response.with_header("DPoP-Nonce", nonces.issue(now).as_str().to_owned());
+            response =
+                response.with_header(crate::DPOP_NONCE, nonces.issue(now).as_str().to_owned());
         }
         Ok(response)
     }
@@ -637,7 +638,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
 pub(crate) fn parse_grant_request(params: &Params) -> Result<(), u16> {
     GrantRequest::parse(params)
         .map(|_| ())
-        .map_err(|refusal| refusal.into_response().status)
+        .map_err(|refusal| refusal.into_response().status.as_u16())
 }
 
 /// A grant request whose parameters parsed (before anything is looked up).

@@ -217,7 +217,7 @@ async fn race_refreshes<S: Store + 'static>(
     let mut answers = Vec::new();
     while let Some(response) = racers.join_next().await {
         let response = response.expect("racer task");
-        answers.push((response.status, body(&response)));
+        answers.push((response.status.as_u16(), body(&response)));
     }
     answers
 }

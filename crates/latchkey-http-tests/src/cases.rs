@@ -276,6 +276,53 @@ pub async fn repeated_authorization_header_is_invalid_request(t: &TestTarget) {
     assert_eq!(response.json()["error"], "invalid_request");
 }
 
+/// OAuth 2.1 appendix B and sections 3.1 and 3.2: a form body whose
+/// percent-encoding is invalid or whose bytes are not UTF-8, and a parameter
+/// sent twice, are `400 invalid_request`, never decoded with replacement
+/// characters and served.
+pub async fn oauth_2_1_section_3_2_undecodable_or_repeated_form_parameters_are_refused(
+    t: &TestTarget,
+) {
+    let credentials = format!(
+        "grant_type=client_credentials&client_id={BACKEND_CLIENT}&client_secret={}",
+        crate::client::percent_encode(BACKEND_SECRET)
+    );
+    for tail in [
+        &b"&x=\xff"[..],
+        b"&x=%FF",
+        b"&x=%zz",
+        b"&grant_type=client_credentials",
+    ] {
+        let mut body = credentials.clone().into_bytes();
+        body.extend_from_slice(tail);
+        let response = send(
+            &t.base,
+            &Request::new("POST", "/token")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await;
+        let tail = String::from_utf8_lossy(tail);
+        assert_eq!(response.status, 400, "{tail}: {}", response.text());
+        assert_eq!(response.json()["error"], "invalid_request", "{tail}");
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{tail}");
+    }
+}
+
+/// RFC 9110 section 15.5.6: another method at an endpoint is `405` with `Allow`.
+pub async fn rfc_9110_section_15_5_6_wrong_method_is_405_with_allow(t: &TestTarget) {
+    for (method, path, allow) in [
+        ("DELETE", "/token", "POST"),
+        ("GET", "/revoke", "POST"),
+        ("POST", "/authorize", "GET"),
+        ("POST", "/jwks", "GET"),
+    ] {
+        let response = send(&t.base, &Request::new(method, path)).await;
+        assert_eq!(response.status, 405, "{method} {path}");
+        assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+    }
+}
+
 /// A body over 64 KiB is refused (`413`, or `400 invalid_request`).
 pub async fn oversized_body_is_refused(t: &TestTarget) {
     let big = "a".repeat(70 * 1024);

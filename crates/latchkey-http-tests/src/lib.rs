@@ -242,6 +242,8 @@ macro_rules! http_suite {
             wrong_content_type_is_invalid_request,
             repeated_authorization_header_is_invalid_request,
             oversized_body_is_refused,
+            oauth_2_1_section_3_2_undecodable_or_repeated_form_parameters_are_refused,
+            rfc_9110_section_15_5_6_wrong_method_is_405_with_allow,
             oauth_2_1_section_3_2_3_token_responses_are_no_store,
             oauth_2_1_section_4_1_2_1_unverifiable_client_gets_an_error_page,
             r3_r4_missing_token_gets_401_with_challenge,

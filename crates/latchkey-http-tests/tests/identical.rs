@@ -26,32 +26,29 @@ mod actix_fixture {
     use std::net::TcpListener;
     use std::sync::Arc;
 
-    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    use actix_web::{App, HttpResponse, HttpServer, web};
     use latchkey_actix::{
-        AccessToken, InteractionHandler, RequireAccessToken, ResourceServer, SensitiveHeaders,
-        complete_authorization, configure_authorization_server,
-        configure_protected_resource_metadata,
+        AccessToken, AuthorizationServer, Interaction, InteractionHandler, RequireAccessToken,
+        ResourceServer, SensitiveHeaders, authorization_server_routes,
+        protected_resource_metadata_routes,
     };
-    use latchkey_engine::Engine;
     use latchkey_engine::authorize::PendingAuthorization;
     use latchkey_http_tests::{
         ADMIN_PATH, ADMIN_SCOPES, ALLOWED_ORIGIN, NONCE_PATH, RESOURCE_PATH, TestTarget,
         fixture_engine, fixture_resource_uri,
     };
-    use latchkey_store::MemoryStore;
     use latchkey_types::Scope;
 
     struct AutoApprove;
 
-    impl InteractionHandler<MemoryStore, latchkey_engine::NoMetadataFetcher> for AutoApprove {
-        async fn interact(
-            &self,
-            engine: Arc<Engine<MemoryStore>>,
-            pending: PendingAuthorization,
-            _request: HttpRequest,
-        ) -> HttpResponse {
-            let decision = latchkey_http_tests::test_decision(latchkey_actix::now());
-            complete_authorization(&engine, pending, decision).await
+    impl InteractionHandler for AutoApprove {
+        fn interact<'a>(
+            &'a self,
+            _pending: PendingAuthorization,
+            _request: &'a axum::http::request::Parts,
+            now: latchkey_types::UnixTime,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Interaction> + Send + 'a>> {
+            Box::pin(async move { Interaction::Decide(latchkey_http_tests::test_decision(now)) })
         }
     }
 
@@ -84,13 +81,13 @@ mod actix_fixture {
                 .with_allowed_origins([ALLOWED_ORIGIN.to_owned()]),
         );
         let admin = Scope::parse(ADMIN_SCOPES).expect("scope");
+        let authorization = Arc::new(AuthorizationServer::new(engine, Arc::new(AutoApprove)));
         let server = HttpServer::new(move || {
-            let as_routes = configure_authorization_server(Arc::clone(&engine), AutoApprove)
-                .expect("configured urls are absolute");
+            let as_routes = authorization_server_routes(Arc::clone(&authorization));
             App::new()
                 .wrap(SensitiveHeaders)
                 .configure(as_routes)
-                .configure(configure_protected_resource_metadata(&metadata))
+                .configure(protected_resource_metadata_routes(&metadata))
                 .service(
                     web::resource(ADMIN_PATH)
                         .wrap(
@@ -149,11 +146,40 @@ struct Observed {
     challenges: Vec<(String, BTreeMap<String, String>)>,
     location: Option<BTreeMap<String, String>>,
     json: Option<Value>,
+    /// The whole body (the base URL replaced), for the refusals that must be
+    /// byte-identical, `error_description` and HTML pages included.
+    raw: Option<String>,
 }
+
+/// The refusals whose bodies must be the same to the byte in both adapters.
+const BYTE_IDENTICAL: &[&str] = &[
+    "unsupported grant",
+    "wrong content type",
+    "repeated authorization",
+    "oversized body",
+    "invalid client",
+    "error page",
+    FORM_NOT_UTF8,
+    FORM_PERCENT_NOT_UTF8,
+    FORM_BAD_PERCENT,
+    REPEATED_PARAMETER,
+    WRONG_METHOD,
+    QUERY_NOT_UTF8,
+    QUERY_TOO_LONG,
+];
 
 fn observe(label: &'static str, t: &TestTarget, response: &Response) -> Observed {
     let mut headers = BTreeMap::new();
-    for name in ["content-type", "cache-control", "pragma"] {
+    for name in [
+        "content-type",
+        "cache-control",
+        "pragma",
+        "allow",
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
         if let Some(value) = response.header(name) {
             headers.insert(name.to_owned(), value.to_ascii_lowercase());
         }
@@ -201,6 +227,9 @@ fn observe(label: &'static str, t: &TestTarget, response: &Response) -> Observed
             mask(&mut value, &t.base);
             value
         });
+    let raw = BYTE_IDENTICAL
+        .contains(&label)
+        .then(|| String::from_utf8_lossy(&response.body).replace(&t.base, "{base}"));
     Observed {
         label,
         status: response.status,
@@ -208,6 +237,7 @@ fn observe(label: &'static str, t: &TestTarget, response: &Response) -> Observed
         challenges,
         location,
         json,
+        raw,
     }
 }
 
@@ -254,6 +284,28 @@ fn form(pairs: &[(String, String)]) -> Request {
 const ORIGIN_IN_CAPITALS: &str = "rs allowed origin in capitals";
 const NONCE_MISSING: &str = "rs dpop nonce missing";
 const NONCE_GIVEN: &str = "rs dpop nonce given";
+const FORM_NOT_UTF8: &str = "form body not utf-8";
+const FORM_PERCENT_NOT_UTF8: &str = "form body percent-encoded not utf-8";
+const FORM_BAD_PERCENT: &str = "form body invalid percent-encoding";
+const REPEATED_PARAMETER: &str = "repeated parameter";
+const WRONG_METHOD: &str = "wrong method";
+const QUERY_NOT_UTF8: &str = "authorization query not utf-8";
+const QUERY_TOO_LONG: &str = "authorization query too long";
+const ORIGIN_MIXED_CASE: &str = "rs allowed origin in mixed case";
+
+/// A form request to the token endpoint for the backend client whose body
+/// ends with `tail`, as raw bytes.
+fn raw_form(tail: &[u8]) -> Request {
+    let mut body = format!(
+        "grant_type=client_credentials&client_id={BACKEND_CLIENT}&client_secret={}&",
+        percent_encode(BACKEND_SECRET)
+    )
+    .into_bytes();
+    body.extend_from_slice(tail);
+    Request::new("POST", "/token")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+}
 
 /// Sends the script to `t` and records what it observed.
 async fn run(t: &TestTarget) -> Vec<Observed> {
@@ -318,6 +370,39 @@ async fn run(t: &TestTarget) -> Vec<Observed> {
         t,
         &send(&t.base, &bad_client).await,
     ));
+    for (label, request) in [
+        (FORM_NOT_UTF8, raw_form(b"x=\xff")),
+        (FORM_PERCENT_NOT_UTF8, raw_form(b"x=%FF")),
+        (FORM_BAD_PERCENT, raw_form(b"x=%zz")),
+        (
+            REPEATED_PARAMETER,
+            raw_form(b"grant_type=client_credentials"),
+        ),
+        (WRONG_METHOD, Request::new("DELETE", "/token")),
+        (
+            QUERY_NOT_UTF8,
+            Request::new(
+                "GET",
+                &format!(
+                    "/authorize?response_type=code&client_id=%FF&redirect_uri={}",
+                    percent_encode(REDIRECT_URI)
+                ),
+            ),
+        ),
+        (
+            QUERY_TOO_LONG,
+            Request::new(
+                "GET",
+                &format!(
+                    "/authorize?client_id=nobody&redirect_uri={}&x={}",
+                    percent_encode(REDIRECT_URI),
+                    "a".repeat(33 * 1024)
+                ),
+            ),
+        ),
+    ] {
+        seen.push(observe(label, t, &send(&t.base, &request).await));
+    }
     let page = format!(
         "/authorize?response_type=code&client_id=nobody&redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
         percent_encode(REDIRECT_URI)
@@ -385,6 +470,16 @@ async fn run(t: &TestTarget) -> Vec<Observed> {
             get(
                 RESOURCE_PATH,
                 &[("Authorization", &bearer), ("Origin", &capital_origin)],
+            ),
+        ),
+        (
+            ORIGIN_MIXED_CASE,
+            get(
+                RESOURCE_PATH,
+                &[
+                    ("Authorization", &bearer),
+                    ("Origin", "Http://LocalHost:6274"),
+                ],
             ),
         ),
         (
@@ -570,4 +665,70 @@ async fn rfc_9449_section_9_both_adapters_issue_and_require_resource_server_nonc
     );
     assert_eq!(seen(&observed, NONCE_GIVEN).status, 200);
     assert_eq!(seen(&observed, "rs dpop nonce forged").status, 401);
+}
+
+#[tokio::test]
+async fn oauth_2_1_section_3_2_both_adapters_refuse_undecodable_and_repeated_parameters() {
+    let observed = both().await;
+    for label in [
+        FORM_NOT_UTF8,
+        FORM_PERCENT_NOT_UTF8,
+        FORM_BAD_PERCENT,
+        REPEATED_PARAMETER,
+    ] {
+        let seen = seen(&observed, label);
+        assert_eq!(seen.status, 400, "{label}");
+        let error = seen.json.as_ref().map(|json| json["error"].clone());
+        assert_eq!(error, Some(Value::from("invalid_request")), "{label}");
+        assert_eq!(
+            seen.headers.get("cache-control").map(String::as_str),
+            Some("no-store"),
+            "{label}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oauth_2_1_section_4_1_2_1_both_adapters_show_the_same_error_page() {
+    let observed = both().await;
+    for (label, code) in [
+        ("error page", "invalid_client"),
+        (QUERY_NOT_UTF8, "invalid_request"),
+        (QUERY_TOO_LONG, "invalid_request"),
+    ] {
+        let seen = seen(&observed, label);
+        assert_eq!(seen.status, 400, "{label}");
+        assert_eq!(seen.location, None, "{label}: never a redirect");
+        assert_eq!(
+            seen.headers.get("content-type").map(String::as_str),
+            Some("text/html; charset=utf-8"),
+            "{label}"
+        );
+        assert_eq!(
+            seen.headers.get("x-frame-options").map(String::as_str),
+            Some("deny"),
+            "{label}"
+        );
+        assert!(
+            seen.raw
+                .as_deref()
+                .is_some_and(|page| page.contains(&format!("<code>{code}</code>"))),
+            "{label}: {:?}",
+            seen.raw
+        );
+    }
+}
+
+#[tokio::test]
+async fn rfc_9110_section_15_5_6_both_adapters_answer_405_with_allow() {
+    let observed = both().await;
+    let wrong = seen(&observed, WRONG_METHOD);
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.headers.get("allow").map(String::as_str), Some("post"));
+}
+
+#[tokio::test]
+async fn mcp_r15_both_adapters_allow_an_origin_in_mixed_case() {
+    let observed = both().await;
+    assert_eq!(seen(&observed, ORIGIN_MIXED_CASE).status, 200);
 }

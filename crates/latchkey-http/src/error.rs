@@ -1,11 +1,13 @@
-//! The one error enum of this crate: why the resource server refused a request.
+//! The one error enum of this crate: why the resource server, or the
+//! authorization server's HTTP layer before the engine, refused a request.
 
 use latchkey_dpop::DpopError;
 use latchkey_engine::RevocationRefusal;
 use latchkey_token::TokenError;
 use latchkey_types::ErrorCode;
 
-/// Why [`ResourceServer`](crate::ResourceServer) refused a request. The
+/// Why [`ResourceServer`](crate::ResourceServer) or
+/// [`AuthorizationServer`](crate::AuthorizationServer) refused a request. The
 /// `Display` texts are fixed and hold no request value: they are sent as
 /// `error_description`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,12 +52,32 @@ pub enum HttpError {
     /// The engine configures no such resource (a set-up mistake, never a request's).
     #[error("the engine does not configure this resource")]
     UnknownResource,
+    /// The endpoint does not take this method (RFC 9110 section 15.5.6).
+    #[error("the method is not allowed at this endpoint")]
+    MethodNotAllowed,
+    /// The `Content-Type` is not the endpoint's (the expected media type).
+    #[error("content-type must be {0}")]
+    UnsupportedContentType(&'static str),
+    /// The body is larger than [`MAX_BODY_LEN`](crate::MAX_BODY_LEN).
+    #[error("the request body is too large")]
+    BodyTooLarge,
+    /// The query string is longer than [`MAX_QUERY_LEN`](crate::MAX_QUERY_LEN).
+    #[error("the request is too large")]
+    QueryTooLarge,
+    /// A form body, query string or path segment with a `%` not followed by
+    /// two hexadecimal digits, or whose decoded bytes are not UTF-8.
+    #[error("the request is not valid form encoding")]
+    InvalidFormEncoding,
+    /// A request head a framework accepted that the `http` types do not.
+    #[error("the request head is malformed")]
+    MalformedHead,
 }
 
 impl HttpError {
     /// The HTTP status: `401` for credentials (RFC 6750 section 3.1, RFC 9449
     /// section 7.1: `invalid_dpop_proof` and `use_dpop_nonce` too), `403` for
-    /// a scope or an origin, `400` for a malformed request, `503` when the
+    /// a scope or an origin, `400` for a malformed request, `405` for a
+    /// method and `413` for a body the endpoint does not take, `503` when the
     /// replay cache or the token status is unavailable (fail closed).
     pub fn http_status(&self) -> u16 {
         match self {
@@ -67,7 +89,15 @@ impl HttpError {
             | Self::BoundTokenAsBearer
             | Self::UnboundTokenAsDpop
             | Self::Dpop(_) => 401,
-            Self::RepeatedAuthorization | Self::MalformedAuthorization | Self::TokenInQuery => 400,
+            Self::RepeatedAuthorization
+            | Self::MalformedAuthorization
+            | Self::TokenInQuery
+            | Self::UnsupportedContentType(_)
+            | Self::QueryTooLarge
+            | Self::InvalidFormEncoding
+            | Self::MalformedHead => 400,
+            Self::MethodNotAllowed => 405,
+            Self::BodyTooLarge => 413,
             Self::UnknownResource => 500,
         }
     }
@@ -79,6 +109,12 @@ impl From<&HttpError> for ErrorCode {
             HttpError::RepeatedAuthorization
             | HttpError::MalformedAuthorization
             | HttpError::TokenInQuery
+            | HttpError::MethodNotAllowed
+            | HttpError::UnsupportedContentType(_)
+            | HttpError::BodyTooLarge
+            | HttpError::QueryTooLarge
+            | HttpError::InvalidFormEncoding
+            | HttpError::MalformedHead
             // Never sent as an `error` (RFC 6750 section 3.1); the closest code.
             | HttpError::MissingToken => ErrorCode::InvalidRequest,
             HttpError::InvalidToken(_)

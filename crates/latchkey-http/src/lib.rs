@@ -1,7 +1,20 @@
-//! latchkey-http: everything between HTTP and the token, DPoP and revocation
-//! checks of an MCP resource server, on the `http` and `bytes` types, so that
-//! every framework adapter answers byte for byte the same.
+//! latchkey-http: everything between HTTP and Latchkey's cores, for the
+//! authorization server and for an MCP resource server, on the `http` and
+//! `bytes` types, so that every framework adapter answers byte for byte the
+//! same. The adapters (`latchkey-axum`, `latchkey-actix`) only register
+//! routes, collect bodies within [`MAX_BODY_LEN`], read the clock, seed an
+//! RNG and convert types.
 //!
+//! - [`AuthorizationServer`]: every authorization-server endpoint of a
+//!   `latchkey_engine::Engine`. [`AuthorizationServer::handle`] takes an
+//!   `http::Request<Bytes>`, the time and an RNG and returns the
+//!   `http::Response<Bytes>`; its [`Routes`] come from the configured
+//!   endpoint URLs; login and consent plug in through the one
+//!   [`InteractionHandler`] trait.
+//! - [`error_page`] and [`security_headers`]: the page shown instead of a
+//!   redirect, and the headers every authorization-server response carries.
+//! - [`form_pairs`]: the one strict `application/x-www-form-urlencoded` decoder.
+//! - [`mark_sensitive`] and [`SENSITIVE_HEADERS`]: credentials redacted.
 //! - [`ResourceServer`]: the configuration and the guard.
 //!   [`ResourceServer::guard`] takes a request head ([`RequestHead`], e.g.
 //!   from `http::request::Parts`) and the time, and returns the validated
@@ -15,6 +28,33 @@
 //!   document is served.
 //!
 //! # What it implements
+//!
+//! At the authorization server:
+//!
+//! - Routing by the configured URLs: OAuth 2.1 sections 3.1 and 3.2 and
+//!   4.1.1 (authorization and token endpoints), RFC 7009 section 2, RFC 7662
+//!   section 2, RFC 7591 section 3 and RFC 7592 section 2 (`GET`/`PUT`/
+//!   `DELETE` `{registration endpoint}/{client_id}`), RFC 7517 section 5
+//!   (JWKS), RFC 8414 section 3.1 (metadata with path insertion) and OpenID
+//!   Connect Discovery 1.0 section 4 (both MCP 2025-11-25 locations, when
+//!   the profile serves them). Another method is `405` with `Allow` (RFC
+//!   9110 section 15.5.6).
+//! - OAuth 2.1 sections 3.1 and 3.2: one `Authorization` header; form
+//!   bodies only as `application/x-www-form-urlencoded`, registration only as
+//!   `application/json` (RFC 9110 section 8.3.1: media type compared
+//!   case-insensitively, parameters ignored); bodies of at most 64 KiB
+//!   (`413`), authorization queries of at most 32 KiB; strict form decoding
+//!   (OAuth 2.1 appendix B: invalid percent-encoding or non-UTF-8 is
+//!   `invalid_request`, never a replacement character); parameters sent more
+//!   than once refused through `latchkey_engine::Params`.
+//! - OAuth 2.1 section 4.1.2.1 and RFC 9700 section 4.11.2: the error page
+//!   instead of a redirect, from a compiled template with automatic HTML
+//!   escaping; RFC 9700 section 4.16 (no framing) and no caching, sniffing
+//!   or `Referer` on every response the layer makes.
+//! - RFC 9449 section 4.3: every `DPoP` value goes to the engine with the
+//!   configured endpoint URL as `htu`, never one built from `Host`.
+//!
+//! At the resource server:
 //!
 //! - RFC 6750 section 2.1 (`Authorization: Bearer`, scheme case-insensitive
 //!   per RFC 9110 section 11.1), section 2.3 refused as OAuth 2.1 section
@@ -50,7 +90,8 @@
 //! [`Clock`] function from the adapter. No sockets (the key refresh goes
 //! through the caller's `latchkey_remote_keys::KeySource`). No framework
 //! types: the adapters convert their requests and responses. No token
-//! introspection (RFC 7662) and no authorization-server routes.
+//! introspection at the resource server (RFC 7662), no login or consent
+//! page (the [`InteractionHandler`] is the server's), no CORS.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -87,21 +128,35 @@
 //! # }
 //! ```
 
+mod authorization;
 mod error;
+mod form;
 mod layer;
+mod page;
 mod resource;
+mod sensitive;
 
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use authorization::{
+    AuthorizationServer, CLIENT_ID_PLACEHOLDER, Endpoint, Interaction, InteractionHandler, Routes,
+    refusal_response,
+};
 pub use error::HttpError;
+pub use form::{
+    FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, declared_too_large,
+    form_pairs,
+};
 pub use layer::{
     Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
     ValidateOrigin,
 };
+pub use page::{error_page, security_headers};
 pub use resource::{
     AccessToken, DPOP, DPOP_NONCE, RequestHead, ResourceServer, Scheme, into_response,
     parse_authorization, protected_resource_metadata_paths, protected_resource_metadata_response,
     server_error,
 };
+pub use sensitive::{SENSITIVE_HEADERS, is_sensitive, mark_sensitive};

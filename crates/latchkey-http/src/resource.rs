@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ORIGIN};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ORIGIN, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 use latchkey_dpop::{
@@ -419,15 +419,16 @@ impl ResourceServer {
     /// for `now`) when the proof needs one (RFC 9449 section 9).
     pub fn refusal(&self, error: &HttpError, scopes: &Scope, now: UnixTime) -> Response<Bytes> {
         let status = error.http_status();
+        let typed = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if *error == HttpError::ForbiddenOrigin {
             let mut response = EndpointResponse::empty_ok().no_store();
-            response.status = status;
+            response.status = typed;
             return into_response(response);
         }
         let code = ErrorCode::from(error);
         if !matches!(status, 400 | 401 | 403) {
             let mut response = EndpointResponse::error(code, &error.to_string());
-            response.status = status;
+            response.status = typed;
             return into_response(response);
         }
         let (code, scheme) = match error {
@@ -534,12 +535,12 @@ impl ResourceServer {
             Some((code, description)) => EndpointResponse::error(code, description),
             None => EndpointResponse::empty_ok().no_store(),
         };
-        response.status = status;
+        response.status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         for challenge in [bearer, dpop] {
-            response = response.with_header("WWW-Authenticate", challenge.to_header_value());
+            response = response.with_header(WWW_AUTHENTICATE, challenge.to_header_value());
         }
         if let Some(nonce) = nonce {
-            response = response.with_header("DPoP-Nonce", nonce);
+            response = response.with_header(DPOP_NONCE.clone(), nonce);
         }
         into_response(response)
     }
@@ -597,13 +598,19 @@ pub fn protected_resource_metadata_response(
     response
 }
 
-/// Copies an engine response onto HTTP; a header the engine built that HTTP
-/// cannot carry becomes a generic `server_error`.
+/// Copies an engine response onto HTTP: its typed status and headers as
+/// they are, and the body (whose `Content-Type` the engine already set). The
+/// one conversion every adapter uses.
 pub fn into_response(response: EndpointResponse) -> Response<Bytes> {
-    try_into_response(response).unwrap_or_else(|| {
-        tracing::error!(target: "latchkey::http", "an engine response could not be converted");
-        server_error()
-    })
+    let body = match response.body {
+        ResponseBody::Empty => Bytes::new(),
+        ResponseBody::Json(json) => Bytes::from(json),
+        ResponseBody::Html(html) => Bytes::from(html),
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
 }
 
 /// The generic `500 server_error` JSON answer.
@@ -616,23 +623,6 @@ pub fn server_error() -> Response<Bytes> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-fn try_into_response(response: EndpointResponse) -> Option<Response<Bytes>> {
-    let status = StatusCode::from_u16(response.status).ok()?;
-    let body = match response.body {
-        ResponseBody::Empty => Bytes::new(),
-        ResponseBody::Json(json) => Bytes::from(json),
-        ResponseBody::Html(html) => Bytes::from(html),
-    };
-    let mut out = Response::new(body);
-    *out.status_mut() = status;
-    for (name, value) in response.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-        let value = HeaderValue::from_str(&value).ok()?;
-        out.headers_mut().append(name, value);
-    }
-    Some(out)
 }
 
 /// The authorization scheme of the request's credentials.

@@ -81,11 +81,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use latchkey_axum::{Interaction, InteractionHandler};
+use latchkey_axum::InteractionHandler;
 use latchkey_engine::authorize::{
     AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
 };
-use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher, ResponseBody};
+use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher};
 use latchkey_store::Store;
 use latchkey_types::{SecretString, Subject, UnixTime};
 use rand_core::CryptoRng;
@@ -100,6 +100,13 @@ use crate::session::{
     MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, looks_like_session_id,
 };
 use crate::{Clock, os_rng};
+
+/// What the pages decided about a verified request (`latchkey_axum::Interaction`
+/// with an axum response, whose body is collected once for the adapter).
+enum Interaction {
+    Decide(AuthorizationDecision),
+    Respond(Response),
+}
 
 /// The largest form body the pages accept (the login form carries the
 /// sealed request, up to [`crate::sealed::MAX_SEALED_LEN`]).
@@ -604,39 +611,28 @@ where
         pending: PendingAuthorization,
         request: &'a Parts,
         now: UnixTime,
-    ) -> Pin<Box<dyn Future<Output = Interaction> + Send + 'a>> {
-        Box::pin(self.begin(pending, request, now))
+    ) -> Pin<Box<dyn Future<Output = latchkey_axum::Interaction> + Send + 'a>> {
+        Box::pin(async move {
+            match self.begin(pending, request, now).await {
+                Interaction::Decide(decision) => latchkey_axum::Interaction::Decide(decision),
+                Interaction::Respond(response) => {
+                    let (parts, body) = response.into_parts();
+                    // The pages' bodies are in-memory strings: collecting
+                    // cannot fail or grow past what was rendered.
+                    let body = axum::body::to_bytes(body, usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                    latchkey_axum::Interaction::Respond(Response::from_parts(parts, body))
+                }
+            }
+        })
     }
 }
 
 /// Copies an engine response (the redirect back to the client) onto HTTP.
 /// The redirect target is never logged.
 pub fn endpoint_response(response: EndpointResponse) -> Response {
-    let body = match response.body {
-        ResponseBody::Empty => Body::empty(),
-        ResponseBody::Json(json) => Body::from(json),
-        ResponseBody::Html(html) => Body::from(html),
-    };
-    let mut out = Response::new(body);
-    *out.status_mut() =
-        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in response.headers {
-        let (Ok(name), Ok(value)) = (
-            axum::http::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) else {
-            tracing::error!("an engine response header could not be copied");
-            return pages::html(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                pages::message(
-                    "Something went wrong",
-                    "The server could not finish this step.",
-                ),
-                None,
-            );
-        };
-        out.headers_mut().append(name, value);
-    }
+    let mut out = latchkey_http::into_response(response).map(Body::from);
     out.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),

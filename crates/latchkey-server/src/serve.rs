@@ -10,7 +10,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use latchkey_axum::{
-    ResourceServer, authorization_server_router, protected_resource_metadata_router,
+    AuthorizationServer, ResourceServer, authorization_server_routes,
+    protected_resource_metadata_routes,
 };
 use latchkey_engine::{Engine, MetadataFetcher, StoreRevocationCheck};
 use latchkey_store::Store;
@@ -190,15 +191,15 @@ where
         ))
     });
     let pages = Pages::with_options(Arc::clone(&engine), options);
-    let mut app =
-        authorization_server_router(Arc::clone(&engine), pages.clone()).merge(pages.router());
+    let server = AuthorizationServer::new(Arc::clone(&engine), pages.clone());
+    let mut app = authorization_server_routes(Arc::new(server)).merge(pages.router());
     let issuer_origin = origin_of(&engine.config().issuer);
     for resource in &engine.config().resources {
         if origin_of(resource.uri.as_str()) != issuer_origin {
             continue;
         }
         if let Some(document) = engine.protected_resource_metadata_document(&resource.uri) {
-            app = app.merge(protected_resource_metadata_router(&document));
+            app = app.merge(protected_resource_metadata_routes(&document));
         }
     }
     let default = &engine.config().default_resource;

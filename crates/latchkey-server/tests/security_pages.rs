@@ -150,8 +150,8 @@ async fn app_on(database: &std::path::Path, max_sessions_per_address: usize) -> 
         ..PageOptions::default()
     };
     let pages = Pages::with_options(Arc::clone(&engine), options);
-    let router = latchkey_axum::authorization_server_router(Arc::clone(&engine), pages.clone())
-        .merge(pages.router());
+    let server = latchkey_axum::AuthorizationServer::new(Arc::clone(&engine), pages.clone());
+    let router = latchkey_axum::authorization_server_routes(Arc::new(server)).merge(pages.router());
     let client = |name: &str, redirect: &'static str| {
         let new = NewClient {
             client_id: Some(name.to_owned()),

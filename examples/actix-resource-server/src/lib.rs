@@ -32,7 +32,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_actix::{
     AccessToken, ActixError, HttpError, KeysError, MAX_BODY_LEN, RemoteKeys, RequireAccessToken,
-    ResourceServer, configure_protected_resource_metadata, into_actix_response,
+    ResourceServer, into_actix_response, protected_resource_metadata_routes,
 };
 use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_token::AccessTokenValidator;
@@ -116,7 +116,7 @@ pub fn configure(
     metadata: &ProtectedResourceMetadata,
     notes: Notes,
 ) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
-    let metadata_routes = configure_protected_resource_metadata(metadata);
+    let metadata_routes = protected_resource_metadata_routes(metadata);
     move |cfg: &mut web::ServiceConfig| {
         cfg.configure(metadata_routes);
         let path = url::Url::parse(rs.resource().as_str())

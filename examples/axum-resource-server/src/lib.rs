@@ -36,7 +36,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_axum::{
     AccessToken, HttpError, KeysError, MAX_BODY_LEN, RemoteKeys, ResourceServer,
-    protected_resource_metadata_router, with_sensitive_headers,
+    protected_resource_metadata_routes, with_sensitive_headers,
 };
 use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_token::AccessTokenValidator;
@@ -116,7 +116,7 @@ pub async fn app(settings: &Settings) -> Result<Router, KeysError> {
         .layer(rs.require_access_token())
         .layer(rs.origin_layer());
 
-    let app = mcp.merge(protected_resource_metadata_router(&metadata));
+    let app = mcp.merge(protected_resource_metadata_routes(&metadata));
     Ok(with_sensitive_headers(app))
 }
 
