@@ -40,6 +40,15 @@
 //!   ASCII-lowercased before the comparison, so `HTTPS://App.Example.com`
 //!   matches `https://app.example.com` and nothing else does. A repeated
 //!   `Origin` or one that is not visible ASCII is refused.
+//! - RFC 7662 sections 2.1 and 2.2 ([`Introspection`]): opaque tokens, or
+//!   every token, introspected at the issuer; the answer must be `active`,
+//!   from the configured `iss`, for this resource (`aud`), within `exp` and
+//!   `nbf`; a `cnf.jkt` binds it as for a JWT. No usable answer is `503`
+//!   (fail closed). Accepted answers are cached by the token's SHA-256,
+//!   never past `exp` nor the TTL, in bounded space.
+//! - A bounded cache of validated JWTs ([`ResourceServer::with_token_cache`]),
+//!   by the token's SHA-256, never past `exp`: a repeated token skips the
+//!   signature check, never the DPoP, scope, `Origin` or revocation checks.
 //! - The revocation check (`latchkey_engine::RevocationCheck`) after every
 //!   other check: revoked or unknown `401 invalid_token`, unavailable `503`
 //!   (fail closed).
@@ -49,8 +58,10 @@
 //! No clock or RNG reads: `now` is a parameter, and the layer takes a
 //! [`Clock`] function from the adapter. No sockets (the key refresh goes
 //! through the caller's `latchkey_remote_keys::KeySource`). No framework
-//! types: the adapters convert their requests and responses. No token
-//! introspection (RFC 7662) and no authorization-server routes.
+//! types: the adapters convert their requests and responses. No
+//! authorization-server routes. Introspection requests go through the
+//! caller's `latchkey_remote_keys::Introspect` (the HTTP one is
+//! `RemoteIntrospection`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -87,7 +98,9 @@
 //! # }
 //! ```
 
+mod cache;
 mod error;
+mod introspection;
 mod layer;
 mod resource;
 
@@ -96,6 +109,7 @@ mod resource;
 pub mod fuzzing;
 
 pub use error::HttpError;
+pub use introspection::{Introspection, IntrospectionMode};
 pub use layer::{
     Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
     ValidateOrigin,
