@@ -103,10 +103,10 @@ pub mod fuzzing;
 
 pub use error::ActixError;
 pub use http::{MAX_BODY_LEN, into_http_response, now, request_rng};
-pub use latchkey_http::{HttpError, ResourceServer};
+pub use latchkey_http::{HttpError, Introspection, IntrospectionMode, ResourceServer};
+pub use latchkey_remote_keys::{Introspect, IntrospectionFuture, KeySource, KeysError, KeysFuture};
 #[cfg(feature = "remote-keys")]
-pub use latchkey_remote_keys::RemoteKeys;
-pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
+pub use latchkey_remote_keys::{RemoteIntrospection, RemoteKeys};
 pub use resource::{
     AccessToken, RequireAccessToken, RequireAccessTokenMiddleware,
     configure_protected_resource_metadata, into_actix_response, request_parts,

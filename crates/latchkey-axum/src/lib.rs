@@ -135,12 +135,12 @@ pub mod fuzzing;
 pub use authorization_server::{Interaction, InteractionHandler, authorization_server_router};
 pub use error::AdapterError;
 pub use latchkey_http::{
-    HttpError, OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer,
-    ValidateOrigin,
+    HttpError, Introspection, IntrospectionMode, OriginLayer, RequireAccessToken,
+    RequireAccessTokenLayer, ResourceServer, ValidateOrigin,
 };
+pub use latchkey_remote_keys::{Introspect, IntrospectionFuture, KeySource, KeysError, KeysFuture};
 #[cfg(feature = "remote-keys")]
-pub use latchkey_remote_keys::RemoteKeys;
-pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
+pub use latchkey_remote_keys::{RemoteIntrospection, RemoteKeys};
 pub use resource_server::{AccessToken, ResourceServerExt, protected_resource_metadata_router};
 pub use translate::{MAX_BODY_LEN, MAX_QUERY_LEN, now};
 
