@@ -185,3 +185,25 @@ async fn an_unreachable_endpoint_is_an_error() {
         KeysError::Connection
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    let remote =
+        RemoteIntrospection::new(&format!("http://{address}/introspect"), client(), &secret())
+            .unwrap();
+    assert_eq!(
+        remote.introspect("t").await.unwrap_err(),
+        KeysError::Timeout
+    );
+}
