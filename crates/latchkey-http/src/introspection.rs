@@ -347,3 +347,77 @@ fn hex(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(json: &str) -> Map<String, Value> {
+        match serde_json::from_str(json) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn rfc_7519_section_2_numeric_dates_are_seconds_with_fractions_cut() {
+        let at = |json: &str| date(&answer(json), "exp");
+        assert_eq!(
+            at(r#"{"exp":1800000000}"#),
+            Ok(Some(UnixTime::from_secs(1_800_000_000)))
+        );
+        assert_eq!(
+            at(r#"{"exp":1800000000.9}"#),
+            Ok(Some(UnixTime::from_secs(1_800_000_000)))
+        );
+        assert_eq!(at("{}"), Ok(None));
+        for bad in [
+            r#"{"exp":-1}"#,
+            r#"{"exp":1e300}"#,
+            r#"{"exp":"1800000000"}"#,
+            r#"{"exp":null}"#,
+        ] {
+            assert_eq!(at(bad), Err(TokenError::MalformedClaim("exp")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc_7515_section_7_1_only_three_parts_look_like_a_jws() {
+        assert!(looks_like_jws("a.b.c"));
+        assert!(looks_like_jws(".."));
+        for opaque in ["abc", "a.b", "a.b.c.d.e", "2YotnFZFEjr1zCsicMWpAA"] {
+            assert!(!looks_like_jws(opaque), "{opaque}");
+        }
+    }
+
+    #[test]
+    fn rfc_9449_section_6_1_only_a_jkt_confirmation_is_usable() {
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let cnf = |json: &str| confirmation(&answer(json));
+        assert!(matches!(
+            cnf(&format!(r#"{{"cnf":{{"jkt":"{jkt}"}}}}"#)),
+            Ok(Some(_))
+        ));
+        assert_eq!(cnf("{}"), Ok(None));
+        assert_eq!(
+            cnf(r#"{"cnf":{"x5t#S256":"abc"}}"#),
+            Err(TokenError::UnsupportedConfirmation)
+        );
+        assert_eq!(
+            cnf(&format!(r#"{{"cnf":{{"jkt":"{jkt}","x5t#S256":"abc"}}}}"#)),
+            Err(TokenError::UnsupportedConfirmation)
+        );
+        assert_eq!(
+            cnf(r#"{"cnf":{}}"#),
+            Err(TokenError::UnsupportedConfirmation)
+        );
+        assert_eq!(
+            cnf(r#"{"cnf":"jkt"}"#),
+            Err(TokenError::MalformedClaim("cnf"))
+        );
+        assert_eq!(
+            cnf(r#"{"cnf":{"jkt":"short"}}"#),
+            Err(TokenError::MalformedClaim("cnf"))
+        );
+    }
+}
