@@ -98,12 +98,12 @@ pub mod fuzzing;
 pub use authorization_server::authorization_server_routes;
 pub use error::ActixError;
 pub use latchkey_http::{
-    AuthorizationServer, HttpError, Interaction, InteractionHandler, MAX_BODY_LEN, MAX_QUERY_LEN,
-    ResourceServer,
+    AuthorizationServer, HttpError, Interaction, InteractionHandler, Introspection,
+    IntrospectionMode, MAX_BODY_LEN, MAX_QUERY_LEN, ResourceServer,
 };
+pub use latchkey_remote_keys::{Introspect, IntrospectionFuture, KeySource, KeysError, KeysFuture};
 #[cfg(feature = "remote-keys")]
-pub use latchkey_remote_keys::RemoteKeys;
-pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
+pub use latchkey_remote_keys::{RemoteIntrospection, RemoteKeys};
 pub use resource::{
     AccessToken, RequireAccessToken, RequireAccessTokenMiddleware, into_actix_response,
     protected_resource_metadata_routes, request_parts,

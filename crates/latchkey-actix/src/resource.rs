@@ -11,8 +11,9 @@
 //! (`ResourceServer::from_engine` does so; otherwise
 //! `ResourceServer::with_revocation_check`) and refuses revoked tokens at
 //! once. One that runs apart either accepts the token lifetime (5 minutes by
-//! default) as the bound on a revoked token's use, or will validate tokens by
-//! introspection (RFC 7662), which this middleware does not do yet.
+//! default) as the bound on a revoked token's use, or validates tokens by
+//! introspection (RFC 7662, `ResourceServer::with_introspection`), whose cache
+//! TTL is then the bound.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;

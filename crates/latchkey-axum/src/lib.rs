@@ -116,12 +116,13 @@ pub mod fuzzing;
 
 pub use authorization_server::authorization_server_routes;
 pub use latchkey_http::{
-    AuthorizationServer, HttpError, Interaction, InteractionHandler, MAX_BODY_LEN, MAX_QUERY_LEN,
-    OriginLayer, RequireAccessToken, RequireAccessTokenLayer, ResourceServer, ValidateOrigin,
+    AuthorizationServer, HttpError, Interaction, InteractionHandler, Introspection,
+    IntrospectionMode, MAX_BODY_LEN, MAX_QUERY_LEN, OriginLayer, RequireAccessToken,
+    RequireAccessTokenLayer, ResourceServer, ValidateOrigin,
 };
+pub use latchkey_remote_keys::{Introspect, IntrospectionFuture, KeySource, KeysError, KeysFuture};
 #[cfg(feature = "remote-keys")]
-pub use latchkey_remote_keys::RemoteKeys;
-pub use latchkey_remote_keys::{KeySource, KeysError, KeysFuture};
+pub use latchkey_remote_keys::{RemoteIntrospection, RemoteKeys};
 pub use resource_server::{AccessToken, ResourceServerExt, protected_resource_metadata_routes};
 pub use translate::{now, request_rng};
 

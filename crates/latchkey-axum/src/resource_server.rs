@@ -10,8 +10,9 @@
 //! `ResourceServer::with_revocation_check` (or built with
 //! `ResourceServer::from_engine`) and refuses revoked tokens at once. One that
 //! runs apart either accepts the token lifetime (5 minutes by default) as the
-//! bound on a revoked token's use, or will validate tokens by introspection
-//! (RFC 7662), which this layer does not do yet.
+//! bound on a revoked token's use, or validates tokens by introspection (RFC
+//! 7662, `ResourceServer::with_introspection` with a [`RemoteIntrospection`](crate::RemoteIntrospection)),
+//! whose cache TTL is then the bound.
 
 use std::sync::Arc;
 

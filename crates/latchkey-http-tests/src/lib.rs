@@ -56,6 +56,7 @@
 pub mod cases;
 pub mod client;
 pub mod dpop;
+pub mod foreign_issuer;
 pub mod remote_keys;
 
 use std::sync::Arc;

@@ -49,6 +49,15 @@ pub enum HttpError {
     /// (revoked, unknown, or its status unavailable).
     #[error("the access token was refused by its status")]
     TokenStatus(RevocationRefusal),
+    /// The issuer's introspection answer says the token is not active (RFC
+    /// 7662 section 2.2: expired, revoked, unknown, or not for us).
+    #[error("the access token is not active")]
+    TokenInactive,
+    /// The token is to be introspected and the issuer gave no usable answer
+    /// (connection, timeout, status, body), or [`ResourceServer::check`](crate::ResourceServer::check)
+    /// was asked about such a token (fail closed).
+    #[error("the access token status is unavailable")]
+    IntrospectionUnavailable,
     /// The engine configures no such resource (a set-up mistake, never a request's).
     #[error("the engine does not configure this resource")]
     UnknownResource,
@@ -81,11 +90,12 @@ impl HttpError {
     /// replay cache or the token status is unavailable (fail closed).
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Dpop(DpopError::ReplayCacheFull) => 503,
+            Self::Dpop(DpopError::ReplayCacheFull) | Self::IntrospectionUnavailable => 503,
             Self::TokenStatus(refusal) => refusal.http_status(),
             Self::InsufficientScope | Self::ForbiddenOrigin => 403,
             Self::MissingToken
             | Self::InvalidToken(_)
+            | Self::TokenInactive
             | Self::BoundTokenAsBearer
             | Self::UnboundTokenAsDpop
             | Self::Dpop(_) => 401,
@@ -118,12 +128,14 @@ impl From<&HttpError> for ErrorCode {
             // Never sent as an `error` (RFC 6750 section 3.1); the closest code.
             | HttpError::MissingToken => ErrorCode::InvalidRequest,
             HttpError::InvalidToken(_)
+            | HttpError::TokenInactive
             | HttpError::BoundTokenAsBearer
             | HttpError::UnboundTokenAsDpop => ErrorCode::InvalidToken,
             HttpError::Dpop(error) => ErrorCode::from(error),
             HttpError::InsufficientScope => ErrorCode::InsufficientScope,
             HttpError::ForbiddenOrigin => ErrorCode::AccessDenied,
             HttpError::TokenStatus(refusal) => ErrorCode::from(refusal),
+            HttpError::IntrospectionUnavailable => ErrorCode::TemporarilyUnavailable,
             HttpError::UnknownResource => ErrorCode::ServerError,
         }
     }

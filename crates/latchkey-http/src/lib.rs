@@ -80,6 +80,15 @@
 //!   ASCII-lowercased before the comparison, so `HTTPS://App.Example.com`
 //!   matches `https://app.example.com` and nothing else does. A repeated
 //!   `Origin` or one that is not visible ASCII is refused.
+//! - RFC 7662 sections 2.1 and 2.2 ([`Introspection`]): opaque tokens, or
+//!   every token, introspected at the issuer; the answer must be `active`,
+//!   from the configured `iss`, for this resource (`aud`), within `exp` and
+//!   `nbf`; a `cnf.jkt` binds it as for a JWT. No usable answer is `503`
+//!   (fail closed). Accepted answers are cached by the token's SHA-256,
+//!   never past `exp` nor the TTL, in bounded space.
+//! - A bounded cache of validated JWTs ([`ResourceServer::with_token_cache`]),
+//!   by the token's SHA-256, never past `exp`: a repeated token skips the
+//!   signature check, never the DPoP, scope, `Origin` or revocation checks.
 //! - The revocation check (`latchkey_engine::RevocationCheck`) after every
 //!   other check: revoked or unknown `401 invalid_token`, unavailable `503`
 //!   (fail closed).
@@ -89,9 +98,10 @@
 //! No clock or RNG reads: `now` is a parameter, and the layer takes a
 //! [`Clock`] function from the adapter. No sockets (the key refresh goes
 //! through the caller's `latchkey_remote_keys::KeySource`). No framework
-//! types: the adapters convert their requests and responses. No token
-//! introspection at the resource server (RFC 7662), no login or consent
-//! page (the [`InteractionHandler`] is the server's), no CORS.
+//! types: the adapters convert their requests and responses. Introspection
+//! requests go through the caller's `latchkey_remote_keys::Introspect` (the
+//! HTTP one is `RemoteIntrospection`). No login or consent page (the
+//! [`InteractionHandler`] is the server's), no CORS.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -129,8 +139,10 @@
 //! ```
 
 mod authorization;
+mod cache;
 mod error;
 mod form;
+mod introspection;
 mod layer;
 mod page;
 mod resource;
@@ -149,6 +161,7 @@ pub use form::{
     FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, declared_too_large,
     form_pairs,
 };
+pub use introspection::{Introspection, IntrospectionMode};
 pub use layer::{
     Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
     ValidateOrigin,

@@ -21,10 +21,11 @@ use latchkey_metadata::{Challenge, ProtectedResourceMetadata};
 use latchkey_remote_keys::{KeyRefresh, KeySource};
 use latchkey_store::Store;
 use latchkey_token::{AccessTokenClaims, AccessTokenValidator, TokenError};
-use latchkey_types::{ErrorCode, Scope, ScopeHierarchy, UnixTime};
+use latchkey_types::{ErrorCode, Scope, ScopeHierarchy, TokenDigest, UnixTime};
 use latchkey_uri::ResourceUri;
 
-use crate::{Clock, HttpError, OriginLayer, RequireAccessTokenLayer};
+use crate::cache::TokenCache;
+use crate::{Clock, HttpError, Introspection, OriginLayer, RequireAccessTokenLayer};
 
 /// The `DPoP` request header (RFC 9449 section 4.1).
 pub static DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -66,8 +67,10 @@ impl<'a> From<&'a Parts> for RequestHead<'a> {
 pub struct ResourceServer {
     resource: ResourceUri,
     resource_metadata_url: String,
-    /// Replaced whole when the keys are fetched again.
-    validator: RwLock<Arc<AccessTokenValidator>>,
+    /// Replaced whole, its cache with it, when the keys are fetched again.
+    verifier: RwLock<Arc<Verifier>>,
+    token_cache_capacity: usize,
+    introspection: Option<Introspection>,
     key_refresh: Option<KeyRefresh>,
     default_scopes: Scope,
     /// Which granted scopes cover which required ones (MCP 2026-07-28).
@@ -85,6 +88,8 @@ impl core::fmt::Debug for ResourceServer {
         f.debug_struct("ResourceServer")
             .field("resource", &self.resource.as_str())
             .field("revocation_check", &self.revocation.is_some())
+            .field("token_cache_capacity", &self.token_cache_capacity)
+            .field("introspection", &self.introspection)
             .finish_non_exhaustive()
     }
 }
@@ -96,13 +101,16 @@ impl ResourceServer {
     /// may take: about 16 proofs a second sustained over the 60-second
     /// window, so that filling the cache takes 100 holders flooding at once.
     pub const DEFAULT_REPLAY_SHARE: usize = 1_000;
+    /// The default number of validated JWTs remembered (see [`Self::with_token_cache`]).
+    pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 
     /// A resource server for `resource` validating tokens with `validator`
     /// (built over the authorization server's JWKS, with this resource as the
     /// audience). Defaults: metadata at the RFC 9728 section 3.1
     /// path-inserted URL, no scope needed, `DpopConfig::default()`, no origin
     /// allowed (a request with an `Origin` header is refused), no key
-    /// refresh, no revocation check.
+    /// refresh, no revocation check, no introspection (JWTs only), a cache of
+    /// [`Self::DEFAULT_TOKEN_CACHE_CAPACITY`] validated JWTs.
     pub fn new(resource: ResourceUri, validator: AccessTokenValidator) -> Self {
         Self {
             resource_metadata_url: format!(
@@ -111,7 +119,12 @@ impl ResourceServer {
                 resource.path()
             ),
             resource,
-            validator: RwLock::new(Arc::new(validator)),
+            verifier: RwLock::new(Arc::new(Verifier::new(
+                validator,
+                Self::DEFAULT_TOKEN_CACHE_CAPACITY,
+            ))),
+            token_cache_capacity: Self::DEFAULT_TOKEN_CACHE_CAPACITY,
+            introspection: None,
             key_refresh: None,
             default_scopes: Scope::empty(),
             scope_hierarchy: ScopeHierarchy::empty(),
@@ -218,6 +231,28 @@ impl ResourceServer {
         self
     }
 
+    /// With at most `capacity` validated JWTs remembered (`0`: none), keyed
+    /// by the SHA-256 of the token (never the token), each until its `exp`
+    /// and no longer; when full, the one expiring soonest goes. A repeated
+    /// token skips the signature and claim checks of the validator; the DPoP
+    /// proof, the binding, the scope, the `Origin` and the revocation check
+    /// run on every request all the same. New keys
+    /// ([`Self::replace_keys`], a key refresh) empty it.
+    pub fn with_token_cache(mut self, capacity: usize) -> Self {
+        self.token_cache_capacity = capacity;
+        let validator = self.validator().clone();
+        self.verifier = RwLock::new(Arc::new(Verifier::new(validator, capacity)));
+        self
+    }
+
+    /// With tokens introspected at the issuer as `introspection` says (RFC
+    /// 7662): every token, or those that are not a JWS. Without it (the
+    /// default), only JWT access tokens are accepted.
+    pub fn with_introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
     /// With the origins (`scheme://host[:port]`) allowed in an `Origin`
     /// header (MCP R15). Scheme and host are case-insensitive (RFC 6454
     /// sections 4 and 6.1): both these and the header are compared after
@@ -243,18 +278,20 @@ impl ResourceServer {
 
     /// Verifies tokens with `jwks` from now on, every other validator setting
     /// kept (for keys the caller fetched itself, e.g. on a schedule).
+    /// The cache of validated JWTs starts empty: a token accepted under the
+    /// old keys is checked again.
     pub fn replace_keys(&self, jwks: Jwks) {
-        let mut validator = self
-            .validator
+        let mut verifier = self
+            .verifier
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let updated = (**validator).clone().with_jwks(jwks);
-        *validator = Arc::new(updated);
+        let updated = verifier.validator.clone().with_jwks(jwks);
+        *verifier = Arc::new(Verifier::new(updated, self.token_cache_capacity));
     }
 
     /// The JWK Set tokens are verified with now.
     pub fn keys(&self) -> Jwks {
-        self.validator().jwks().clone()
+        self.verifier().validator.jwks().clone()
     }
 
     /// Asks the key source (see [`Self::with_key_refresh`]) for the issuer's
@@ -302,30 +339,19 @@ impl ResourceServer {
         RequireAccessTokenLayer::new(Arc::clone(self), clock)
     }
 
-    /// The whole guard: [`Self::check`], once more after fetching the keys
-    /// when the token names an unknown `kid` and a key source is set, then
-    /// the revocation check. A refusal is the response to send
-    /// ([`Self::refusal`]), a `403` or a challenge.
+    /// The whole guard: [`Self::check`], with the token introspected when
+    /// introspection is configured for it ([`Self::with_introspection`]), a
+    /// JWT validated once more after fetching the keys when it names an
+    /// unknown `kid` and a key source is set, then the revocation check. A
+    /// refusal is the response to send ([`Self::refusal`]), a `403` or a
+    /// challenge.
     pub async fn guard(
         &self,
         head: RequestHead<'_>,
         scopes: &Scope,
         now: UnixTime,
     ) -> Result<AccessToken, Response<Bytes>> {
-        let checked = match self.check(head, scopes, now) {
-            // The token names a key this server does not know: fetch the
-            // issuer's keys again (rate-limited) and check once more.
-            Err(HttpError::InvalidToken(TokenError::UnknownKey))
-                if self.key_refresh.is_some() && self.refresh_keys(now).await =>
-            {
-                self.check(head, scopes, now)
-            }
-            other => other,
-        };
-        let admitted = match checked {
-            Ok(token) => self.check_revocation(&token).await.map(|()| token),
-            Err(error) => Err(error),
-        };
+        let admitted = self.guard_checks(head, scopes, now).await;
         admitted.map_err(|error| {
             tracing::info!(
                 target: "latchkey::http",
@@ -343,45 +369,120 @@ impl ResourceServer {
     /// query (OAuth 2.1 section 5.1.2), exactly one `Authorization` header
     /// with the `Bearer` or `DPoP` scheme (RFC 6750 section 2.1, RFC 9449
     /// section 7.1), the token (RFC 9068 section 4: signature, issuer,
-    /// audience, lifetime; MCP R5-R9, R13), its binding: a `cnf.jkt` token
-    /// only under `DPoP` with a valid proof for this method and URL, `ath`
-    /// included, a server nonce when configured, from the bound key (RFC 9449
-    /// sections 4.3, 6.1, 7.1, 9), then the scope (RFC 6750 section 3.1, MCP
-    /// R11; a granted scope covers the narrower ones it implies,
-    /// [`Self::with_scope_hierarchy`]). Neither the key refresh nor the revocation check runs here
-    /// (see [`Self::guard`]).
+    /// audience, lifetime; MCP R5-R9, R13; a token validated before and not
+    /// yet expired is found in the cache of [`Self::with_token_cache`]), its
+    /// binding: a `cnf.jkt` token only under `DPoP` with a valid proof for
+    /// this method and URL, `ath` included, a server nonce when configured,
+    /// from the bound key (RFC 9449 sections 4.3, 6.1, 7.1, 9), then the
+    /// scope (RFC 6750 section 3.1, MCP R11; a granted scope covers the narrower
+    /// ones it implies, [`Self::with_scope_hierarchy`]). Neither the key refresh, the
+    /// introspection nor the revocation check runs here (see
+    /// [`Self::guard`]): a token that is to be introspected is refused with
+    /// [`HttpError::IntrospectionUnavailable`].
     pub fn check(
         &self,
         head: RequestHead<'_>,
         scopes: &Scope,
         now: UnixTime,
     ) -> Result<AccessToken, HttpError> {
+        let (scheme, token) = self.credentials_of(head)?;
+        if self
+            .introspection
+            .as_ref()
+            .is_some_and(|introspection| introspection.applies_to(token))
+        {
+            return Err(HttpError::IntrospectionUnavailable);
+        }
+        let claims = self.validate_jwt(token, now)?;
+        self.check_binding_and_scope(head, scheme, token, claims, scopes, now)
+    }
+
+    async fn guard_checks(
+        &self,
+        head: RequestHead<'_>,
+        scopes: &Scope,
+        now: UnixTime,
+    ) -> Result<AccessToken, HttpError> {
+        let (scheme, token) = self.credentials_of(head)?;
+        let claims = match &self.introspection {
+            Some(introspection) if introspection.applies_to(token) => {
+                introspection.claims(token, &self.resource, now).await?
+            }
+            _ => match self.validate_jwt(token, now) {
+                // The token names a key this server does not know: fetch the
+                // issuer's keys again (rate-limited) and validate once more.
+                Err(HttpError::InvalidToken(TokenError::UnknownKey))
+                    if self.key_refresh.is_some() && self.refresh_keys(now).await =>
+                {
+                    self.validate_jwt(token, now)?
+                }
+                other => other?,
+            },
+        };
+        let token = self.check_binding_and_scope(head, scheme, token, claims, scopes, now)?;
+        self.check_revocation(&token).await?;
+        Ok(token)
+    }
+
+    /// `Origin`, no query token, and the one `Authorization` header.
+    fn credentials_of<'h>(&self, head: RequestHead<'h>) -> Result<(Scheme, &'h str), HttpError> {
         self.check_origin(head.headers)?;
         if query_has_access_token(head.uri.query().unwrap_or("")) {
             return Err(HttpError::TokenInQuery);
         }
-        let (scheme, token) = credentials(head.headers)?;
-        let validated = self
-            .validator()
+        credentials(head.headers)
+    }
+
+    /// The JWT `token`'s claims at `now`: from the cache, or validated (and
+    /// then cached until its `exp`).
+    fn validate_jwt(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Arc<AccessTokenClaims>, HttpError> {
+        let verifier = self.verifier();
+        let digest = TokenDigest::of(token.as_bytes());
+        if let Some(claims) = verifier.lock_cache().get(&digest, now) {
+            return Ok(claims);
+        }
+        let claims = verifier
+            .validator
             .validate(token, now)
-            .map_err(HttpError::InvalidToken)?;
-        match (scheme, validated.dpop_jkt()) {
+            .map_err(HttpError::InvalidToken)?
+            .into_claims();
+        let claims = Arc::new(claims);
+        verifier
+            .lock_cache()
+            .insert(digest, claims.exp, Arc::clone(&claims), now);
+        Ok(claims)
+    }
+
+    /// RFC 9449 sections 6.1 and 7.1: the scheme matches the binding and a
+    /// bound token comes with a proof from its key; then the scope.
+    fn check_binding_and_scope(
+        &self,
+        head: RequestHead<'_>,
+        scheme: Scheme,
+        token: &str,
+        claims: Arc<AccessTokenClaims>,
+        scopes: &Scope,
+        now: UnixTime,
+    ) -> Result<AccessToken, HttpError> {
+        match (scheme, claims.cnf_jkt.as_ref()) {
             (Scheme::Bearer, Some(_)) => return Err(HttpError::BoundTokenAsBearer),
             (Scheme::Bearer, None) => {}
             (Scheme::Dpop, None) => return Err(HttpError::UnboundTokenAsDpop),
             (Scheme::Dpop, Some(jkt)) => {
-                let claims = validated.claims();
                 let holder =
                     ReplayPartition::new(&[claims.client_id.as_str(), claims.sub.as_str()]);
                 let proof = self.check_proof(head, token, holder, now)?;
                 check_key_binding(&proof, jkt).map_err(HttpError::Dpop)?;
             }
         }
-        let claims = validated.into_claims();
         if !self.scope_hierarchy.covers(&claims.scope, scopes) {
             return Err(HttpError::InsufficientScope);
         }
-        Ok(AccessToken(Arc::new(claims)))
+        Ok(AccessToken(claims))
     }
 
     /// No `Origin` header, or exactly one whose value, ASCII-lowercased, is
@@ -454,13 +555,16 @@ impl ResourceServer {
         self.challenge(status, error, scopes, scheme, nonce)
     }
 
-    fn validator(&self) -> Arc<AccessTokenValidator> {
-        Arc::clone(
-            &self
-                .validator
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+    fn verifier(&self) -> Arc<Verifier> {
+        Arc::clone(&self.verifier.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn validator(&mut self) -> &AccessTokenValidator {
+        &self
+            .verifier
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .validator
     }
 
     fn replay_cache(&mut self) -> &mut MemoryReplayCache {
@@ -543,6 +647,25 @@ impl ResourceServer {
             response = response.with_header(DPOP_NONCE.clone(), nonce);
         }
         into_response(response)
+    }
+}
+
+/// The JWT validator and the tokens it accepted, replaced together.
+struct Verifier {
+    validator: AccessTokenValidator,
+    cache: Mutex<TokenCache<Arc<AccessTokenClaims>>>,
+}
+
+impl Verifier {
+    fn new(validator: AccessTokenValidator, capacity: usize) -> Self {
+        Self {
+            validator,
+            cache: Mutex::new(TokenCache::new(capacity, None)),
+        }
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, TokenCache<Arc<AccessTokenClaims>>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

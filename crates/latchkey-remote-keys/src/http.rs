@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
-use hyper::{Request, StatusCode};
+use hyper::header::{
+    ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT,
+};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use latchkey_jose::Jwks;
 use latchkey_metadata::{AuthorizationServerMetadata, MAX_DOCUMENT_LEN, MetadataError};
@@ -81,42 +83,15 @@ impl RemoteKeys {
     /// an OpenID Provider's document, which need not list the signing
     /// algorithms of `private_key_jwt`, is accepted.
     pub async fn discover(issuer: &str) -> Result<Self, KeysError> {
-        let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
-        let loopback_http = match issuer_url.scheme() {
-            "https" => false,
-            "http" if is_loopback(&issuer_url) => true,
-            _ => return Err(KeysError::IssuerUnusable),
-        };
-        if issuer_url.host().is_none()
-            || issuer_url.query().is_some()
-            || issuer_url.fragment().is_some()
-        {
-            return Err(KeysError::IssuerUnusable);
-        }
-        let tls = tls_config().ok_or(KeysError::Connection)?;
-        let (metadata_url, body, rules) = first_metadata_document(&issuer_url, &tls).await?;
-        let metadata = parse_metadata(&body, rules, loopback_http)?;
-        metadata
-            .validate_issuer(issuer)
-            .map_err(KeysError::Metadata)?;
-        let jwks_uri = metadata
-            .jwks_uri
-            .as_deref()
-            .and_then(|uri| Url::parse(uri).ok())
+        let found = discover_metadata(issuer).await?;
+        let jwks_uri = found
+            .usable_endpoint(found.metadata.jwks_uri.as_deref())
             .ok_or(KeysError::JwksUri)?;
-        let usable = match jwks_uri.scheme() {
-            "https" => true,
-            "http" => loopback_http && is_loopback(&jwks_uri),
-            _ => false,
-        };
-        if !usable {
-            return Err(KeysError::JwksUri);
-        }
         Ok(Self {
             issuer: issuer.to_owned(),
-            metadata_url,
+            metadata_url: found.metadata_url,
             jwks_uri,
-            tls,
+            tls: found.tls,
         })
     }
 
@@ -124,7 +99,7 @@ impl RemoteKeys {
     /// server cannot use are skipped); a set without any usable key is
     /// [`KeysError::Empty`].
     pub async fn fetch(&self) -> Result<Jwks, KeysError> {
-        let body = get(&self.jwks_uri, Jwks::MAX_LEN, &self.tls).await?;
+        let body = exchange(&self.jwks_uri, Outgoing::Get, Jwks::MAX_LEN, &self.tls).await?;
         let jwks = Jwks::parse(&body).map_err(KeysError::Malformed)?;
         if jwks.is_empty() {
             return Err(KeysError::Empty);
@@ -154,6 +129,63 @@ impl KeySource for RemoteKeys {
     }
 }
 
+/// An issuer's metadata, found and checked by [`discover_metadata`].
+pub(crate) struct Discovered {
+    pub(crate) metadata_url: Url,
+    pub(crate) metadata: AuthorizationServerMetadata,
+    /// The issuer is `http` on a loopback host.
+    loopback_http: bool,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+}
+
+impl Discovered {
+    /// `endpoint` when it is a URL this crate may call for this issuer:
+    /// `https`, or `http` on a loopback host for a loopback `http` issuer.
+    pub(crate) fn usable_endpoint(&self, endpoint: Option<&str>) -> Option<Url> {
+        let url = Url::parse(endpoint?).ok()?;
+        usable_url(&url, self.loopback_http).then_some(url)
+    }
+}
+
+/// Whether this crate may call `url`: `https`, or `http` on a loopback host
+/// when the issuer itself is loopback `http` (`loopback_http`).
+pub(crate) fn usable_url(url: &Url, loopback_http: bool) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => loopback_http && is_loopback(url),
+        _ => false,
+    }
+}
+
+/// `issuer`'s metadata, found as [`RemoteKeys::discover`] documents, its
+/// `issuer` checked.
+pub(crate) async fn discover_metadata(issuer: &str) -> Result<Discovered, KeysError> {
+    let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
+    let loopback_http = match issuer_url.scheme() {
+        "https" => false,
+        "http" if is_loopback(&issuer_url) => true,
+        _ => return Err(KeysError::IssuerUnusable),
+    };
+    if issuer_url.host().is_none()
+        || issuer_url.query().is_some()
+        || issuer_url.fragment().is_some()
+    {
+        return Err(KeysError::IssuerUnusable);
+    }
+    let tls = tls_config().ok_or(KeysError::Connection)?;
+    let (metadata_url, body, rules) = first_metadata_document(&issuer_url, &tls).await?;
+    let metadata = parse_metadata(&body, rules, loopback_http)?;
+    metadata
+        .validate_issuer(issuer)
+        .map_err(KeysError::Metadata)?;
+    Ok(Discovered {
+        metadata_url,
+        metadata,
+        loopback_http,
+        tls,
+    })
+}
+
 /// How a metadata document is read: [`AuthorizationServerMetadata::parse`]
 /// for `oauth-authorization-server` (RFC 8414 section 2),
 /// [`AuthorizationServerMetadata::parse_openid_configuration`] for
@@ -179,7 +211,7 @@ async fn first_metadata_document(
         } else {
             AuthorizationServerMetadata::parse_openid_configuration
         };
-        match get(&url, MAX_DOCUMENT_LEN, tls).await {
+        match exchange(&url, Outgoing::Get, MAX_DOCUMENT_LEN, tls).await {
             Err(KeysError::Status(404)) => continue,
             Err(error) => return Err(error),
             Ok(body) => return Ok((url, body, rules)),
@@ -206,7 +238,7 @@ fn parse_metadata(
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -216,7 +248,7 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// Mozilla's roots, aws-lc-rs, TLS 1.2 and 1.3.
-fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
+pub(crate) fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -227,20 +259,41 @@ fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
     Some(Arc::new(config))
 }
 
-/// `GET url` within [`RemoteKeys::TIMEOUT`]: the body of a `200` answer of at
-/// most `max_len` bytes.
-async fn get(
+/// What one request sends: a `GET` of a document, or a form `POST` with
+/// client credentials (RFC 6749 section 2.3.1, RFC 7662 section 2.1).
+pub(crate) enum Outgoing<'a> {
+    /// `GET`, `Accept: application/json`.
+    Get,
+    /// `POST` of an `application/x-www-form-urlencoded` body with this
+    /// `Authorization` value. Both hold secrets: never logged.
+    Form {
+        /// The `Authorization` header value.
+        authorization: &'a str,
+        /// The encoded form.
+        body: &'a str,
+    },
+}
+
+/// One request to `url` within [`RemoteKeys::TIMEOUT`]: the body of a `200`
+/// answer of at most `max_len` bytes. Every call of this crate goes through
+/// here (no redirects followed, any other status an error).
+pub(crate) async fn exchange(
     url: &Url,
+    outgoing: Outgoing<'_>,
     max_len: usize,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<Vec<u8>, KeysError> {
-    tokio::time::timeout(RemoteKeys::TIMEOUT, get_unbounded(url, max_len, tls))
-        .await
-        .map_err(|_| KeysError::Timeout)?
+    tokio::time::timeout(
+        RemoteKeys::TIMEOUT,
+        exchange_unbounded(url, outgoing, max_len, tls),
+    )
+    .await
+    .map_err(|_| KeysError::Timeout)?
 }
 
-async fn get_unbounded(
+async fn exchange_unbounded(
     url: &Url,
+    outgoing: Outgoing<'_>,
     max_len: usize,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<Vec<u8>, KeysError> {
@@ -251,16 +304,32 @@ async fn get_unbounded(
         None => host.to_owned(),
     };
     let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    let request = Request::get(target)
+    let builder = Request::builder()
+        .uri(target)
         .header(HOST, authority)
         .header(ACCEPT, "application/json")
         .header(
             USER_AGENT,
             concat!("latchkey-remote-keys/", env!("CARGO_PKG_VERSION")),
         )
-        .header(CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|_| KeysError::Connection)?;
+        .header(CONNECTION, "close");
+    let request = match outgoing {
+        Outgoing::Get => builder.method(Method::GET).body(Full::new(Bytes::new())),
+        Outgoing::Form {
+            authorization,
+            body,
+        } => {
+            let mut authorization =
+                HeaderValue::from_str(authorization).map_err(|_| KeysError::Connection)?;
+            authorization.set_sensitive(true);
+            builder
+                .method(Method::POST)
+                .header(AUTHORIZATION, authorization)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        }
+    }
+    .map_err(|_| KeysError::Connection)?;
     // `host_str` keeps IPv6 brackets; connecting and TLS want the bare address.
     let bare_host = host.trim_start_matches('[').trim_end_matches(']');
     let tcp = TcpStream::connect((bare_host, port))
@@ -282,7 +351,7 @@ async fn get_unbounded(
 /// One HTTP/1.1 exchange over `stream`.
 async fn send<T>(
     stream: T,
-    request: Request<Empty<Bytes>>,
+    request: Request<Full<Bytes>>,
     max_len: usize,
 ) -> Result<Vec<u8>, KeysError>
 where

@@ -17,6 +17,12 @@
 //!   token names a `kid` the validator does not know (the authorization server
 //!   rotated its key), at most once per interval.
 //!
+//! - [`Introspect`] and [`RemoteIntrospection`]: the token introspection
+//!   request (RFC 7662 section 2.1) to the issuer's `introspection_endpoint`
+//!   (from its metadata or configured), the resource server authenticated
+//!   with `client_secret_basic` (RFC 6749 section 2.3.1). The answer is
+//!   checked by the resource server, not here.
+//!
 //! Transport: `https` through rustls (aws-lc-rs, Mozilla's roots from
 //! `webpki-roots`). Plain `http` only when the issuer itself is `http` on a
 //! loopback host (a development server such as `latchkey serve` on
@@ -44,7 +50,11 @@ use latchkey_types::UnixTime;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
+mod introspection;
+#[cfg(feature = "http")]
 pub use http::RemoteKeys;
+#[cfg(feature = "http")]
+pub use introspection::RemoteIntrospection;
 
 /// Why the keys could not be had. None of these carry a key or a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +88,27 @@ pub enum KeysError {
     /// The JWK Set holds no key Latchkey can verify with.
     #[error("the jwk set holds no usable key")]
     Empty,
+    /// The metadata names no `introspection_endpoint`, or one that may not
+    /// be called (RFC 8414 section 2, RFC 7662 section 2).
+    #[error("the authorization server metadata names no usable introspection_endpoint")]
+    IntrospectionEndpoint,
+}
+
+/// A future of an introspection response: the body of the endpoint's `200`
+/// answer, not yet read (RFC 7662 section 2.2).
+pub type IntrospectionFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<u8>, KeysError>> + Send + 'a>>;
+
+/// Where a resource server asks the authorization server about a token
+/// (RFC 7662 section 2.1). [`RemoteIntrospection`] is the HTTP one; the
+/// resource server (`latchkey_http::ResourceServer::with_introspection`)
+/// reads and checks the answer itself, so an implementation only carries
+/// bytes.
+pub trait Introspect: Send + Sync {
+    /// The body of a `200` answer to the introspection request for `token`,
+    /// with `token_type_hint=access_token`. Any other outcome is an error: a
+    /// caller must then refuse the token (fail closed).
+    fn introspect<'a>(&'a self, token: &'a str) -> IntrospectionFuture<'a>;
 }
 
 /// A future of the issuer's current JWK Set.
@@ -214,6 +245,7 @@ mod tests {
             KeysError::TooLarge,
             KeysError::JwksUri,
             KeysError::Empty,
+            KeysError::IntrospectionEndpoint,
         ] {
             let text = error.to_string();
             assert!(!text.ends_with('.'), "{text}");

@@ -31,12 +31,14 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_actix::{
-    AccessToken, ActixError, HttpError, KeysError, MAX_BODY_LEN, RemoteKeys, RequireAccessToken,
-    ResourceServer, into_actix_response, protected_resource_metadata_routes,
+    AccessToken, ActixError, HttpError, Introspection, IntrospectionMode, KeysError, MAX_BODY_LEN,
+    RemoteIntrospection, RemoteKeys, RequireAccessToken, ResourceServer, into_actix_response,
+    protected_resource_metadata_routes,
 };
+use latchkey_jose::Algorithm;
 use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_token::AccessTokenValidator;
-use latchkey_types::Scope;
+use latchkey_types::{ClientId, Scope, SecretString};
 use latchkey_uri::{AudienceMatch, ResourceUri};
 use serde_json::{Value, json};
 
@@ -63,6 +65,27 @@ pub struct Settings {
     pub resource: ResourceUri,
     /// Browser origins allowed to call the endpoint (`scheme://host[:port]`).
     pub allowed_origins: Vec<String>,
+    /// The JWS algorithms access tokens may be signed with (RFC 8725bis
+    /// section 3.1); empty: ES256, Latchkey's own. Another issuer usually
+    /// signs with RS256 or PS256.
+    pub algorithms: Vec<Algorithm>,
+    /// Token introspection at the issuer (RFC 7662), for issuers that hand
+    /// out opaque tokens; `None`: JWT access tokens only.
+    pub introspection: Option<IntrospectionSettings>,
+}
+
+/// How this server introspects tokens at the issuer (RFC 7662 section 2.1).
+#[derive(Clone, Debug)]
+pub struct IntrospectionSettings {
+    /// This server's client id at the issuer.
+    pub client_id: ClientId,
+    /// Its client secret (`client_secret_basic`); `Debug` never shows it.
+    pub client_secret: Arc<SecretString>,
+    /// Every token, or only those that are not JWTs.
+    pub mode: IntrospectionMode,
+    /// How long an active answer is trusted (never past the token's `exp`);
+    /// a token revoked at the issuer works here at most this long.
+    pub cache_ttl: Duration,
 }
 
 /// Why the resource server could not be set up.
@@ -90,11 +113,37 @@ pub async fn resource_server(settings: &Settings) -> Result<Arc<ResourceServer>,
         settings.resource.clone(),
         AudienceMatch::Exact,
     );
+    let validator = match validator.clone().with_algorithms(&settings.algorithms) {
+        Ok(configured) => configured,
+        // An empty list keeps the default, ES256.
+        Err(_) => validator,
+    };
 
-    let rs = ResourceServer::new(settings.resource.clone(), validator)
+    let mut rs = ResourceServer::new(settings.resource.clone(), validator)
         .with_default_scopes(scope(READ_SCOPE))
         .with_allowed_origins(settings.allowed_origins.clone())
         .with_key_refresh(Arc::new(keys), KEY_REFRESH_INTERVAL);
+
+    // Opaque tokens (or all of them) are asked about at the issuer.
+    if let Some(introspection) = &settings.introspection {
+        let remote = RemoteIntrospection::discover(
+            &settings.issuer,
+            introspection.client_id.clone(),
+            &introspection.client_secret,
+        )
+        .await?;
+        rs = rs.with_introspection(
+            Introspection::new(
+                Arc::new(remote),
+                settings.issuer.clone(),
+                introspection.mode,
+            )
+            .with_cache(
+                introspection.cache_ttl,
+                Introspection::DEFAULT_CACHE_CAPACITY,
+            ),
+        );
+    }
     Ok(Arc::new(rs))
 }
 

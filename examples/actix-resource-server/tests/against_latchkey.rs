@@ -130,6 +130,8 @@ async fn start() -> Running {
         issuer: issuer.clone(),
         resource: ResourceUri::parse(&resource).expect("resource"),
         allowed_origins: vec![ALLOWED_ORIGIN.to_owned()],
+        algorithms: Vec::new(),
+        introspection: None,
     };
     let rs = resource_server(&settings)
         .await

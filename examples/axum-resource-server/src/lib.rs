@@ -35,12 +35,14 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_axum::{
-    AccessToken, HttpError, KeysError, MAX_BODY_LEN, RemoteKeys, ResourceServer,
-    protected_resource_metadata_routes, with_sensitive_headers,
+    AccessToken, HttpError, Introspection, IntrospectionMode, KeysError, MAX_BODY_LEN,
+    RemoteIntrospection, RemoteKeys, ResourceServer, protected_resource_metadata_routes,
+    with_sensitive_headers,
 };
+use latchkey_jose::Algorithm;
 use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_token::AccessTokenValidator;
-use latchkey_types::Scope;
+use latchkey_types::{ClientId, Scope, SecretString};
 use latchkey_uri::{AudienceMatch, ResourceUri};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -73,6 +75,27 @@ pub struct Settings {
     pub resource: ResourceUri,
     /// Browser origins allowed to call the endpoint (`scheme://host[:port]`).
     pub allowed_origins: Vec<String>,
+    /// The JWS algorithms access tokens may be signed with (RFC 8725bis
+    /// section 3.1); empty: ES256, Latchkey's own. Another issuer usually
+    /// signs with RS256 or PS256.
+    pub algorithms: Vec<Algorithm>,
+    /// Token introspection at the issuer (RFC 7662), for issuers that hand
+    /// out opaque tokens; `None`: JWT access tokens only.
+    pub introspection: Option<IntrospectionSettings>,
+}
+
+/// How this server introspects tokens at the issuer (RFC 7662 section 2.1).
+#[derive(Clone, Debug)]
+pub struct IntrospectionSettings {
+    /// This server's client id at the issuer.
+    pub client_id: ClientId,
+    /// Its client secret (`client_secret_basic`); `Debug` never shows it.
+    pub client_secret: Arc<SecretString>,
+    /// Every token, or only those that are not JWTs.
+    pub mode: IntrospectionMode,
+    /// How long an active answer is trusted (never past the token's `exp`);
+    /// a token revoked at the issuer works here at most this long.
+    pub cache_ttl: Duration,
 }
 
 /// Discovers the authorization server's keys and builds the whole application.
@@ -88,12 +111,19 @@ pub async fn app(settings: &Settings) -> Result<Router, KeysError> {
         settings.resource.clone(),
         AudienceMatch::Exact,
     );
-    let rs = Arc::new(
-        ResourceServer::new(settings.resource.clone(), validator)
-            .with_default_scopes(scope(READ_SCOPE))
-            .with_allowed_origins(settings.allowed_origins.clone())
-            .with_key_refresh(Arc::new(keys), KEY_REFRESH_INTERVAL),
-    );
+    let validator = match validator.clone().with_algorithms(&settings.algorithms) {
+        Ok(configured) => configured,
+        // An empty list keeps the default, ES256.
+        Err(_) => validator,
+    };
+    let mut rs = ResourceServer::new(settings.resource.clone(), validator)
+        .with_default_scopes(scope(READ_SCOPE))
+        .with_allowed_origins(settings.allowed_origins.clone())
+        .with_key_refresh(Arc::new(keys), KEY_REFRESH_INTERVAL);
+    if let Some(introspection) = &settings.introspection {
+        rs = rs.with_introspection(introspect(&settings.issuer, introspection).await?);
+    }
+    let rs = Arc::new(rs);
 
     // 3. RFC 9728 metadata: which authorization server, which scopes.
     let mut metadata = ProtectedResourceMetadata::new(settings.resource.as_str());
@@ -118,6 +148,20 @@ pub async fn app(settings: &Settings) -> Result<Router, KeysError> {
 
     let app = mcp.merge(protected_resource_metadata_routes(&metadata));
     Ok(with_sensitive_headers(app))
+}
+
+/// Introspection at `issuer`'s `introspection_endpoint` (from its metadata).
+async fn introspect(
+    issuer: &str,
+    settings: &IntrospectionSettings,
+) -> Result<Introspection, KeysError> {
+    let remote =
+        RemoteIntrospection::discover(issuer, settings.client_id.clone(), &settings.client_secret)
+            .await?;
+    Ok(
+        Introspection::new(Arc::new(remote), issuer.to_owned(), settings.mode)
+            .with_cache(settings.cache_ttl, Introspection::DEFAULT_CACHE_CAPACITY),
+    )
 }
 
 /// The scopes a tool needs beyond [`READ_SCOPE`].

@@ -51,9 +51,25 @@
 //! [`NOTES_RESOURCE`], default `http://127.0.0.1:3000/mcp`; `--bind`
 //! [`NOTES_BIND`], default `127.0.0.1:3000`; `--allowed-origin` (repeat)
 //! [`NOTES_ALLOWED_ORIGINS`, comma-separated] for browser clients.
+//!
+//! Another authorization server (see `docs/other-authorization-servers.md`):
+//! `--algorithm` [`NOTES_ALGORITHMS`, comma-separated], default `ES256`, e.g.
+//! `RS256,PS256`; for opaque tokens `--introspection opaque` (or `only` for
+//! every token) [`NOTES_INTROSPECTION`] with `--introspection-client-id`
+//! [`NOTES_INTROSPECTION_CLIENT_ID`] and the secret in
+//! [`NOTES_INTROSPECTION_CLIENT_SECRET`] (`client_secret_basic` at the
+//! issuer's `introspection_endpoint`), answers trusted for
+//! `--introspection-cache-ttl` seconds [`NOTES_INTROSPECTION_CACHE_TTL`],
+//! default 60.
 
-use axum_resource_server::{Settings, app};
+use axum_resource_server::{IntrospectionSettings, Settings, app};
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::Parser;
+use latchkey_axum::IntrospectionMode;
+use latchkey_jose::Algorithm;
+use latchkey_types::{ClientId, SecretString};
 use latchkey_uri::ResourceUri;
 
 /// The notes MCP server, protected by a separate Latchkey.
@@ -79,6 +95,68 @@ struct Options {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// The JWS algorithms access tokens may be signed with (ES256, ES384,
+    /// EdDSA, RS256, PS256); by default ES256.
+    #[arg(
+        long = "algorithm",
+        env = "NOTES_ALGORITHMS",
+        value_delimiter = ',',
+        default_value = "ES256"
+    )]
+    algorithms: Vec<String>,
+    /// Token introspection at the issuer (RFC 7662): `off`, `opaque` (tokens
+    /// that are not JWTs) or `only` (every token).
+    #[arg(long, env = "NOTES_INTROSPECTION", default_value = "off")]
+    introspection: String,
+    /// This server's client id at the issuer's introspection endpoint.
+    #[arg(long, env = "NOTES_INTROSPECTION_CLIENT_ID")]
+    introspection_client_id: Option<String>,
+    /// Its client secret (prefer the environment variable).
+    #[arg(
+        long,
+        env = "NOTES_INTROSPECTION_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    introspection_client_secret: Option<String>,
+    /// Seconds an active introspection answer is trusted (0: ask every time).
+    #[arg(long, env = "NOTES_INTROSPECTION_CACHE_TTL", default_value_t = 60)]
+    introspection_cache_ttl: u64,
+}
+
+impl Options {
+    /// The algorithms, each name checked.
+    fn algorithms(&self) -> Result<Vec<Algorithm>, String> {
+        self.algorithms
+            .iter()
+            .map(|name| Algorithm::parse(name).map_err(|_| format!("unknown algorithm {name}")))
+            .collect()
+    }
+
+    /// The introspection settings, when introspection is on.
+    fn introspection(&self) -> Result<Option<IntrospectionSettings>, String> {
+        let mode = match self.introspection.as_str() {
+            "off" => return Ok(None),
+            "opaque" => IntrospectionMode::ForOpaqueTokens,
+            "only" => IntrospectionMode::Only,
+            other => {
+                return Err(format!(
+                    "--introspection is off, opaque or only, not {other}"
+                ));
+            }
+        };
+        let (Some(client_id), Some(secret)) = (
+            &self.introspection_client_id,
+            &self.introspection_client_secret,
+        ) else {
+            return Err("introspection needs a client id and a client secret".to_owned());
+        };
+        Ok(Some(IntrospectionSettings {
+            client_id: ClientId::parse(client_id).map_err(|error| error.to_string())?,
+            client_secret: Arc::new(SecretString::new(secret.clone())),
+            mode,
+            cache_ttl: Duration::from_secs(self.introspection_cache_ttl),
+        }))
+    }
 }
 
 #[tokio::main]
@@ -90,9 +168,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let options = Options::parse();
+    let algorithms = options.algorithms()?;
+    let introspection = options.introspection()?;
     let settings = Settings {
         issuer: options.issuer,
         resource: ResourceUri::parse(&options.resource)?,
+        algorithms,
+        introspection,
         allowed_origins: options.allowed_origins,
     };
     let app = app(&settings).await?;
