@@ -91,8 +91,11 @@ pub use policy::{AttackerChosen, OperatorConfigured, Policy, UrlSource};
 pub const USER_AGENT_VALUE: &str = concat!("latchkey/", env!("CARGO_PKG_VERSION"));
 
 /// Why a fetch failed. Nothing here carries the URL's path or a response body.
+///
+/// Deliberately not `#[non_exhaustive]`: each caller turns these into its
+/// own error (the engine's `FetchError`, `KeysError`) in one exhaustive
+/// match, so a new variant cannot ship without each of them deciding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum FetchError {
     /// The URL has no host, or cannot be sent as an HTTP request target.
     #[error("malformed url")]
