@@ -1,22 +1,11 @@
 //! [`RemoteKeys`]: the issuer's metadata and JWK Set over HTTP (feature
 //! `http`, on by default).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::header::{
-    ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT,
-};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use latchkey_fetch::{Fetcher, Policy};
 use latchkey_jose::Jwks;
 use latchkey_metadata::{AuthorizationServerMetadata, MAX_DOCUMENT_LEN, MetadataError};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls;
 use url::Url;
 
 use crate::{KeySource, KeysError, KeysFuture};
@@ -28,7 +17,7 @@ pub struct RemoteKeys {
     issuer: String,
     metadata_url: Url,
     jwks_uri: Url,
-    tls: Arc<rustls::ClientConfig>,
+    fetcher: Fetcher,
 }
 
 impl core::fmt::Debug for RemoteKeys {
@@ -82,8 +71,28 @@ impl RemoteKeys {
     /// ([`AuthorizationServerMetadata::parse_openid_configuration`]), so that
     /// an OpenID Provider's document, which need not list the signing
     /// algorithms of `private_key_jwt`, is accepted.
+    ///
+    /// The issuer is the operator's choice, so its addresses may be private
+    /// or loopback: the fetches go through [`latchkey_fetch::Fetcher`] under
+    /// [`Policy::operator_configured`] with private networks and loopback
+    /// allowed (plain `http` to loopback only for a loopback `http` issuer);
+    /// link-local, multicast and the other special-purpose ranges stay
+    /// refused ([`KeysError::Refused`]). [`discover_with`](Self::discover_with)
+    /// takes a fetcher of the caller's own, for a stricter policy.
     pub async fn discover(issuer: &str) -> Result<Self, KeysError> {
-        let found = discover_metadata(issuer).await?;
+        let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
+        let fetcher = Fetcher::builder(issuer_policy(&issuer_url))
+            .timeout(Self::TIMEOUT)
+            .build();
+        Self::discover_with(issuer, fetcher).await
+    }
+
+    /// [`discover`](Self::discover) through `fetcher`, whose [`Policy`] and
+    /// timeouts then apply instead (for example
+    /// `Policy::operator_configured()` alone, refusing private addresses).
+    /// The issuer must still be `https`, or `http` on a loopback host.
+    pub async fn discover_with(issuer: &str, fetcher: Fetcher) -> Result<Self, KeysError> {
+        let found = discover_metadata(issuer, &fetcher).await?;
         let jwks_uri = found
             .usable_endpoint(found.metadata.jwks_uri.as_deref())
             .ok_or(KeysError::JwksUri)?;
@@ -91,7 +100,7 @@ impl RemoteKeys {
             issuer: issuer.to_owned(),
             metadata_url: found.metadata_url,
             jwks_uri,
-            tls: found.tls,
+            fetcher,
         })
     }
 
@@ -99,7 +108,7 @@ impl RemoteKeys {
     /// server cannot use are skipped); a set without any usable key is
     /// [`KeysError::Empty`].
     pub async fn fetch(&self) -> Result<Jwks, KeysError> {
-        let body = exchange(&self.jwks_uri, Outgoing::Get, Jwks::MAX_LEN, &self.tls).await?;
+        let body = get(&self.jwks_uri, Jwks::MAX_LEN, &self.fetcher).await?;
         let jwks = Jwks::parse(&body).map_err(KeysError::Malformed)?;
         if jwks.is_empty() {
             return Err(KeysError::Empty);
@@ -135,7 +144,6 @@ pub(crate) struct Discovered {
     pub(crate) metadata: AuthorizationServerMetadata,
     /// The issuer is `http` on a loopback host.
     loopback_http: bool,
-    pub(crate) tls: Arc<rustls::ClientConfig>,
 }
 
 impl Discovered {
@@ -157,9 +165,13 @@ pub(crate) fn usable_url(url: &Url, loopback_http: bool) -> bool {
     }
 }
 
-/// `issuer`'s metadata, found as [`RemoteKeys::discover`] documents, its
-/// `issuer` checked.
-pub(crate) async fn discover_metadata(issuer: &str) -> Result<Discovered, KeysError> {
+/// `issuer`'s metadata, found through `fetcher` as [`RemoteKeys::discover`]
+/// documents, its `issuer` checked. The issuer must be `https`, or `http` on
+/// a loopback host, without query or fragment.
+pub(crate) async fn discover_metadata(
+    issuer: &str,
+    fetcher: &Fetcher,
+) -> Result<Discovered, KeysError> {
     let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
     let loopback_http = match issuer_url.scheme() {
         "https" => false,
@@ -172,8 +184,7 @@ pub(crate) async fn discover_metadata(issuer: &str) -> Result<Discovered, KeysEr
     {
         return Err(KeysError::IssuerUnusable);
     }
-    let tls = tls_config().ok_or(KeysError::Connection)?;
-    let (metadata_url, body, rules) = first_metadata_document(&issuer_url, &tls).await?;
+    let (metadata_url, body, rules) = first_metadata_document(&issuer_url, fetcher).await?;
     let metadata = parse_metadata(&body, rules, loopback_http)?;
     metadata
         .validate_issuer(issuer)
@@ -182,7 +193,6 @@ pub(crate) async fn discover_metadata(issuer: &str) -> Result<Discovered, KeysEr
         metadata_url,
         metadata,
         loopback_http,
-        tls,
     })
 }
 
@@ -200,7 +210,7 @@ type Rules = fn(&[u8]) -> Result<AuthorizationServerMetadata, MetadataError>;
 /// query, no fragment).
 async fn first_metadata_document(
     issuer: &Url,
-    tls: &Arc<rustls::ClientConfig>,
+    fetcher: &Fetcher,
 ) -> Result<(Url, Vec<u8>, Rules), KeysError> {
     let urls = latchkey_metadata::danger_authorization_server_discovery_urls_unchecked(issuer);
     for (index, url) in urls.into_iter().enumerate() {
@@ -211,7 +221,7 @@ async fn first_metadata_document(
         } else {
             AuthorizationServerMetadata::parse_openid_configuration
         };
-        match exchange(&url, Outgoing::Get, MAX_DOCUMENT_LEN, tls).await {
+        match get(&url, MAX_DOCUMENT_LEN, fetcher).await {
             Err(KeysError::Status(404)) => continue,
             Err(error) => return Err(error),
             Ok(body) => return Ok((url, body, rules)),
@@ -247,147 +257,47 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Mozilla's roots, aws-lc-rs, TLS 1.2 and 1.3.
-pub(crate) fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Some(Arc::new(config))
-}
-
-/// What one request sends: a `GET` of a document, or a form `POST` with
-/// client credentials (RFC 6749 section 2.3.1, RFC 7662 section 2.1).
-pub(crate) enum Outgoing<'a> {
-    /// `GET`, `Accept: application/json`.
-    Get,
-    /// `POST` of an `application/x-www-form-urlencoded` body with this
-    /// `Authorization` value. Both hold secrets: never logged.
-    Form {
-        /// The `Authorization` header value.
-        authorization: &'a str,
-        /// The encoded form.
-        body: &'a str,
-    },
-}
-
-/// One request to `url` within [`RemoteKeys::TIMEOUT`]: the body of a `200`
-/// answer of at most `max_len` bytes. Every call of this crate goes through
-/// here (no redirects followed, any other status an error).
-pub(crate) async fn exchange(
-    url: &Url,
-    outgoing: Outgoing<'_>,
-    max_len: usize,
-    tls: &Arc<rustls::ClientConfig>,
-) -> Result<Vec<u8>, KeysError> {
-    tokio::time::timeout(
-        RemoteKeys::TIMEOUT,
-        exchange_unbounded(url, outgoing, max_len, tls),
-    )
-    .await
-    .map_err(|_| KeysError::Timeout)?
-}
-
-async fn exchange_unbounded(
-    url: &Url,
-    outgoing: Outgoing<'_>,
-    max_len: usize,
-    tls: &Arc<rustls::ClientConfig>,
-) -> Result<Vec<u8>, KeysError> {
-    let host = url.host_str().ok_or(KeysError::Connection)?;
-    let port = url.port_or_known_default().ok_or(KeysError::Connection)?;
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    let builder = Request::builder()
-        .uri(target)
-        .header(HOST, authority)
-        .header(ACCEPT, "application/json")
-        .header(
-            USER_AGENT,
-            concat!("latchkey-remote-keys/", env!("CARGO_PKG_VERSION")),
-        )
-        .header(CONNECTION, "close");
-    let request = match outgoing {
-        Outgoing::Get => builder.method(Method::GET).body(Full::new(Bytes::new())),
-        Outgoing::Form {
-            authorization,
-            body,
-        } => {
-            let mut authorization =
-                HeaderValue::from_str(authorization).map_err(|_| KeysError::Connection)?;
-            authorization.set_sensitive(true);
-            builder
-                .method(Method::POST)
-                .header(AUTHORIZATION, authorization)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-        }
-    }
-    .map_err(|_| KeysError::Connection)?;
-    // `host_str` keeps IPv6 brackets; connecting and TLS want the bare address.
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = TcpStream::connect((bare_host, port))
-        .await
-        .map_err(|_| KeysError::Connection)?;
-    if url.scheme() == "https" {
-        let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
-            .map_err(|_| KeysError::Connection)?;
-        let stream = TlsConnector::from(Arc::clone(tls))
-            .connect(name, tcp)
-            .await
-            .map_err(|_| KeysError::Connection)?;
-        send(stream, request, max_len).await
+/// The policy [`RemoteKeys::discover`] fetches under: operator-configured,
+/// private networks and loopback allowed, plain `http` to loopback only for
+/// an `http` issuer (which `discover_with` then requires to be loopback).
+pub(crate) fn issuer_policy(issuer: &Url) -> Policy {
+    let policy = Policy::operator_configured()
+        .danger_allow_private_addresses()
+        .danger_allow_loopback();
+    if issuer.scheme() == "http" {
+        policy.danger_allow_loopback_http().into()
     } else {
-        send(tcp, request, max_len).await
+        policy.into()
     }
 }
 
-/// One HTTP/1.1 exchange over `stream`.
-async fn send<T>(
-    stream: T,
-    request: Request<Full<Bytes>>,
-    max_len: usize,
-) -> Result<Vec<u8>, KeysError>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+/// `GET url` through `fetcher` (its policy; within its timeout,
+/// [`RemoteKeys::TIMEOUT`] for [`RemoteKeys::discover`]): the body of a `200`
+/// answer of at most `max_len` bytes.
+async fn get(url: &Url, max_len: usize, fetcher: &Fetcher) -> Result<Vec<u8>, KeysError> {
+    fetcher
+        .get(url, max_len)
         .await
-        .map_err(|_| KeysError::Connection)?;
-    let _connection = AbortOnDrop(tokio::spawn(connection));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|_| KeysError::Connection)?;
-    if response.status() != StatusCode::OK {
-        return Err(KeysError::Status(response.status().as_u16()));
-    }
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| KeysError::Connection)?;
-        if let Ok(data) = frame.into_data() {
-            if data.len() > max_len.saturating_sub(bytes.len()) {
-                return Err(KeysError::TooLarge);
-            }
-            bytes.extend_from_slice(&data);
+        .map(latchkey_fetch::Response::into_body)
+        .map_err(keys_error)
+}
+
+/// The [`KeysError`] a fetch failure is.
+pub(crate) fn keys_error(error: latchkey_fetch::FetchError) -> KeysError {
+    use latchkey_fetch::FetchError as E;
+    match error {
+        E::MalformedUrl
+        | E::UserinfoInUrl
+        | E::NotHttps
+        | E::HttpNotLoopback
+        | E::AddressRefused(_) => KeysError::Refused,
+        E::Resolve | E::TlsUnavailable | E::TlsName | E::Connect | E::Tls | E::Http => {
+            KeysError::Connection
         }
-    }
-    Ok(bytes)
-}
-
-/// Aborts the connection task when the exchange ends or is dropped (timeout).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+        E::Timeout => KeysError::Timeout,
+        // A redirect is never followed; its status is the answer.
+        E::Redirect(status) | E::Status(status) => KeysError::Status(status),
+        E::TooLarge => KeysError::TooLarge,
     }
 }
 
@@ -434,6 +344,38 @@ mod tests {
                 KeysError::Metadata(MetadataError::MissingMember("response_types_supported"))
             );
         }
+    }
+
+    #[test]
+    fn a_configured_issuer_may_be_private_or_loopback_but_not_link_local() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let https = issuer_policy(&Url::parse("https://as.corp.example").unwrap());
+        for allowed in ["10.0.0.5", "192.168.1.2", "fd00::5", "127.0.0.1", "8.8.8.8"] {
+            assert_eq!(https.vet(ip(allowed)), Ok(()), "{allowed}");
+        }
+        for refused in ["169.254.169.254", "fe80::1", "224.0.0.1", "0.0.0.0"] {
+            assert!(https.vet(ip(refused)).is_err(), "{refused}");
+        }
+        assert!(!https.allows_http());
+        assert!(issuer_policy(&Url::parse("http://127.0.0.1:8080").unwrap()).allows_http());
+    }
+
+    #[tokio::test]
+    async fn mcp_ssrf_a_link_local_issuer_is_refused_without_connecting() {
+        assert_eq!(
+            RemoteKeys::discover("https://169.254.169.254")
+                .await
+                .unwrap_err(),
+            KeysError::Refused
+        );
+        // A stricter policy of the operator's own refuses private addresses too.
+        let strict = Fetcher::new(Policy::operator_configured());
+        assert_eq!(
+            RemoteKeys::discover_with("https://10.0.0.5", strict)
+                .await
+                .unwrap_err(),
+            KeysError::Refused
+        );
     }
 
     #[tokio::test]

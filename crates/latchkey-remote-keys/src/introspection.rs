@@ -1,32 +1,27 @@
 //! [`RemoteIntrospection`]: the token introspection request over HTTP
 //! (RFC 7662 section 2.1; feature `http`).
 
-use std::sync::Arc;
-
-use base64ct::{Base64, Encoding};
+use latchkey_fetch::{BasicCredentials, Fetcher};
 use latchkey_types::{ClientId, SecretString};
-use tokio_rustls::rustls;
 use url::Url;
-use zeroize::Zeroizing;
 
-use crate::http::{Outgoing, discover_metadata, exchange, is_loopback, tls_config, usable_url};
-use crate::{Introspect, IntrospectionFuture, KeysError};
+use crate::http::{discover_metadata, is_loopback, issuer_policy, keys_error, usable_url};
+use crate::{Introspect, IntrospectionFuture, KeysError, RemoteKeys};
 
 /// An issuer's introspection endpoint and the resource server's credentials
 /// there: each call `POST`s `token` and `token_type_hint=access_token`,
 /// authenticated with `client_secret_basic` (RFC 6749 section 2.3.1, RFC
-/// 7662 section 2.1), under the transport rules of the
-/// [crate documentation](crate) (`https`, or `http` on a loopback host; no
-/// redirect; `200` only; at most [`Self::MAX_RESPONSE_LEN`] bytes within
-/// `RemoteKeys::TIMEOUT`).
+/// 7662 section 2.1), through `latchkey-fetch` under the transport rules of
+/// the [crate documentation](crate) (`https`, or `http` on a loopback host;
+/// the operator-configured policy; no redirect; `200` only; at most
+/// [`Self::MAX_RESPONSE_LEN`] bytes within `RemoteKeys::TIMEOUT`).
 ///
 /// `Debug` shows the endpoint and the client id, never the secret.
 pub struct RemoteIntrospection {
     endpoint: Url,
     client_id: ClientId,
-    /// `Basic base64(client_id ":" secret)`, both form-encoded first.
-    authorization: SecretString,
-    tls: Arc<rustls::ClientConfig>,
+    credentials: BasicCredentials,
+    fetcher: Fetcher,
 }
 
 impl core::fmt::Debug for RemoteIntrospection {
@@ -52,15 +47,17 @@ impl RemoteIntrospection {
         client_id: ClientId,
         client_secret: &SecretString,
     ) -> Result<Self, KeysError> {
-        let found = discover_metadata(issuer).await?;
+        let issuer_url = Url::parse(issuer).map_err(|_| KeysError::IssuerUnusable)?;
+        let fetcher = fetcher_for(&issuer_url);
+        let found = discover_metadata(issuer, &fetcher).await?;
         let endpoint = found
             .usable_endpoint(found.metadata.introspection_endpoint.as_deref())
             .ok_or(KeysError::IntrospectionEndpoint)?;
-        Ok(Self::with_tls(
+        Ok(Self::with_fetcher(
             endpoint,
             client_id,
             client_secret,
-            found.tls,
+            fetcher,
         ))
     }
 
@@ -76,8 +73,8 @@ impl RemoteIntrospection {
         if !usable_url(&url, is_loopback(&url)) || url.fragment().is_some() {
             return Err(KeysError::IntrospectionEndpoint);
         }
-        let tls = tls_config().ok_or(KeysError::Connection)?;
-        Ok(Self::with_tls(url, client_id, client_secret, tls))
+        let fetcher = fetcher_for(&url);
+        Ok(Self::with_fetcher(url, client_id, client_secret, fetcher))
     }
 
     /// The endpoint called.
@@ -94,28 +91,44 @@ impl RemoteIntrospection {
     /// answer. `401` (the credentials were refused, RFC 7662 section 2.3) and
     /// every other status is [`KeysError::Status`].
     pub async fn request(&self, token: &str) -> Result<Vec<u8>, KeysError> {
-        let body = Zeroizing::new(introspection_form(token));
-        let outgoing = Outgoing::Form {
-            authorization: self.authorization.expose_secret(),
-            body: &body,
-        };
-        exchange(&self.endpoint, outgoing, Self::MAX_RESPONSE_LEN, &self.tls).await
+        self.fetcher
+            .post_form(
+                &self.endpoint,
+                &[("token", token), ("token_type_hint", "access_token")],
+                Some(&self.credentials),
+                Self::MAX_RESPONSE_LEN,
+            )
+            .await
+            .map(latchkey_fetch::Response::into_body)
+            .map_err(keys_error)
     }
 
-    fn with_tls(
+    fn with_fetcher(
         endpoint: Url,
         client_id: ClientId,
         client_secret: &SecretString,
-        tls: Arc<rustls::ClientConfig>,
+        fetcher: Fetcher,
     ) -> Self {
-        let authorization = basic_authorization(client_id.as_str(), client_secret.expose_secret());
+        let credentials = BasicCredentials::new(
+            client_id.as_str(),
+            SecretString::new(client_secret.expose_secret().to_owned()),
+        );
         Self {
             endpoint,
             client_id,
-            authorization,
-            tls,
+            credentials,
+            fetcher,
         }
     }
+}
+
+/// The fetcher for an operator-configured issuer or endpoint at `url`
+/// (private and loopback addresses allowed, link-local refused), bounded by
+/// [`RemoteKeys::TIMEOUT`].
+fn fetcher_for(url: &Url) -> Fetcher {
+    Fetcher::builder(issuer_policy(url))
+        .timeout(RemoteKeys::TIMEOUT)
+        .build()
 }
 
 impl Introspect for RemoteIntrospection {
@@ -124,50 +137,9 @@ impl Introspect for RemoteIntrospection {
     }
 }
 
-/// `token=...&token_type_hint=access_token` (RFC 7662 section 2.1).
-fn introspection_form(token: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", token)
-        .append_pair("token_type_hint", "access_token")
-        .finish()
-}
-
-/// RFC 6749 section 2.3.1: the id and the secret are each
-/// `application/x-www-form-urlencoded` first, then joined by `:` and base64-encoded.
-fn basic_authorization(client_id: &str, secret: &str) -> SecretString {
-    let encode =
-        |value: &str| url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
-    let pair = Zeroizing::new(format!(
-        "{}:{}",
-        encode(client_id),
-        Zeroizing::new(encode(secret)).as_str()
-    ));
-    SecretString::new(format!("Basic {}", Base64::encode_string(pair.as_bytes())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc_6749_section_2_3_1_credentials_are_form_encoded_before_base64() {
-        let header = basic_authorization("s6BhdRkqt3", "7Fjfp0ZBr1KtDRbnfVdmIw");
-        assert_eq!(
-            header.expose_secret(),
-            "Basic czZCaGRSa3F0Mzo3RmpmcDBaQnIxS3REUmJuZlZkbUl3"
-        );
-        let header = basic_authorization("a:b", "p%w d");
-        // "a%3Ab:p%25w+d"
-        assert_eq!(header.expose_secret(), "Basic YSUzQWI6cCUyNXcrZA==");
-    }
-
-    #[test]
-    fn rfc_7662_section_2_1_the_form_names_the_token_and_its_type() {
-        assert_eq!(
-            introspection_form("a+b/c="),
-            "token=a%2Bb%2Fc%3D&token_type_hint=access_token"
-        );
-    }
 
     #[test]
     fn the_secret_stays_out_of_debug() {

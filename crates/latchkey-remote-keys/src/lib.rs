@@ -23,8 +23,12 @@
 //!   with `client_secret_basic` (RFC 6749 section 2.3.1). The answer is
 //!   checked by the resource server, not here.
 //!
-//! Transport: `https` through rustls (aws-lc-rs, Mozilla's roots from
-//! `webpki-roots`). Plain `http` only when the issuer itself is `http` on a
+//! Transport: `latchkey-fetch` (the client the server uses for client
+//! metadata documents) under its operator-configured policy, `https` through
+//! rustls (aws-lc-rs, Mozilla's roots from `webpki-roots`). The issuer is the
+//! operator's choice, so private-network and loopback addresses are allowed;
+//! link-local, multicast and the other special-purpose ranges are not
+//! ([`KeysError::Refused`]). Plain `http` only when the issuer itself is `http` on a
 //! loopback host (a development server such as `latchkey serve` on
 //! `127.0.0.1`, the rule the engine applies to issuers), and then the
 //! `jwks_uri` must be `http` on a loopback host too. Redirects are refused,
@@ -34,7 +38,7 @@
 //! token header (RFC 8725bis sections 3.8 and 3.10).
 //!
 //! Feature `http` (on by default) brings [`RemoteKeys`] and the HTTP client it
-//! needs (hyper, tokio, rustls, webpki-roots). Without it the crate is
+//! needs (`latchkey-fetch`). Without it the crate is
 //! [`KeySource`], [`KeyRefresh`] and [`KeysError`] only, for deployments that
 //! distribute keys themselves; the adapters' `remote-keys` feature is this one.
 
@@ -64,6 +68,11 @@ pub enum KeysError {
     /// loopback host) without query or fragment (RFC 8414 section 2).
     #[error("the issuer must be an https url, or http on a loopback host")]
     IssuerUnusable,
+    /// The fetch policy refuses the URL: an address in a special-purpose
+    /// range it does not allow (link-local, for example), or plain `http` to
+    /// a host that is not loopback.
+    #[error("the fetch policy refuses the authorization server's address")]
+    Refused,
     /// The authorization server could not be reached (connection, TLS or HTTP failure).
     #[error("the authorization server cannot be reached")]
     Connection,
@@ -239,6 +248,7 @@ mod tests {
     fn messages_are_lowercase_without_trailing_period() {
         for error in [
             KeysError::IssuerUnusable,
+            KeysError::Refused,
             KeysError::Connection,
             KeysError::Timeout,
             KeysError::Status(503),

@@ -3,29 +3,26 @@
 //!
 //! A client ID metadata document URL is chosen by whoever starts an
 //! authorization request, so fetching it is a server-side request forgery
-//! risk (CIMD draft section 6.5, "Server-Side Request Forgery (SSRF)
-//! Attacks"; RFC 9700 section 4.3 on fetched client metadata). The rules here:
+//! risk (CIMD draft section 6.5, "Server Side Request Forgery (SSRF)
+//! Attacks"; RFC 9728 section 7.7). Every fetch goes through
+//! [`latchkey_fetch::Fetcher`] under [`Policy::attacker_chosen`]
+//! (`latchkey_fetch`'s documentation lists what it refuses and why):
 //!
-//! - `https` only; plain `http` only to a loopback address and only with
+//! - `https` only, to global unicast addresses only, vetted after
+//!   resolution, connected to without a second resolution; plain `http` only
+//!   to a loopback address and only with
 //!   [`FetcherConfig::danger_allow_loopback_http`](method@FetcherConfig::danger_allow_loopback_http) (tests).
-//! - The host is resolved here, and EVERY resolved address is vetted with
-//!   [`special_purpose`] (private, loopback, link-local, unique-local,
-//!   shared, documentation, benchmarking, multicast, unspecified, reserved
-//!   and translation ranges of the IANA IPv4 and IPv6 special-purpose
-//!   registries, RFC 6890; IPv4-mapped and NAT64 IPv6 addresses are judged by
-//!   their IPv4 address). One refused address refuses the URL. The connection
-//!   goes to a vetted address, never through a second resolution, so DNS
-//!   rebinding cannot swap the address in between.
-//! - No redirects: a `3xx` is refused (CIMD draft section 6.5 leaves following
-//!   them to the server; following one would re-open the SSRF question).
-//! - Only `200` is accepted (other statuses: `FetchError::Status`).
+//! - No redirects (`FetchError::Refused("redirect")`); only `200` (other
+//!   statuses: `FetchError::Status`).
 //! - The body is read up to 5 KiB and reading stops beyond that
 //!   (`FetchError::TooLarge`; CIMD draft section 6.6 recommends 5 kilobytes, A8).
 //! - A connect timeout and an overall timeout (`FetchError::Timeout`).
 //! - The same rules fetch a `private_key_jwt` client's `jwks_uri`
 //!   ([`HttpMetadataFetcher::fetch_jwks_url`]), with a 64 KiB bound instead of
 //!   5 KiB, cached apart from documents.
-//! - `Accept: application/json`.
+//!
+//! What this module adds:
+//!
 //! - Successful documents are cached in a bounded in-memory cache by the
 //!   response's `Cache-Control` (RFC 9111 section 5.2.2: `max-age`,
 //!   `no-store`, `no-cache`), with a default lifetime when the header is
@@ -53,38 +50,22 @@
 //! the path) for every error this fetcher returns, so the fetcher itself logs
 //! nothing beyond `debug`.
 //!
-//! Dependencies: `hyper` (client, HTTP/1.1) with `hyper-util` (tokio I/O)
-//! and `http-body-util`, over a `tokio::net::TcpStream` this module connects
-//! itself to the vetted address; `tokio-rustls` (rustls with aws-lc-rs, the
-//! workspace's crypto provider) and `webpki-roots` (Mozilla's roots, so trust
-//! does not depend on the host's certificate store). A full client such as
-//! reqwest would resolve names itself and bypass the address rules for IP
-//! literals.
-//!
-//! What it does not do: no cookies, no authentication, no proxies, no HTTP/2,
-//! no revalidation (`no-cache` documents are fetched again each time), no
+//! What it does not do: no revalidation (`no-cache` documents are fetched again each time), no
 //! `Expires` header (only `Cache-Control`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::rate_limit::{KeyedLimiter, Quota};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, HOST, USER_AGENT};
-use hyper::{HeaderMap, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::HeaderMap;
+use hyper::header::CACHE_CONTROL;
 use latchkey_engine::{FetchError, MetadataFetcher};
+use latchkey_fetch::{Fetcher, Policy};
 use latchkey_registration::{ClientIdMetadataUrl, MetadataUri};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls;
 
 /// How [`HttpMetadataFetcher`] fetches and caches. Start from
 /// [`FetcherConfig::default`] and change what you need.
@@ -163,9 +144,7 @@ impl FetcherConfig {
 /// [module documentation](self), with a bounded cache.
 pub struct HttpMetadataFetcher {
     config: FetcherConfig,
-    /// `None` only if rustls could not build a configuration (then every
-    /// `https` fetch is refused).
-    tls: Option<Arc<rustls::ClientConfig>>,
+    fetcher: Fetcher,
     cache: Mutex<Cache<Vec<u8>>>,
     failures: Mutex<Cache<FetchError>>,
     in_flight: Semaphore,
@@ -190,13 +169,19 @@ impl Default for HttpMetadataFetcher {
 }
 
 impl HttpMetadataFetcher {
-    /// A fetcher with `config`, trusting the Mozilla root certificates
-    /// (`webpki-roots`) with rustls' aws-lc-rs provider.
+    /// A fetcher with `config`: [`latchkey_fetch::Fetcher`] under
+    /// [`Policy::attacker_chosen`] (with loopback `http` only when
+    /// `config.danger_allow_loopback_http`).
     pub fn new(config: FetcherConfig) -> Self {
-        let tls = tls_config();
-        if tls.is_none() {
-            tracing::error!("no TLS configuration: metadata documents cannot be fetched");
-        }
+        let policy = if config.danger_allow_loopback_http {
+            Policy::attacker_chosen().danger_allow_loopback_http()
+        } else {
+            Policy::attacker_chosen()
+        };
+        let fetcher = Fetcher::builder(policy)
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .build();
         let per_minute = |count: u32| Quota::per_minute(count, count);
         Self {
             cache: Mutex::new(Cache::new(config.cache_capacity)),
@@ -210,7 +195,7 @@ impl HttpMetadataFetcher {
             ),
             epoch: Instant::now(),
             config,
-            tls,
+            fetcher,
         }
     }
 
@@ -304,83 +289,19 @@ impl HttpMetadataFetcher {
         })
     }
 
-    /// One fetch, without the overall timeout: the body and how long it may
-    /// be cached (`None`: not at all).
+    /// One fetch: the body and how long it may be cached (`None`: not at all).
     async fn fetch_uncached(
         &self,
         url: &url::Url,
         max_len: usize,
     ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
-        let https = match url.scheme() {
-            "https" => true,
-            "http" if self.config.danger_allow_loopback_http => false,
-            _ => return Err(FetchError::Refused("not https")),
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(FetchError::Refused("userinfo in url"));
-        }
-        let port = url
-            .port_or_known_default()
-            .ok_or(FetchError::Refused("no port"))?;
-        let addresses = self.resolve(url, port).await?;
-        // Plain http is only ever for a local test server.
-        if !https && !addresses.iter().all(|a| is_loopback(a.ip())) {
-            return Err(FetchError::Refused("http to a non-loopback address"));
-        }
-        let tcp = self.connect(&addresses).await?;
-        let request = build_request(url)?;
-        let response = if https {
-            let tls = self
-                .tls
-                .clone()
-                .ok_or(FetchError::Refused("no tls configuration"))?;
-            let name = rustls::pki_types::ServerName::try_from(host_for_tls(url)?.to_owned())
-                .map_err(|_| FetchError::Refused("host is not a valid tls name"))?;
-            let stream = TlsConnector::from(tls)
-                .connect(name, tcp)
-                .await
-                .map_err(|_| FetchError::Network)?;
-            send(stream, request, max_len).await?
-        } else {
-            send(tcp, request, max_len).await?
-        };
-        let ttl = cache_ttl(&response.1, self.config.default_ttl, self.config.max_ttl);
-        Ok((response.0, ttl))
-    }
-
-    /// The vetted addresses of the URL's host (resolved here, once).
-    async fn resolve(&self, url: &url::Url, port: u16) -> Result<Vec<SocketAddr>, FetchError> {
-        let addresses: Vec<SocketAddr> = match url.host() {
-            Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-            Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-            Some(url::Host::Domain(domain)) => tokio::net::lookup_host((domain, port))
-                .await
-                .map_err(|_| FetchError::Network)?
-                .collect(),
-            None => return Err(FetchError::Refused("no host")),
-        };
-        if addresses.is_empty() {
-            return Err(FetchError::Network);
-        }
-        for address in &addresses {
-            vet(address.ip(), self.config.danger_allow_loopback_http)?;
-        }
-        Ok(addresses)
-    }
-
-    /// A TCP connection to the first of `addresses` that answers in time.
-    async fn connect(&self, addresses: &[SocketAddr]) -> Result<TcpStream, FetchError> {
-        let mut last = FetchError::Network;
-        for address in addresses {
-            match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(address))
-                .await
-            {
-                Ok(Ok(stream)) => return Ok(stream),
-                Ok(Err(_)) => last = FetchError::Network,
-                Err(_) => last = FetchError::Timeout,
-            }
-        }
-        Err(last)
+        let response = self.fetcher.get(url, max_len).await.map_err(engine_error)?;
+        let ttl = cache_ttl(
+            response.headers(),
+            self.config.default_ttl,
+            self.config.max_ttl,
+        );
+        Ok((response.into_body(), ttl))
     }
 }
 
@@ -401,30 +322,6 @@ impl MetadataFetcher for HttpMetadataFetcher {
             tracing::debug!(%error, "jwks_uri fetch failed");
         }
         result
-    }
-}
-
-/// Why `ip` must not be fetched from, or `None` for an ordinary global
-/// unicast address. Covers the IANA IPv4 and IPv6 special-purpose address
-/// registries (RFC 6890 and its updates) plus multicast and the reserved
-/// blocks. IPv4-mapped (`::ffff:0:0/96`, RFC 4291 section 2.5.5.2) and
-/// well-known-prefix NAT64 (`64:ff9b::/96`, RFC 6052) addresses are judged by
-/// the IPv4 address inside.
-pub fn special_purpose(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => special_purpose_v4(v4),
-        IpAddr::V6(v6) => special_purpose_v6(v6),
-    }
-}
-
-/// Whether `ip` is a loopback address (`127.0.0.0/8`, `::1`, or an
-/// IPv4-mapped loopback address).
-pub fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
     }
 }
 
@@ -455,155 +352,25 @@ pub fn cache_ttl(headers: &HeaderMap, default: Duration, max: Duration) -> Optio
     (!ttl.is_zero()).then_some(ttl)
 }
 
-/// `Ok` when `ip` may be fetched from: a global address, or a loopback address
-/// when `allow_loopback`.
-fn vet(ip: IpAddr, allow_loopback: bool) -> Result<(), FetchError> {
-    match special_purpose(ip) {
-        None => Ok(()),
-        Some(_) if allow_loopback && is_loopback(ip) => Ok(()),
-        Some(reason) => Err(FetchError::Refused(reason)),
+/// The engine's view of a [`latchkey_fetch::FetchError`]: refusals keep
+/// their reason (the engine's security event names it), transport failures
+/// are `Network`.
+fn engine_error(error: latchkey_fetch::FetchError) -> FetchError {
+    use latchkey_fetch::FetchError as E;
+    match error {
+        E::MalformedUrl => FetchError::Refused("malformed url"),
+        E::UserinfoInUrl => FetchError::Refused("userinfo in url"),
+        E::NotHttps => FetchError::Refused("not https"),
+        E::HttpNotLoopback => FetchError::Refused("http to a non-loopback address"),
+        E::AddressRefused(range) => FetchError::Refused(range.as_str()),
+        E::TlsUnavailable => FetchError::Refused("no tls configuration"),
+        E::TlsName => FetchError::Refused("host is not a valid tls name"),
+        E::Redirect(_) => FetchError::Refused("redirect"),
+        E::Resolve | E::Connect | E::Tls | E::Http => FetchError::Network,
+        E::Timeout => FetchError::Timeout,
+        E::Status(status) => FetchError::Status(status),
+        E::TooLarge => FetchError::TooLarge,
     }
-}
-
-fn special_purpose_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    let reason = match (a, b, c) {
-        (0, _, _) => "unspecified or this-network address",
-        (10, _, _) => "private address",
-        (100, 64..=127, _) => "shared address space",
-        (127, _, _) => "loopback address",
-        (169, 254, _) => "link-local address",
-        (172, 16..=31, _) => "private address",
-        (192, 0, 0) => "ietf protocol assignment",
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation address",
-        (192, 88, 99) => "6to4 relay anycast address",
-        (192, 168, _) => "private address",
-        (198, 18..=19, _) => "benchmarking address",
-        (224..=239, _, _) => "multicast address",
-        (240..=255, _, _) => "reserved or broadcast address",
-        _ => return None,
-    };
-    Some(reason)
-}
-
-fn special_purpose_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    if ip.is_unspecified() {
-        return Some("unspecified address");
-    }
-    if ip.is_loopback() {
-        return Some("loopback address");
-    }
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return special_purpose_v4(v4);
-    }
-    let [s0, s1, s2, s3, s4, s5, _, _] = ip.segments();
-    let reason = match (s0, s1) {
-        // ::/96 (IPv4-compatible, deprecated) and the rest of ::/16.
-        (0, _) => "reserved ipv6 address",
-        (0x0064, 0xff9b) if s2 == 0 && s3 == 0 && s4 == 0 && s5 == 0 => {
-            let [.., a, b, c, d] = ip.octets();
-            return special_purpose_v4(Ipv4Addr::new(a, b, c, d));
-        }
-        (0x0064, 0xff9b) if s2 == 1 => "local-use nat64 address",
-        (0x0100, 0) if s2 == 0 && s3 == 0 => "discard-only address",
-        (0x2001, 0x0db8) => "documentation address",
-        (0x2001, 0x0000..=0x01ff) => "ietf protocol assignment",
-        (0x2002, _) => "6to4 address",
-        (0x3fff, 0x0000..=0x0fff) => "documentation address",
-        (0x5f00, _) => "segment routing address",
-        (0xfc00..=0xfdff, _) => "unique local address",
-        (0xfe80..=0xfebf, _) => "link-local address",
-        (0xfec0..=0xfeff, _) => "site-local address",
-        (0xff00..=0xffff, _) => "multicast address",
-        _ => return None,
-    };
-    Some(reason)
-}
-
-/// The TLS client configuration: Mozilla roots, aws-lc-rs, TLS 1.2 and 1.3.
-fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Some(Arc::new(config))
-}
-
-/// The host as rustls wants it: a DNS name, or an IP address without brackets.
-fn host_for_tls(url: &url::Url) -> Result<String, FetchError> {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => Ok(domain.to_owned()),
-        Some(url::Host::Ipv4(ip)) => Ok(ip.to_string()),
-        Some(url::Host::Ipv6(ip)) => Ok(ip.to_string()),
-        None => Err(FetchError::Refused("no host")),
-    }
-}
-
-/// `GET path?query` with `Host`, `Accept: application/json` and `Connection: close`.
-fn build_request(url: &url::Url) -> Result<Request<Empty<Bytes>>, FetchError> {
-    let host = url.host_str().ok_or(FetchError::Refused("no host"))?;
-    let host = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    Request::get(target)
-        .header(HOST, host)
-        .header(ACCEPT, "application/json")
-        .header(USER_AGENT, concat!("latchkey/", env!("CARGO_PKG_VERSION")))
-        .header(CONNECTION, "close")
-        .body(Empty::new())
-        .map_err(|_| FetchError::Refused("malformed url"))
-}
-
-/// Sends `request` over `stream` (HTTP/1.1) and reads a `200` body of at
-/// most `max_body` bytes, with the response headers.
-async fn send<T>(
-    stream: T,
-    request: Request<Empty<Bytes>>,
-    max_body: usize,
-) -> Result<(Vec<u8>, HeaderMap), FetchError>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| FetchError::Network)?;
-    let _connection = AbortOnDrop(tokio::spawn(connection));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|_| FetchError::Network)?;
-    let status = response.status();
-    if status.is_redirection() {
-        return Err(FetchError::Refused("redirect"));
-    }
-    if status != StatusCode::OK {
-        return Err(FetchError::Status(status.as_u16()));
-    }
-    let declared = response
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max_body as u64) {
-        return Err(FetchError::TooLarge);
-    }
-    let (parts, mut body) = response.into_parts();
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| FetchError::Network)?;
-        if let Ok(data) = frame.into_data() {
-            if data.len() > max_body.saturating_sub(bytes.len()) {
-                return Err(FetchError::TooLarge);
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok((bytes, parts.headers))
 }
 
 /// Why a fetch past the rate limits is refused.
@@ -635,15 +402,6 @@ impl Drop for HostSlot<'_> {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Aborts the connection task when the fetch ends or is dropped (timeout).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// A bounded map from URL to a value (a body, or a failure) and expiry.
@@ -698,138 +456,6 @@ impl<V: Clone> Cache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v4(s: &str) -> IpAddr {
-        IpAddr::V4(s.parse().expect("test address"))
-    }
-
-    fn v6(s: &str) -> IpAddr {
-        IpAddr::V6(s.parse().expect("test address"))
-    }
-
-    #[test]
-    fn cimd_6_5_every_special_purpose_ipv4_range_is_refused() {
-        let cases = [
-            ("0.0.0.0", "unspecified or this-network address"),
-            ("0.1.2.3", "unspecified or this-network address"),
-            ("10.0.0.1", "private address"),
-            ("10.255.255.255", "private address"),
-            ("100.64.0.1", "shared address space"),
-            ("100.127.255.254", "shared address space"),
-            ("127.0.0.1", "loopback address"),
-            ("127.255.0.9", "loopback address"),
-            ("169.254.169.254", "link-local address"),
-            ("172.16.0.1", "private address"),
-            ("172.31.255.255", "private address"),
-            ("192.0.0.8", "ietf protocol assignment"),
-            ("192.0.2.1", "documentation address"),
-            ("198.51.100.7", "documentation address"),
-            ("203.0.113.9", "documentation address"),
-            ("192.88.99.1", "6to4 relay anycast address"),
-            ("192.168.1.1", "private address"),
-            ("198.18.0.1", "benchmarking address"),
-            ("198.19.255.255", "benchmarking address"),
-            ("224.0.0.1", "multicast address"),
-            ("239.255.255.250", "multicast address"),
-            ("240.0.0.1", "reserved or broadcast address"),
-            ("255.255.255.255", "reserved or broadcast address"),
-        ];
-        for (ip, reason) in cases {
-            assert_eq!(special_purpose(v4(ip)), Some(reason), "{ip}");
-        }
-    }
-
-    #[test]
-    fn cimd_6_5_public_ipv4_addresses_and_range_edges_are_allowed() {
-        for ip in [
-            "1.1.1.1",
-            "8.8.8.8",
-            "9.255.255.255",
-            "11.0.0.0",
-            "100.63.255.255",
-            "100.128.0.0",
-            "126.255.255.255",
-            "128.0.0.0",
-            "169.253.255.255",
-            "172.15.255.255",
-            "172.32.0.0",
-            "192.0.1.1",
-            "192.167.255.255",
-            "192.169.0.0",
-            "198.17.255.255",
-            "198.20.0.0",
-            "223.255.255.255",
-        ] {
-            assert_eq!(special_purpose(v4(ip)), None, "{ip}");
-        }
-    }
-
-    #[test]
-    fn cimd_6_5_every_special_purpose_ipv6_range_is_refused() {
-        let cases = [
-            ("::", "unspecified address"),
-            ("::1", "loopback address"),
-            ("::127.0.0.1", "reserved ipv6 address"),
-            ("::ffff:127.0.0.1", "loopback address"),
-            ("::ffff:10.1.2.3", "private address"),
-            ("::ffff:169.254.169.254", "link-local address"),
-            ("::ffff:192.168.0.1", "private address"),
-            ("::ffff:0.0.0.0", "unspecified or this-network address"),
-            ("64:ff9b::10.0.0.1", "private address"),
-            ("64:ff9b::127.0.0.1", "loopback address"),
-            ("64:ff9b:1::1", "local-use nat64 address"),
-            ("100::1", "discard-only address"),
-            ("2001::1", "ietf protocol assignment"),
-            ("2001:1ff::1", "ietf protocol assignment"),
-            ("2001:db8::1", "documentation address"),
-            ("2002:a00:1::1", "6to4 address"),
-            ("3fff::1", "documentation address"),
-            ("5f00::1", "segment routing address"),
-            ("fc00::1", "unique local address"),
-            ("fd12:3456::1", "unique local address"),
-            ("fe80::1", "link-local address"),
-            ("febf::1", "link-local address"),
-            ("fec0::1", "site-local address"),
-            ("ff02::1", "multicast address"),
-            ("ff0e::1", "multicast address"),
-        ];
-        for (ip, reason) in cases {
-            assert_eq!(special_purpose(v6(ip)), Some(reason), "{ip}");
-        }
-    }
-
-    #[test]
-    fn cimd_6_5_public_ipv6_addresses_are_allowed() {
-        for ip in [
-            "2606:4700:4700::1111",
-            "2a00:1450:4001::1",
-            "2001:200::1",
-            "::ffff:8.8.8.8",
-            "64:ff9b::8.8.8.8",
-            "4000::1",
-            "fbff::1",
-        ] {
-            assert_eq!(special_purpose(v6(ip)), None, "{ip}");
-        }
-    }
-
-    #[test]
-    fn loopback_is_allowed_only_with_the_danger_option() {
-        for ip in [v4("127.0.0.1"), v6("::1"), v6("::ffff:127.0.0.1")] {
-            assert_eq!(vet(ip, false), Err(FetchError::Refused("loopback address")));
-            assert_eq!(vet(ip, true), Ok(()));
-        }
-        // The danger option allows loopback, nothing else.
-        assert_eq!(
-            vet(v4("10.0.0.1"), true),
-            Err(FetchError::Refused("private address"))
-        );
-        assert_eq!(
-            vet(v6("fe80::1"), true),
-            Err(FetchError::Refused("link-local address"))
-        );
-        assert_eq!(vet(v4("8.8.8.8"), false), Ok(()));
-    }
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -1,5 +1,6 @@
-//! The login, consent and message pages: small HTML templates compiled into
-//! the binary (`templates/`), filled with HTML-escaped values, and sent with
+//! The login, consent and message pages: askama templates (`templates/`,
+//! checked and compiled into the binary at build time, every value
+//! HTML-escaped unless a template says otherwise, which none does), sent with
 //! headers that keep them out of frames and caches.
 //!
 //! No external resource and no JavaScript: the stylesheet is served by this
@@ -8,6 +9,7 @@
 
 use std::time::Duration;
 
+use askama::Template;
 use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -21,12 +23,45 @@ pub const LOGIN_PATH: &str = "/latchkey/login";
 /// Where the consent form posts (and where the consent page is shown).
 pub const CONSENT_PATH: &str = "/latchkey/consent";
 
-const LAYOUT: &str = include_str!("../templates/layout.html");
-const LOGIN: &str = include_str!("../templates/login.html");
-const CONSENT: &str = include_str!("../templates/consent.html");
-const MESSAGE: &str = include_str!("../templates/message.html");
 /// The stylesheet's text.
 pub const STYLESHEET: &str = include_str!("../templates/style.css");
+
+/// `templates/login.html` in `templates/layout.html`.
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    title: &'a str,
+    client_name: &'a str,
+    error: Option<&'a str>,
+    csrf: &'a str,
+    request: &'a str,
+}
+
+/// `templates/consent.html` in `templates/layout.html`.
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    title: &'a str,
+    subject: &'a str,
+    client_name: &'a str,
+    client_id: &'a str,
+    redirect_host: &'a str,
+    resources: Vec<&'a str>,
+    scopes: Vec<&'a str>,
+    warning: bool,
+    stays_connected_for: Option<String>,
+    remember: bool,
+    csrf: &'a str,
+    request: &'a str,
+}
+
+/// `templates/message.html` in `templates/layout.html`.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
 
 /// The login page for `pending`, with `error` shown when set; its form
 /// carries `csrf` and `request`, the sealed pending authorization.
@@ -36,19 +71,13 @@ pub fn login(
     request: &str,
     error: Option<&str>,
 ) -> String {
-    let error = error
-        .map(|text| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(text)))
-        .unwrap_or_default();
-    let content = fill(
-        LOGIN,
-        &[
-            ("client_name", &escape(pending.display_name())),
-            ("error", &error),
-            ("csrf", &escape(csrf)),
-            ("request", &escape(request)),
-        ],
-    );
-    layout("Sign in", &content)
+    render(&LoginPage {
+        title: "Sign in",
+        client_name: pending.display_name(),
+        error,
+        csrf,
+        request,
+    })
 }
 
 /// The consent page (MCP A8: names the client, its redirect host, the
@@ -70,81 +99,27 @@ pub fn consent(
     request_id: &str,
     stays_connected: Option<Duration>,
 ) -> String {
-    let list = |items: Vec<String>| -> String {
-        if items.is_empty() {
-            return "<li>nothing beyond signing in</li>".to_owned();
-        }
-        items
-            .iter()
-            .map(|item| format!("<li><code>{}</code></li>", escape(item)))
-            .collect()
-    };
-    let resources = list(
-        pending
-            .resources()
-            .iter()
-            .map(|r| r.as_str().to_owned())
-            .collect(),
-    );
-    let mut scopes: Vec<String> = pending
-        .scope()
-        .iter()
-        .map(|s| s.as_str().to_owned())
-        .collect();
+    let mut scopes: Vec<&str> = pending.scope().iter().map(|s| s.as_str()).collect();
     if pending.offline_access_requested() {
-        scopes.push("offline_access (stay connected when you are away)".to_owned());
+        scopes.push("offline_access (stay connected when you are away)");
     }
-    let warning = if pending.loopback_redirect_warning() {
-        "<p class=\"warning\" role=\"alert\"><strong>Check this application.</strong> \
-         It describes itself with a document on the web but sends you back only to this \
-         computer (localhost), so any program on this computer could claim to be it. \
-         Allow only if you just started it yourself.</p>"
-    } else {
-        ""
-    };
-    let connected = stays_connected
-        .map(|lifetime| {
-            format!(
-                "<p class=\"connected\">If you allow, <strong>{}</strong> stays connected to \
-                 your account for {}: it can renew its access without asking you again \
-                 until then.</p>",
-                escape(pending.display_name()),
-                describe_duration(lifetime)
-            )
-        })
-        .unwrap_or_default();
-    let remember = if pending.redirect_is_loopback() {
-        format!(
-            "<p class=\"remember\"><label><input type=\"checkbox\" name=\"remember\" \
-             value=\"yes\"> Remember this decision for <strong>{}</strong></label>\
-             This application receives its answer on this computer (localhost), where any \
-             program can listen and claim to be it, so you are asked every time unless you \
-             tick this box.</p>",
-            escape(pending.display_name())
-        )
-    } else {
-        String::new()
-    };
     let redirect_host = pending
         .redirect_host()
         .unwrap_or_else(|| pending.redirect_uri().as_str());
-    let content = fill(
-        CONSENT,
-        &[
-            ("subject", &escape(subject)),
-            ("client_name", &escape(pending.display_name())),
-            ("client_id", &escape(pending.client_id().as_str())),
-            ("redirect_host", &escape(redirect_host)),
-            ("resources", &resources),
-            ("scopes", &list(scopes)),
-            ("warning", warning),
-            ("connected", &connected),
-            ("remember", &remember),
-            ("csrf", &escape(csrf)),
-            ("request", &escape(request_id)),
-        ],
-    );
-    layout("Allow access?", &content)
+    render(&ConsentPage {
+        title: "Allow access?",
+        subject,
+        client_name: pending.display_name(),
+        client_id: pending.client_id().as_str(),
+        redirect_host,
+        resources: pending.resources().iter().map(|r| r.as_str()).collect(),
+        scopes,
+        warning: pending.loopback_redirect_warning(),
+        stays_connected_for: stays_connected.map(describe_duration),
+        remember: pending.redirect_is_loopback(),
+        csrf,
+        request: request_id,
+    })
 }
 
 /// A lifetime in words: whole days, else whole hours, else minutes (rounded
@@ -163,8 +138,25 @@ fn describe_duration(lifetime: Duration) -> String {
 
 /// A page with a title and one message.
 pub fn message(title: &str, text: &str) -> String {
-    layout(title, &fill(MESSAGE, &[("message", &escape(text))]))
+    render(&MessagePage {
+        title,
+        message: text,
+    })
 }
+
+/// The page, or (if a value's `Display` failed, which none of ours does) a
+/// fixed page that says something went wrong, logged.
+fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|error| {
+        tracing::error!(%error, "a page could not be rendered");
+        FALLBACK.to_owned()
+    })
+}
+
+/// What [`render`] answers when a template fails.
+const FALLBACK: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Error · Latchkey</title></head><body><p>Something went wrong. Go back to the \
+application you came from and start again.</p></body></html>";
 
 /// An HTML response with the page headers: `Content-Security-Policy`
 /// (`default-src 'none'`, the same-origin stylesheet, forms posting only here
@@ -233,22 +225,6 @@ pub fn redirect_origin(pending: &PendingAuthorization) -> Option<String> {
     }
 }
 
-/// HTML escaping for text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 fn apply_common_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(
         HeaderName::from_static("x-frame-options"),
@@ -265,52 +241,14 @@ fn apply_common_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-fn layout(title: &str, content: &str) -> String {
-    fill(LAYOUT, &[("title", &escape(title)), ("content", content)])
-}
-
-/// Replaces each `{{name}}` with its (already escaped) value, in one pass, so
-/// a value can never introduce a placeholder.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(rest.get(..start).unwrap_or_default());
-        let after = rest.get(start.saturating_add(2)..).unwrap_or_default();
-        let Some(end) = after.find("}}") else {
-            out.push_str(rest.get(start..).unwrap_or_default());
-            return out;
-        };
-        let name = after.get(..end).unwrap_or_default();
-        if let Some((_, value)) = values.iter().find(|(key, _)| *key == name) {
-            out.push_str(value);
-        }
-        rest = after.get(end.saturating_add(2)..).unwrap_or_default();
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn escape_covers_html_specials() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
-    fn fill_is_single_pass() {
-        assert_eq!(
-            fill("a{{x}}b{{y}}", &[("x", "{{y}}"), ("y", "Y")]),
-            "a{{y}}bY"
-        );
-        assert_eq!(fill("a{{unclosed", &[]), "a{{unclosed");
-    }
+    const LAYOUT: &str = include_str!("../templates/layout.html");
+    const LOGIN: &str = include_str!("../templates/login.html");
+    const CONSENT: &str = include_str!("../templates/consent.html");
+    const MESSAGE: &str = include_str!("../templates/message.html");
 
     #[test]
     fn csp_forbids_framing_and_foreign_forms() {
@@ -361,7 +299,7 @@ mod tests {
     #[test]
     fn mcp_a8_consent_page_names_client_host_resource_scope_and_warns_on_loopback() {
         let page = consent(&pending(true), "demo", "tok", "req-1", None);
-        assert!(page.contains("&lt;b&gt;Evil&lt;/b&gt;"));
+        assert!(page.contains("&#60;b&#62;Evil&#60;/b&#62;"), "{page}");
         assert!(!page.contains("<b>Evil"));
         assert!(page.contains("<code>https://app.example/client.json</code>"));
         assert!(page.contains("<code>127.0.0.1</code>"));
@@ -372,6 +310,53 @@ mod tests {
         assert!(page.contains("name=\"request\" value=\"req-1\""));
         let page = consent(&pending(false), "demo", "tok", "req-1", None);
         assert!(!page.contains("class=\"warning\""));
+    }
+
+    /// A pending request whose client name, redirect host and scope are
+    /// markup (a scope token may hold `<`, `>` and `'`, RFC 6749 section 3.3).
+    fn hostile() -> PendingAuthorization {
+        let mut value = serde_json::to_value(pending(true)).unwrap();
+        value["client_name"] = "<script>alert(1)</script>".into();
+        value["redirect_host"] = "<script>host</script>".into();
+        value["scope"] = "<script>scope</script> x'onload='y".into();
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn security_hostile_values_are_escaped_in_every_page() {
+        let hostile = hostile();
+        let pages = [
+            login(&hostile, "c\"srf", "r<e>q", Some("<script>error</script>")),
+            consent(
+                &hostile,
+                "<script>subject</script>",
+                "c\"srf",
+                "r<e>q",
+                Some(Duration::from_secs(3_600)),
+            ),
+            message("<script>title</script>", "<script>message</script>"),
+        ];
+        for page in &pages {
+            assert!(!page.contains("<script"), "{page}");
+            assert!(page.contains("&#60;script&#62;"), "{page}");
+            // No attribute value can be closed early.
+            assert!(!page.contains("value=\"c\"srf\""), "{page}");
+            assert!(!page.contains("x'onload"), "{page}");
+        }
+        let [login, consent, message] = pages;
+        assert!(login.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(login.contains("&#60;script&#62;error&#60;/script&#62;"));
+        assert!(login.contains("value=\"r&#60;e&#62;q\""));
+        for text in ["alert(1)", "host", "scope", "subject"] {
+            assert!(
+                consent.contains(&format!("&#60;script&#62;{text}&#60;/script&#62;")),
+                "{text}: {consent}"
+            );
+        }
+        assert!(
+            message.contains("<title>&#60;script&#62;title&#60;/script&#62; · Latchkey</title>")
+        );
+        assert!(message.contains("&#60;script&#62;message&#60;/script&#62;"));
     }
 
     #[test]

@@ -383,7 +383,7 @@ async fn oauth_2_1_section_4_1_login_and_allow_redirects_with_code_state_and_iss
     )
     .await;
     // MCP A8: the client's name and id, the redirect host, the resource and the scope.
-    assert!(page.body.contains("Test &lt;App&gt;"));
+    assert!(page.body.contains("Test &#60;App&#62;"));
     assert!(page.body.contains(&server.client_id));
     assert!(page.body.contains("<code>127.0.0.1</code>"));
     assert!(page.body.contains(&format!("{}/mcp", server.issuer)));
@@ -1108,7 +1108,7 @@ async fn mcp_refresh_tokens_consent_page_says_how_long_the_client_stays_connecte
     assert!(!page.body.contains("offline_access"));
     assert!(
         page.body.contains(
-            "<strong>Test &lt;App&gt;</strong> stays connected to your account for 30 days"
+            "<strong>Test &#60;App&#62;</strong> stays connected to your account for 30 days"
         ),
         "{}",
         page.body

@@ -155,11 +155,11 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
         let after = &rest[eq + 2..];
         let end = after.find('"').expect("closing quote");
         let value = after[..end]
-            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
             .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&");
+            .replace("&#60;", "<")
+            .replace("&#62;", ">")
+            .replace("&#38;", "&");
         found.push((name, value));
         rest = &after[end + 1..];
     }

@@ -129,7 +129,7 @@ impl ClientStore for PostgresStore {
              WHERE client_id = $1 AND state = 'active'",
         )
         .bind(id)
-        .bind(codec::reason_to_db(RevocationReason::Administrative))
+        .bind(RevocationReason::Administrative.as_str())
         .bind(time_to_db(now)?)
         .execute(&mut *tx)
         .await

@@ -123,7 +123,7 @@ impl GrantStore for PostgresStore {
                  WHERE id = $1 AND state = 'active'",
             )
             .bind(id)
-            .bind(codec::reason_to_db(reason))
+            .bind(reason.as_str())
             .bind(time_to_db(at)?)
             .execute(&mut *tx)
             .await
@@ -218,9 +218,7 @@ impl GrantStore for PostgresStore {
              WHERE from_code = $1",
         )
         .bind(code)
-        .bind(codec::reason_to_db(
-            latchkey_token::refresh::RevocationReason::CodeReplay,
-        ))
+        .bind(latchkey_token::refresh::RevocationReason::CodeReplay.as_str())
         .bind(time_to_db(now)?)
         .execute(&mut *tx)
         .await
@@ -428,9 +426,7 @@ async fn insert_family_in(
              AND c.revoked_at IS NOT NULL",
         )
         .bind(&row.id)
-        .bind(codec::reason_to_db(
-            latchkey_token::refresh::RevocationReason::CodeReplay,
-        ))
+        .bind(latchkey_token::refresh::RevocationReason::CodeReplay.as_str())
         .bind(code.as_bytes().as_slice())
         .execute(&mut *tx)
         .await

@@ -7,7 +7,7 @@ use latchkey_store::{
 };
 use latchkey_token::code::{CodeRecord, CodeRecordParts, JwkThumbprint, RedirectUriSource};
 use latchkey_token::refresh::{
-    FamilyId, FamilyParts, FamilyState, PreviousToken, RefreshFamily, ReuseReason, RevocationReason,
+    FamilyId, FamilyParts, FamilyState, PreviousToken, RefreshFamily, RevocationReason,
 };
 use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
 use latchkey_uri::{RedirectUri, ResourceUri};
@@ -117,47 +117,13 @@ pub(crate) const fn source_str(source: RedirectUriSource) -> &'static str {
     }
 }
 
-/// The stored form of a revocation reason.
-pub(crate) const fn reason_str(reason: RevocationReason) -> &'static str {
-    match reason {
-        RevocationReason::Reuse(ReuseReason::OlderGeneration) => "reuse_older_generation",
-        RevocationReason::Reuse(ReuseReason::RetryOtherClient) => "reuse_retry_other_client",
-        RevocationReason::Reuse(ReuseReason::RetryOtherKey) => "reuse_retry_other_key",
-        RevocationReason::Reuse(ReuseReason::RetryOutsideWindow) => "reuse_retry_outside_window",
-        RevocationReason::Reuse(ReuseReason::RetryNotReproducible) => {
-            "reuse_retry_not_reproducible"
-        }
-        RevocationReason::CodeReplay => "code_replay",
-        RevocationReason::TokenRevocation => "token_revocation",
-        RevocationReason::Administrative => "administrative",
-    }
-}
-
-fn parse_reason(s: &str) -> Option<RevocationReason> {
-    Some(match s {
-        "reuse_older_generation" => RevocationReason::Reuse(ReuseReason::OlderGeneration),
-        "reuse_retry_other_client" => RevocationReason::Reuse(ReuseReason::RetryOtherClient),
-        "reuse_retry_other_key" => RevocationReason::Reuse(ReuseReason::RetryOtherKey),
-        "reuse_retry_outside_window" => RevocationReason::Reuse(ReuseReason::RetryOutsideWindow),
-        "reuse_retry_not_reproducible" => {
-            RevocationReason::Reuse(ReuseReason::RetryNotReproducible)
-        }
-        "code_replay" => RevocationReason::CodeReplay,
-        "token_revocation" => RevocationReason::TokenRevocation,
-        "administrative" => RevocationReason::Administrative,
-        _ => return None,
-    })
-}
-
 /// The state columns (`state`, `revoked_reason`, `revoked_at`) of a family.
 pub(crate) fn state_columns(
     state: FamilyState,
 ) -> Result<(&'static str, Option<&'static str>, Option<i64>), StoreError> {
     Ok(match state {
         FamilyState::Active => ("active", None, None),
-        FamilyState::Revoked { reason, at } => {
-            ("revoked", Some(reason_str(reason)), Some(time(at)?))
-        }
+        FamilyState::Revoked { reason, at } => ("revoked", Some(reason.as_str()), Some(time(at)?)),
     })
 }
 
@@ -255,7 +221,8 @@ pub(crate) fn family_from_row(row: &SqliteRow) -> Result<RefreshFamily, StoreErr
     let state = match r.text("state")?.as_str() {
         "active" => FamilyState::Active,
         "revoked" => FamilyState::Revoked {
-            reason: parse_reason(&r.text("revoked_reason")?).ok_or_else(|| r.corrupt())?,
+            reason: RevocationReason::parse(&r.text("revoked_reason")?)
+                .ok_or_else(|| r.corrupt())?,
             at: r.time("revoked_at")?,
         },
         _ => return Err(r.corrupt()),

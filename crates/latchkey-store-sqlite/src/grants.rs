@@ -10,8 +10,8 @@ use latchkey_types::{ClientId, TokenDigest, UnixTime};
 
 use crate::codec::{
     FamilyValues, Query, access_token_columns, access_token_from_row, backend, code_columns,
-    code_from_row, count, family_columns, family_from_row, insert_error, reason_str,
-    resources_json, rows, source_str, time,
+    code_from_row, count, family_columns, family_from_row, insert_error, resources_json, rows,
+    source_str, time,
 };
 use crate::{SqliteStore, begin_immediate};
 
@@ -169,7 +169,7 @@ impl GrantStore for SqliteStore {
         values
             .bind(insert)
             .bind(from_code.map(|d| d.as_bytes().as_slice()))
-            .bind(reason_str(RevocationReason::CodeReplay))
+            .bind(RevocationReason::CodeReplay.as_str())
             .execute(&mut *self.writer().await?)
             .await
             .map_err(insert_error)?;
@@ -279,7 +279,7 @@ impl GrantStore for SqliteStore {
         let batch = values
             .bind(batch)
             .bind(new.from_code.map(|d| d.as_bytes().as_slice()))
-            .bind(reason_str(RevocationReason::CodeReplay));
+            .bind(RevocationReason::CodeReplay.as_str());
         self.writer.batch(bind_access_token(batch, token)?).await?;
         Ok(())
     }
@@ -486,21 +486,21 @@ pub(crate) async fn revoke_families(
             "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
              WHERE state = 'active' AND id = ?",
         )
-        .bind(reason_str(reason))
+        .bind(reason.as_str())
         .bind(at)
         .bind(id.as_bytes().as_slice()),
         Families::FromCode(code) => sqlx::query(
             "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
              WHERE state = 'active' AND from_code = ?",
         )
-        .bind(reason_str(reason))
+        .bind(reason.as_str())
         .bind(at)
         .bind(code.as_bytes().as_slice()),
         Families::Client(client_id) => sqlx::query(
             "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
              WHERE state = 'active' AND client_id = ?",
         )
-        .bind(reason_str(reason))
+        .bind(reason.as_str())
         .bind(at)
         .bind(client_id.as_str()),
     };

@@ -301,6 +301,47 @@ pub enum RevocationReason {
     Administrative,
 }
 
+impl RevocationReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Self; 8] = [
+        Self::Reuse(ReuseReason::OlderGeneration),
+        Self::Reuse(ReuseReason::RetryOtherClient),
+        Self::Reuse(ReuseReason::RetryOtherKey),
+        Self::Reuse(ReuseReason::RetryOutsideWindow),
+        Self::Reuse(ReuseReason::RetryNotReproducible),
+        Self::CodeReplay,
+        Self::TokenRevocation,
+        Self::Administrative,
+    ];
+
+    /// The stable string form stores write and audit logs show.
+    ///
+    /// Stored rows outlive releases: a string, once shipped, never changes.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reuse(ReuseReason::OlderGeneration) => "reuse_older_generation",
+            Self::Reuse(ReuseReason::RetryOtherClient) => "reuse_retry_other_client",
+            Self::Reuse(ReuseReason::RetryOtherKey) => "reuse_retry_other_key",
+            Self::Reuse(ReuseReason::RetryOutsideWindow) => "reuse_retry_outside_window",
+            Self::Reuse(ReuseReason::RetryNotReproducible) => "reuse_retry_not_reproducible",
+            Self::CodeReplay => "code_replay",
+            Self::TokenRevocation => "token_revocation",
+            Self::Administrative => "administrative",
+        }
+    }
+
+    /// The reason whose string form (see [`as_str`](Self::as_str)) is `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == s)
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which presentation of a rotated token counted as reuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReuseReason {

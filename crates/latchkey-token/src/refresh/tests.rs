@@ -689,3 +689,33 @@ fn rfc9700_4_14_2_the_public_client_retry_window_is_an_opt_in_of_at_most_60_s() 
             .is_ok()
     );
 }
+
+#[test]
+fn every_revocation_reason_round_trips_through_its_string() {
+    // The exhaustive match makes a new variant a compile error here until it
+    // is listed in `ALL` (and the length below is bumped).
+    for reason in RevocationReason::ALL {
+        match reason {
+            RevocationReason::Reuse(
+                ReuseReason::OlderGeneration
+                | ReuseReason::RetryOtherClient
+                | ReuseReason::RetryOtherKey
+                | ReuseReason::RetryOutsideWindow
+                | ReuseReason::RetryNotReproducible,
+            )
+            | RevocationReason::CodeReplay
+            | RevocationReason::TokenRevocation
+            | RevocationReason::Administrative => {}
+        }
+        assert_eq!(RevocationReason::parse(reason.as_str()), Some(reason));
+        assert_eq!(reason.to_string(), reason.as_str());
+    }
+    let mut strings: Vec<_> = RevocationReason::ALL.iter().map(|r| r.as_str()).collect();
+    strings.sort_unstable();
+    strings.dedup();
+    assert_eq!(strings.len(), 8);
+    // The stored form is exact: no case folding, no trimming.
+    assert_eq!(RevocationReason::parse("Administrative"), None);
+    assert_eq!(RevocationReason::parse(" code_replay"), None);
+    assert_eq!(RevocationReason::parse(""), None);
+}

@@ -1,0 +1,478 @@
+//! Latchkey's one outgoing HTTP client: [`Fetcher`], hardened against
+//! server-side request forgery (SSRF).
+//!
+//! Latchkey fetches URLs of two kinds, and who chose the URL decides the
+//! [`Policy`]:
+//!
+//! - **Attacker-chosen** ([`Policy::attacker_chosen`]): a client ID metadata
+//!   document URL is whatever `client_id` an authorization request names, and
+//!   a `jwks_uri` comes from a client's registration or document. CIMD draft
+//!   section 6.5 ("Server Side Request Forgery (SSRF) Attacks"): such a URL
+//!   MUST NOT resolve to a special-use address (RFC 6890), and URLs inside the
+//!   document SHOULD NOT either; RFC 9728 section 7.7 and the MCP Security
+//!   Best Practices ("Server-Side Request Forgery", 2026-07-28) ask the same
+//!   of metadata URLs. Only `https` to global unicast addresses is fetched.
+//! - **Operator-configured** ([`Policy::operator_configured`]): the issuer a
+//!   resource server trusts, its introspection endpoint. `https` to global
+//!   addresses by default; the operator may explicitly allow loopback
+//!   addresses, plain `http` to loopback (`latchkey serve` on `127.0.0.1`)
+//!   and private networks (an issuer inside the operator's network) with the
+//!   `danger_` methods of [`OperatorConfigured`].
+//!
+//! What every fetch refuses, and why:
+//!
+//! - **Special-use addresses, checked after resolution.** The host is
+//!   resolved once (through [`Resolve`]), every address is vetted
+//!   ([`Policy::vet`], the ranges of [`SpecialPurpose`]: loopback, private,
+//!   shared/CGNAT, link-local, unique-local, multicast, documentation,
+//!   benchmarking, reserved, NAT64 and 6to4, and the IPv4-mapped forms of the
+//!   IPv4 ones), and one refused address refuses the URL. The connection goes
+//!   to a vetted address, never through a second resolution, so DNS
+//!   rebinding cannot swap the address in between. IP literals, in any
+//!   spelling the URL parser accepts (`0x7f.1`, `2130706433`), are vetted as
+//!   the address they are.
+//! - **Plain `http`**, except to loopback addresses when the policy allows it
+//!   (MCP Security Best Practices: "Reject `http://` URLs except for loopback
+//!   addresses"). Other schemes always. User information in the URL always.
+//! - **Redirects** ([`FetchError::Redirect`]): never followed, since the
+//!   target would need the same checks (MCP Security Best Practices, "Validate
+//!   Redirect Targets"). Any status other than `200` is an error
+//!   ([`FetchError::Status`]).
+//! - **Large bodies**: a declared `Content-Length` over the caller's limit is
+//!   refused before reading, and reading stops at the limit
+//!   ([`FetchError::TooLarge`]; CIMD draft section 6.6 recommends 5 KB for
+//!   documents).
+//! - **Slow answers**: each TCP connection attempt has a connect timeout, and
+//!   the whole fetch (resolution, connection, TLS, request, head and body) an
+//!   overall one ([`FetchError::Timeout`]).
+//!
+//! Every request carries a fixed `User-Agent` and `Accept: application/json`,
+//! and no cookies (there is no cookie store), no proxy (environment variables
+//! are not read), no HTTP/2, no retries. TLS is rustls with aws-lc-rs and
+//! Mozilla's roots (`webpki-roots`). The client is hyper-util's legacy
+//! [`Client`](hyper_util::client::legacy::Client) over a connector of this
+//! crate's own (resolve, vet, connect), without connection reuse.
+//!
+//! What it does not do: caching and rate limits belong to the caller (the
+//! server's metadata fetcher keeps both).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), latchkey_fetch::FetchError> {
+//! use latchkey_fetch::{Fetcher, Policy};
+//! let fetcher = Fetcher::new(Policy::attacker_chosen());
+//! let url = url::Url::parse("https://client.example/metadata.json").map_err(|_| latchkey_fetch::FetchError::MalformedUrl)?;
+//! let response = fetcher.get(&url, 5 * 1024).await?;
+//! assert!(response.body().len() <= 5 * 1024);
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use latchkey_types::SecretString;
+use url::Url;
+use zeroize::Zeroizing;
+
+mod address;
+mod connect;
+mod policy;
+
+pub use address::{SpecialPurpose, is_loopback, is_private};
+pub use connect::{Resolve, Resolving, SystemResolver};
+pub use policy::{AttackerChosen, OperatorConfigured, Policy, UrlSource};
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT_VALUE: &str = concat!("latchkey/", env!("CARGO_PKG_VERSION"));
+
+/// Why a fetch failed. Nothing here carries the URL's path or a response body.
+///
+/// Deliberately not `#[non_exhaustive]`: each caller turns these into its
+/// own error (the engine's `FetchError`, `KeysError`) in one exhaustive
+/// match, so a new variant cannot ship without each of them deciding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The URL has no host, or cannot be sent as an HTTP request target.
+    #[error("malformed url")]
+    MalformedUrl,
+    /// The URL carries a user name or password.
+    #[error("userinfo in url")]
+    UserinfoInUrl,
+    /// The scheme is not `https` (nor `http` where the policy allows it).
+    #[error("not https")]
+    NotHttps,
+    /// Plain `http` to an address that is not loopback.
+    #[error("http to a non-loopback address")]
+    HttpNotLoopback,
+    /// An address the host resolved to (or the literal) is in a range the
+    /// policy refuses.
+    #[error("{0}")]
+    AddressRefused(SpecialPurpose),
+    /// The host name did not resolve, or to no address.
+    #[error("the host name did not resolve")]
+    Resolve,
+    /// No TLS configuration could be built, so `https` cannot be fetched.
+    #[error("no tls configuration")]
+    TlsUnavailable,
+    /// The host is not a valid TLS server name.
+    #[error("host is not a valid tls name")]
+    TlsName,
+    /// No TCP connection could be made.
+    #[error("connection failed")]
+    Connect,
+    /// The TLS handshake failed (certificate included).
+    #[error("tls handshake failed")]
+    Tls,
+    /// The HTTP exchange failed (malformed response, connection closed early).
+    #[error("http exchange failed")]
+    Http,
+    /// The connect timeout or the overall timeout passed.
+    #[error("fetch timed out")]
+    Timeout,
+    /// The server answered with a redirect (`3xx`), which is never followed.
+    #[error("redirect refused (status {0})")]
+    Redirect(u16),
+    /// The server answered with another status than `200`.
+    #[error("status {0}")]
+    Status(u16),
+    /// The body is longer than the caller's limit.
+    #[error("response too large")]
+    TooLarge,
+}
+
+/// The client: cheap to clone (clones share the connection machinery).
+#[derive(Clone)]
+pub struct Fetcher {
+    client: Client<connect::Connector, Full<Bytes>>,
+    policy: Policy,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl core::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// The overall timeout unless set: 10 seconds.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The connect timeout (per address) unless set: 3 seconds.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// A fetcher under `policy` with the default timeouts and the system resolver.
+    pub fn new(policy: impl Into<Policy>) -> Self {
+        Self::builder(policy).build()
+    }
+
+    /// A builder for a fetcher under `policy`.
+    pub fn builder(policy: impl Into<Policy>) -> FetcherBuilder {
+        FetcherBuilder {
+            policy: policy.into(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+
+    /// The policy every fetch is held to.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// `GET url`: the `200` response, with a body of at most `max_len` bytes.
+    pub async fn get(&self, url: &Url, max_len: usize) -> Result<Response, FetchError> {
+        let request = self
+            .request(Method::GET, url)?
+            .body(Full::default())
+            .map_err(|_| FetchError::MalformedUrl)?;
+        self.send(request, max_len).await
+    }
+
+    /// `POST url` with `form` as an `application/x-www-form-urlencoded` body
+    /// and, when given, HTTP Basic client authentication (RFC 6749 section
+    /// 2.3.1: the client id and secret form-urlencoded, then Basic, RFC 7617).
+    /// The `200` response, with a body of at most `max_len` bytes.
+    pub async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic: Option<&BasicCredentials>,
+        max_len: usize,
+    ) -> Result<Response, FetchError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .request(Method::POST, url)?
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(credentials) = basic {
+            request = request.header(AUTHORIZATION, credentials.header_value()?);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| FetchError::MalformedUrl)?;
+        self.send(request, max_len).await
+    }
+
+    /// A request builder for `url` after the checks that need no network:
+    /// scheme, user information, host.
+    fn request(&self, method: Method, url: &Url) -> Result<http::request::Builder, FetchError> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.policy.allows_http() => {}
+            _ => return Err(FetchError::NotHttps),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(FetchError::UserinfoInUrl);
+        }
+        let host = url.host_str().ok_or(FetchError::MalformedUrl)?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let uri = Uri::builder()
+            .scheme(url.scheme())
+            .authority(authority)
+            .path_and_query(&url[url::Position::BeforePath..url::Position::AfterQuery])
+            .build()
+            .map_err(|_| FetchError::MalformedUrl)?;
+        Ok(Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, USER_AGENT_VALUE))
+    }
+
+    /// Sends `request` within the overall timeout.
+    async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        max_len: usize,
+    ) -> Result<Response, FetchError> {
+        tokio::time::timeout(self.timeout, self.exchange(request, max_len))
+            .await
+            .map_err(|_| FetchError::Timeout)?
+    }
+
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        max_len: usize,
+    ) -> Result<Response, FetchError> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|error| client_error(&error))?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(FetchError::Redirect(status.as_u16()));
+        }
+        if status != StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max_len as u64) {
+            return Err(FetchError::TooLarge);
+        }
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, max_len)
+            .collect()
+            .await
+            .map_err(|error| {
+                if error.downcast_ref::<LengthLimitError>().is_some() {
+                    FetchError::TooLarge
+                } else {
+                    FetchError::Http
+                }
+            })?
+            .to_bytes();
+        Ok(Response {
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// Builds a [`Fetcher`] (see [`Fetcher::builder`]).
+pub struct FetcherBuilder {
+    policy: Policy,
+    timeout: Duration,
+    connect_timeout: Duration,
+    resolver: Arc<dyn Resolve>,
+}
+
+impl core::fmt::Debug for FetcherBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FetcherBuilder")
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetcherBuilder {
+    /// The most a whole fetch may take: resolution, connection, TLS, request,
+    /// response head and body.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most one TCP connection attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Resolves host names with `resolver` instead of the system's. Its
+    /// answers are vetted like any other.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The fetcher. Without a TLS configuration (rustls could not build one)
+    /// every `https` fetch fails with [`FetchError::TlsUnavailable`].
+    pub fn build(self) -> Fetcher {
+        let connector = connect::Connector {
+            policy: self.policy,
+            resolver: self.resolver,
+            tls: connect::tls_config(),
+            connect_timeout: self.connect_timeout,
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .retry_canceled_requests(false)
+            .build(connector);
+        Fetcher {
+            client,
+            policy: self.policy,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+        }
+    }
+}
+
+/// A `200` response: its header fields and its body (within the limit).
+#[derive(Clone, Debug)]
+pub struct Response {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Response {
+    /// The header fields.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body, owned.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body.into()
+    }
+}
+
+/// HTTP Basic client credentials for [`Fetcher::post_form`]. `Debug` shows
+/// only the client id.
+pub struct BasicCredentials {
+    client_id: String,
+    secret: SecretString,
+}
+
+impl core::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicCredentials {
+    /// Credentials for `client_id` with `secret`.
+    pub fn new(client_id: &str, secret: SecretString) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            secret,
+        }
+    }
+
+    /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 section
+    /// 2.3.1), marked sensitive so that hyper never logs it.
+    fn header_value(&self) -> Result<HeaderValue, FetchError> {
+        use base64ct::Encoding;
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = Zeroizing::new(format!(
+            "{}:{}",
+            encode(&self.client_id),
+            Zeroizing::new(encode(self.secret.expose_secret())).as_str()
+        ));
+        let value = Zeroizing::new(format!(
+            "Basic {}",
+            base64ct::Base64::encode_string(pair.as_bytes())
+        ));
+        let mut header =
+            HeaderValue::from_str(value.as_str()).map_err(|_| FetchError::MalformedUrl)?;
+        header.set_sensitive(true);
+        Ok(header)
+    }
+}
+
+/// The [`FetchError`] a client failure stands for: the connector's own error
+/// when it refused or failed to connect, otherwise an HTTP failure.
+fn client_error(error: &hyper_util::client::legacy::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(fetch) = cause.downcast_ref::<FetchError>() {
+            return *fetch;
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        FetchError::Connect
+    } else {
+        FetchError::Http
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_6749_section_2_3_1_basic_credentials_are_form_encoded_then_base64() {
+        use base64ct::Encoding;
+        let credentials = BasicCredentials::new("a b", SecretString::new("p:w/%".to_owned()));
+        let header = credentials.header_value().unwrap();
+        assert!(header.is_sensitive());
+        let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = base64ct::Base64::decode_vec(encoded).unwrap();
+        assert_eq!(decoded, b"a+b:p%3Aw%2F%25");
+        assert_eq!(
+            format!("{credentials:?}"),
+            "BasicCredentials { client_id: \"a b\", .. }"
+        );
+    }
+}
