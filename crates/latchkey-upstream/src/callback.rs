@@ -3,6 +3,7 @@
 //! request it leads to (RFC 6749 section 4.1.3).
 
 use core::fmt;
+use std::collections::BTreeSet;
 
 use base64ct::{Base64, Encoding};
 use latchkey_types::{SecretString, TokenDigest, UnixTime};
@@ -42,7 +43,7 @@ impl CallbackParams {
         if query.len() > MAX_CALLBACK_QUERY_LEN {
             return Err(UpstreamError::CallbackTooLarge);
         }
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut params = Self {
             code: None,
             state: None,
@@ -52,10 +53,9 @@ impl CallbackParams {
         let mut error = None;
         let mut description = None;
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if seen.iter().any(|n| *n == name) {
+            if !seen.insert(name.clone().into_owned()) {
                 return Err(UpstreamError::CallbackDuplicateParameter);
             }
-            seen.push(name.clone().into_owned());
             match name.as_ref() {
                 "code" => params.code = Some(SecretString::new(vschar(&value, "code")?)),
                 "state" => params.state = Some(SecretString::new(vschar(&value, "state")?)),
