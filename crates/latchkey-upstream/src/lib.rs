@@ -133,6 +133,8 @@ mod token;
 pub mod fuzzing;
 
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod testing;
 
 /// The README's examples run as doctests.
