@@ -74,6 +74,27 @@ impl UpstreamIdentity {
         Ok(Self::new(provider.id().clone(), subject, &doc))
     }
 
+    /// An identity read back from the user record it was stored in (the
+    /// values of [`Self::provider`], [`Self::subject`], [`Self::name`],
+    /// [`Self::email`] and [`Self::email_verified`]). Nothing is checked
+    /// against a provider: the store is trusted, and [`Provider::admit`] is
+    /// for fresh sign-ins.
+    pub fn restore(
+        provider: ProviderId,
+        subject: Subject,
+        name: Option<String>,
+        email: Option<String>,
+        email_verified: bool,
+    ) -> Self {
+        Self {
+            provider,
+            subject,
+            name: name.as_deref().and_then(display_name),
+            email: email.as_deref().and_then(self::email),
+            email_verified,
+        }
+    }
+
     /// The provider.
     pub fn provider(&self) -> &ProviderId {
         &self.provider
@@ -225,6 +246,23 @@ mod tests {
             identity(&fits, &json!({})).local_subject().as_str(),
             format!("corp:{fits}")
         );
+    }
+
+    #[test]
+    fn a_stored_identity_restores_to_the_same_value_and_local_subject() {
+        let person = identity(
+            "1234",
+            &json!({"name": "Ada", "email": "ada@example.com", "email_verified": true}),
+        );
+        let back = UpstreamIdentity::restore(
+            person.provider().clone(),
+            person.subject().clone(),
+            person.name().map(str::to_owned),
+            person.email().map(str::to_owned),
+            person.email_verified(),
+        );
+        assert_eq!(back, person);
+        assert_eq!(back.local_subject(), person.local_subject());
     }
 
     #[test]
