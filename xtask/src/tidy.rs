@@ -21,6 +21,7 @@ pub(crate) const CORE_CRATES: &[&str] = &[
     "latchkey-token",
     "latchkey-dpop",
     "latchkey-engine",
+    "latchkey-upstream",
 ];
 
 /// The framework-neutral HTTP layer under the adapters (STYLE.md section 11:

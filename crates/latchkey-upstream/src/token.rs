@@ -1,0 +1,261 @@
+//! The token response (RFC 6749 sections 5.1 and 5.2, OIDC Core 1.0 sections
+//! 3.1.3.3 to 3.1.3.5) and the userinfo request (RFC 6750 section 2.1).
+
+use core::fmt;
+
+use latchkey_types::SecretString;
+use latchkey_types::json::parse_object;
+use serde_json::Value;
+
+use crate::{Endpoints, ProviderErrorCode, ProviderKind, UpstreamError};
+
+/// The largest token response accepted, in bytes.
+pub const MAX_TOKEN_RESPONSE_LEN: usize = 64 * 1024;
+
+/// The largest access or ID token accepted, in bytes.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A successful token response, reduced to what sign-in needs.
+///
+/// Upstream tokens are never passed on (no token passthrough, MCP security
+/// best practices): the access token is used at most once, for the userinfo
+/// request of an `oauth2` provider, and the ID token only to validate it. A
+/// refresh token, if the provider sends one, is not even kept. Both tokens are
+/// secrets; `Debug` shows neither.
+pub struct TokenResponse {
+    access_token: SecretString,
+    id_token: Option<SecretString>,
+}
+
+impl TokenResponse {
+    /// Reads the token endpoint's answer: its HTTP `status` and `body`.
+    ///
+    /// - A body with an `error` member is [`UpstreamError::TokenRefused`]
+    ///   whatever the status (RFC 6749 section 5.2; some providers answer
+    ///   errors with 200).
+    /// - Otherwise a status other than 200 is [`UpstreamError::TokenStatus`].
+    /// - Strict JSON (no member twice), at most [`MAX_TOKEN_RESPONSE_LEN`] bytes.
+    /// - `access_token` (a non-empty string) and `token_type` (`Bearer`,
+    ///   compared case-insensitively, RFC 6749 section 5.1 and 7.1, OIDC Core
+    ///   1.0 section 3.1.3.3) are required; for `oidc`, `id_token` too.
+    pub fn parse(kind: ProviderKind, status: u16, body: &[u8]) -> Result<Self, UpstreamError> {
+        let doc = parse_object(body, MAX_TOKEN_RESPONSE_LEN).map_err(|e| {
+            if status == 200 {
+                UpstreamError::TokenResponseJson(e)
+            } else {
+                UpstreamError::TokenStatus(status)
+            }
+        })?;
+        if let Some(error) = doc.get("error") {
+            let code = error
+                .as_str()
+                .map_or(ProviderErrorCode::Unregistered, ProviderErrorCode::parse);
+            return Err(UpstreamError::TokenRefused { code });
+        }
+        if status != 200 {
+            return Err(UpstreamError::TokenStatus(status));
+        }
+        let token = |name: &'static str| -> Result<Option<SecretString>, UpstreamError> {
+            match doc.get(name) {
+                None => Ok(None),
+                Some(Value::String(s))
+                    if !s.is_empty()
+                        && s.len() <= MAX_TOKEN_LEN
+                        && s.bytes().all(|b| (0x20..=0x7e).contains(&b)) =>
+                {
+                    Ok(Some(SecretString::new(s.clone())))
+                }
+                Some(_) => Err(UpstreamError::TokenMemberInvalid(name)),
+            }
+        };
+        let access_token =
+            token("access_token")?.ok_or(UpstreamError::TokenMemberMissing("access_token"))?;
+        match doc.get("token_type") {
+            None => return Err(UpstreamError::TokenMemberMissing("token_type")),
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(Value::String(_)) => return Err(UpstreamError::TokenTypeNotBearer),
+            Some(_) => return Err(UpstreamError::TokenMemberInvalid("token_type")),
+        }
+        let id_token = token("id_token")?;
+        if kind == ProviderKind::Oidc && id_token.is_none() {
+            return Err(UpstreamError::TokenMemberMissing("id_token"));
+        }
+        Ok(Self {
+            access_token,
+            id_token,
+        })
+    }
+
+    /// The upstream access token: for the userinfo request only.
+    pub fn access_token(&self) -> &SecretString {
+        &self.access_token
+    }
+
+    /// The ID token, for [`crate::validate_id_token`].
+    pub fn id_token(&self) -> Option<&SecretString> {
+        self.id_token.as_ref()
+    }
+
+    /// The userinfo request of an `oauth2` provider (RFC 6750 section 2.1):
+    /// GET the URL with the `Authorization` header value, and
+    /// `Accept: application/json`. `None` if the provider has no userinfo
+    /// endpoint.
+    pub fn userinfo_request(&self, endpoints: &Endpoints) -> Option<UserinfoRequest> {
+        let url = endpoints.userinfo_endpoint()?.to_owned();
+        Some(UserinfoRequest {
+            url,
+            authorization: SecretString::new(format!(
+                "Bearer {}",
+                self.access_token.expose_secret()
+            )),
+        })
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("id_token", &self.id_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A userinfo request: a GET to `url` with the `Authorization` header value.
+#[derive(Debug)]
+pub struct UserinfoRequest {
+    /// The userinfo endpoint.
+    pub url: String,
+    /// `Bearer {access token}`.
+    pub authorization: SecretString,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::oidc_endpoints;
+    use latchkey_types::json::JsonError;
+
+    fn ok(body: &str) -> Result<TokenResponse, UpstreamError> {
+        TokenResponse::parse(ProviderKind::Oidc, 200, body.as_bytes())
+    }
+
+    #[test]
+    fn rfc_6749_section_5_1_and_oidc_core_3_1_3_3_a_successful_response() {
+        let response = ok(
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"id_token":"a.b.c","refresh_token":"rt"}"#,
+        )
+        .unwrap();
+        assert_eq!(response.access_token().expose_secret(), "at-1");
+        assert_eq!(response.id_token().unwrap().expose_secret(), "a.b.c");
+        let debug = format!("{response:?}");
+        assert!(
+            !debug.contains("at-1") && !debug.contains("a.b.c"),
+            "{debug}"
+        );
+        let request = response.userinfo_request(&oidc_endpoints()).unwrap();
+        assert_eq!(request.url, "https://login.example.com/userinfo");
+        assert_eq!(request.authorization.expose_secret(), "Bearer at-1");
+    }
+
+    #[test]
+    fn oidc_core_3_1_3_3_token_type_bearer_is_case_insensitive_and_required() {
+        for t in ["bearer", "BEARER", "Bearer"] {
+            assert!(
+                ok(&format!(
+                    r#"{{"access_token":"a","token_type":"{t}","id_token":"x"}}"#
+                ))
+                .is_ok()
+            );
+        }
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"DPoP","id_token":"x"}"#).unwrap_err(),
+            UpstreamError::TokenTypeNotBearer
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","id_token":"x"}"#).unwrap_err(),
+            UpstreamError::TokenMemberMissing("token_type")
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":1,"id_token":"x"}"#).unwrap_err(),
+            UpstreamError::TokenMemberInvalid("token_type")
+        );
+    }
+
+    #[test]
+    fn oidc_core_3_1_3_3_id_token_is_required_for_oidc_only() {
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer"}"#).unwrap_err(),
+            UpstreamError::TokenMemberMissing("id_token")
+        );
+        assert!(
+            TokenResponse::parse(
+                ProviderKind::OAuth2,
+                200,
+                br#"{"access_token":"gho_x","token_type":"bearer","scope":"read:user"}"#
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            ok(r#"{"token_type":"Bearer","id_token":"x"}"#).unwrap_err(),
+            UpstreamError::TokenMemberMissing("access_token")
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"","token_type":"Bearer","id_token":"x"}"#).unwrap_err(),
+            UpstreamError::TokenMemberInvalid("access_token")
+        );
+    }
+
+    #[test]
+    fn rfc_6749_section_5_2_error_responses_are_typed() {
+        for status in [400, 401, 200] {
+            assert_eq!(
+                TokenResponse::parse(
+                    ProviderKind::Oidc,
+                    status,
+                    br#"{"error":"invalid_grant","error_description":"code used"}"#
+                )
+                .unwrap_err(),
+                UpstreamError::TokenRefused {
+                    code: ProviderErrorCode::InvalidGrant
+                }
+            );
+        }
+        assert_eq!(
+            TokenResponse::parse(
+                ProviderKind::OAuth2,
+                200,
+                br#"{"error":"bad_verification_code"}"#
+            )
+            .unwrap_err(),
+            UpstreamError::TokenRefused {
+                code: ProviderErrorCode::Unregistered
+            }
+        );
+        assert_eq!(
+            TokenResponse::parse(ProviderKind::Oidc, 502, b"<html>").unwrap_err(),
+            UpstreamError::TokenStatus(502)
+        );
+        assert_eq!(
+            TokenResponse::parse(
+                ProviderKind::Oidc,
+                500,
+                br#"{"access_token":"a","token_type":"Bearer","id_token":"x"}"#
+            )
+            .unwrap_err(),
+            UpstreamError::TokenStatus(500)
+        );
+    }
+
+    #[test]
+    fn rfc_8259_section_4_duplicate_members_are_refused() {
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer","id_token":"x","id_token":"y"}"#)
+                .unwrap_err(),
+            UpstreamError::TokenResponseJson(JsonError::DuplicateMember)
+        );
+        assert_eq!(
+            ok("access_token=a&token_type=bearer").unwrap_err(),
+            UpstreamError::TokenResponseJson(JsonError::Malformed)
+        );
+    }
+}
