@@ -78,7 +78,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use latchkey_axum::InteractionHandler;
@@ -111,6 +111,14 @@ enum Interaction {
 /// The largest form body the pages accept (the login form carries the
 /// sealed request, up to [`crate::sealed::MAX_SEALED_LEN`]).
 pub const MAX_FORM_LEN: usize = 64 * 1024;
+
+/// The pages' routes and methods, as [`Pages::router`] registers them
+/// (`crate::serve::routes` lists them; a test sends every method to each).
+pub const PAGE_ROUTES: &[(&str, &[Method])] = &[
+    (STYLESHEET_PATH, &[Method::GET]),
+    (LOGIN_PATH, &[Method::POST]),
+    (CONSENT_PATH, &[Method::GET, Method::POST]),
+];
 
 /// The message on the login page while a user name or an address is locked
 /// out; the same for every name, so it tells nothing about accounts.
@@ -203,7 +211,7 @@ where
     }
 
     /// The routes of the pages: the stylesheet, the login form's target and
-    /// the consent page and form target.
+    /// the consent page and form target ([`PAGE_ROUTES`] lists them).
     pub fn router(self: &Arc<Self>) -> Router {
         let (login, consent_get, consent_post) =
             (Arc::clone(self), Arc::clone(self), Arc::clone(self));

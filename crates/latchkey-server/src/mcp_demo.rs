@@ -69,10 +69,14 @@ pub fn router(rs: Arc<ResourceServer>) -> axum::Router {
         Arc::new(NeverSessionManager::default()),
         config,
     );
+    // `route_layer`, not `layer`: the guards run on `/mcp` only. With
+    // `layer` they also wrapped this router's fallback, and once merged
+    // into the application every unknown path answered `401` with a
+    // challenge for a resource it is not.
     axum::Router::new()
         .route_service(MCP_PATH, service)
-        .layer(rs.require_access_token())
-        .layer(rs.origin_layer())
+        .route_layer(rs.require_access_token())
+        .route_layer(rs.origin_layer())
 }
 
 /// The demo tools: `whoami`, `echo` and `time`.

@@ -6,18 +6,21 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use latchkey_axum::{
     AuthorizationServer, ResourceServer, authorization_server_routes,
     protected_resource_metadata_routes,
 };
-use latchkey_engine::{Engine, MetadataFetcher, StoreRevocationCheck};
+use latchkey_engine::{Engine, EngineConfig, MetadataFetcher, StoreRevocationCheck};
+use latchkey_http::{Routes, protected_resource_metadata_paths};
+use latchkey_metadata::ProtectedResourceMetadata;
 use latchkey_store::Store;
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_token::AccessTokenValidator;
 use latchkey_types::{SecretString, Subject, UnixTime};
+use latchkey_uri::ResourceUri;
 use rand_core::CryptoRng;
 use tracing::Instrument;
 
@@ -193,25 +196,18 @@ where
     let pages = Pages::with_options(Arc::clone(&engine), options);
     let server = AuthorizationServer::new(Arc::clone(&engine), pages.clone());
     let mut app = authorization_server_routes(Arc::new(server)).merge(pages.router());
-    let issuer_origin = origin_of(&engine.config().issuer);
-    for resource in &engine.config().resources {
-        if origin_of(resource.uri.as_str()) != issuer_origin {
-            continue;
-        }
-        if let Some(document) = engine.protected_resource_metadata_document(&resource.uri) {
+    for resource in hosted_resources(engine.config()) {
+        if let Some(document) = engine.protected_resource_metadata_document(resource) {
             app = app.merge(protected_resource_metadata_routes(&document));
         }
     }
-    let default = &engine.config().default_resource;
-    let hosts_demo = origin_of(default.as_str()) == issuer_origin
-        && url::Url::parse(default.as_str()).is_ok_and(|url| url.path() == mcp_demo::MCP_PATH);
-    if hosts_demo {
+    if hosts_demo(engine.config()) {
         app = app.merge(mcp_demo::router(resource_server(&engine, allowed_origins)));
     }
     // Browsers ask for a favicon on every page; answer it here instead of
     // letting it reach a protected route and log a 401.
     app = app.route(
-        "/favicon.ico",
+        FAVICON_PATH,
         axum::routing::get(|| async { StatusCode::NO_CONTENT }),
     );
     if let Some(limiter) = limiter {
@@ -219,6 +215,83 @@ where
     }
     let app = app.layer(axum::middleware::from_fn(request_span));
     latchkey_axum::with_sensitive_headers(app)
+}
+
+/// The path answered with `204` so that browsers stop asking for a favicon.
+pub const FAVICON_PATH: &str = "/favicon.ico";
+
+/// One route [`router`] serves: its path (the client configuration path
+/// ends in `latchkey_http::CLIENT_ID_PLACEHOLDER`) and the methods it
+/// answers; any other method is refused (`405`, or `401` first at the
+/// protected `/mcp`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedRoute {
+    /// The path, as registered with the router.
+    pub path: String,
+    /// The methods served at `path`.
+    pub methods: Vec<Method>,
+}
+
+/// Every route [`router`] serves for an engine configured with `config`,
+/// from the same decisions the router takes: the authorization server's
+/// [`Routes`] (configured endpoint URLs, OpenID discovery per profile,
+/// registration when on), the pages ([`crate::interaction::PAGE_ROUTES`]),
+/// the protected-resource metadata of each resource on the issuer's origin
+/// (RFC 9728 section 3.1), the demo MCP endpoint when hosted, and the
+/// favicon. `docs/openapi.json` describes exactly these (a test compares).
+pub fn routes(config: &EngineConfig) -> Vec<ServedRoute> {
+    let mut routes: Vec<ServedRoute> = Vec::new();
+    let mut add = |path: String, methods: &[Method]| {
+        if let Some(route) = routes.iter_mut().find(|route| route.path == path) {
+            for method in methods {
+                if !route.methods.contains(method) {
+                    route.methods.push(method.clone());
+                }
+            }
+        } else {
+            routes.push(ServedRoute {
+                path,
+                methods: methods.to_vec(),
+            });
+        }
+    };
+    let table = Routes::new(config, config.profile.openid_discovery());
+    for (path, endpoint) in table.patterns() {
+        add(path, endpoint.methods());
+    }
+    for (path, methods) in crate::interaction::PAGE_ROUTES {
+        add((*path).to_owned(), methods);
+    }
+    for resource in hosted_resources(config) {
+        let document = ProtectedResourceMetadata::new(resource.as_str());
+        for path in protected_resource_metadata_paths(&document) {
+            add(path, &[Method::GET]);
+        }
+    }
+    if hosts_demo(config) {
+        add(mcp_demo::MCP_PATH.to_owned(), &[Method::POST]);
+    }
+    add(FAVICON_PATH.to_owned(), &[Method::GET]);
+    routes
+}
+
+/// The configured resources on the issuer's origin: this server serves
+/// their protected-resource metadata.
+fn hosted_resources(config: &EngineConfig) -> impl Iterator<Item = &ResourceUri> {
+    let issuer_origin = origin_of(&config.issuer);
+    config
+        .resources
+        .iter()
+        .map(|resource| &resource.uri)
+        .filter(move |uri| origin_of(uri.as_str()) == issuer_origin)
+}
+
+/// Whether the demo MCP server is mounted: the default resource is
+/// `{issuer origin}/mcp`.
+fn hosts_demo(config: &EngineConfig) -> bool {
+    let default = &config.default_resource;
+    origin_of(default.as_str()) == origin_of(&config.issuer)
+        && url::Url::parse(default.as_str()).is_ok_and(|url| url.path() == mcp_demo::MCP_PATH)
 }
 
 /// The resource-server guard for `engine`'s default resource, for mounting a
