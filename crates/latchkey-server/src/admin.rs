@@ -19,6 +19,7 @@ use rand_core::CryptoRng;
 
 use crate::error::ServerError;
 use crate::password;
+use crate::session::UpstreamProfile;
 
 /// What `latchkey clients add` registers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,6 +70,34 @@ pub async fn add_user<S: Store>(
     } else {
         Err(ServerError::UserExists(username.to_owned()))
     }
+}
+
+/// Makes sure the person who signed in through an identity provider has a
+/// local user record under `subject` (`{provider id}:{upstream subject}`),
+/// without a password: `latchkey users list` shows them, and `latchkey
+/// users remove` removes them and their consents. A password user who
+/// already holds that name is never taken over: the sign-in is refused.
+pub async fn upsert_upstream_user<S: Store>(
+    store: &S,
+    subject: &Subject,
+    profile: &UpstreamProfile,
+    now: UnixTime,
+) -> Result<(), ServerError> {
+    let _ = profile;
+    if let Some(existing) = store.user(subject).await? {
+        if existing.password_hash == password::NO_PASSWORD {
+            return Ok(());
+        }
+        return Err(ServerError::UserExists(subject.as_str().to_owned()));
+    }
+    let record = UserRecord {
+        username: subject.clone(),
+        password_hash: password::NO_PASSWORD.to_owned(),
+        created_at: now,
+    };
+    // Lost a race with the same person's other sign-in: the record is there.
+    store.insert_user(&record).await?;
+    Ok(())
 }
 
 /// `latchkey users add NAME`: adds the user with `password`, or with a
