@@ -808,12 +808,18 @@ where
             name: person.name().map(str::to_owned),
             email: person.email().map(str::to_owned),
         };
-        crate::admin::upsert_upstream_user(self.engine.store().as_ref(), &subject, &profile, now)
-            .await
-            .map_err(|error| {
-                tracing::error!(error = %error, "storing an upstream user failed");
-                SignInError::Store
-            })?;
+        crate::admin::upsert_upstream_user(
+            self.engine.store().as_ref(),
+            &subject,
+            id,
+            &profile,
+            now,
+        )
+        .await
+        .map_err(|error| {
+            tracing::error!(error = %error, "storing an upstream user failed");
+            SignInError::Store
+        })?;
         tracing::info!(provider = id, user = subject.as_str(), "signed in upstream");
         self.sessions.remove(&cookie);
         let session = self

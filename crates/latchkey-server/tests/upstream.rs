@@ -456,6 +456,23 @@ async fn issue_10_oidc_sign_in_resumes_the_mcp_request_and_shows_who_signed_in()
         .expect("store")
         .expect("the federated user is stored");
     assert_eq!(user.username.as_str(), "corp:alice");
+    assert_eq!(
+        user.upstream,
+        Some(latchkey_store::UpstreamAttributes {
+            provider: "corp".to_owned(),
+            name: Some("Alice Example".to_owned()),
+            email: Some("alice@example.com".to_owned()),
+        })
+    );
+    let mut listed = Vec::new();
+    admin::users_list(server.store.as_ref(), &mut listed)
+        .await
+        .expect("list");
+    let listed = String::from_utf8(listed).expect("utf-8");
+    assert!(
+        listed.contains("\tvia corp\tAlice Example\t<alice@example.com>\n"),
+        "{listed}"
+    );
 
     // Allow: back to the client with a code whose tokens name corp:alice.
     let csrf = field(&text, "csrf");
