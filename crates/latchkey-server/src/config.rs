@@ -38,6 +38,7 @@
 //! scopes = ["mcp:tools", "mcp:read"]
 //! default_scope = ["mcp:tools"]
 //! name = "Example MCP server"
+//! scope_descriptions = { "mcp:tools" = "Use the server's tools" }  # shown on the consent page
 //!
 //! [scopes]                                # a broader scope implies narrower ones (MCP 2026-07-28)
 //! hierarchy = { "notes" = ["notes:read", "notes:write"], "notes:write" = ["notes:read"] }
