@@ -39,6 +39,8 @@ struct Op {
     tamper: bool,
     token_requests: Vec<TokenRequestSeen>,
     jwks_fetches: usize,
+    /// The `Authorization` header of each userinfo request.
+    userinfo_requests: Vec<Option<String>>,
 }
 
 type Shared = Arc<Mutex<Op>>;
@@ -64,7 +66,9 @@ async fn start_provider() -> (String, Shared) {
         tamper: false,
         token_requests: Vec::new(),
         jwks_fetches: 0,
+        userinfo_requests: Vec::new(),
     }));
+    let userinfo = Arc::clone(&op);
     let (discovery, jwks, token) = (Arc::clone(&op), Arc::clone(&op), Arc::clone(&op));
     let app = Router::new()
         .route(
@@ -137,6 +141,25 @@ async fn start_provider() -> (String, Shared) {
                 }
             }),
         );
+    // A plain OAuth 2.0 provider's userinfo endpoint, GitHub-shaped.
+    let app =
+        app.route(
+            "/userinfo",
+            get(move |headers: HeaderMap| {
+                let authorization = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                userinfo
+                    .lock()
+                    .expect("the provider's state")
+                    .userinfo_requests
+                    .push(authorization);
+                async move {
+                    axum::Json(json!({"id": 583231, "login": "octocat", "name": "The Octocat"}))
+                }
+            }),
+        );
     tokio::spawn(async move {
         axum::serve(listener, app)
             .await
@@ -152,6 +175,22 @@ struct Server {
 }
 
 async fn start_server(provider: &str, passwords: bool) -> Server {
+    let oidc = format!(
+        r#"
+        [[identity_providers]]
+        id = "corp"
+        kind = "oidc"
+        display_name = "Corp SSO"
+        issuer = "{provider}"
+        client_id = "latchkey"
+        scopes = ["openid", "email", "profile"]
+        allowed_email_domains = ["example.com"]
+        "#
+    );
+    start_server_with(&oidc, passwords).await
+}
+
+async fn start_server_with(identity_providers: &str, passwords: bool) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -170,14 +209,7 @@ async fn start_server(provider: &str, passwords: bool) -> Server {
             scopes = ["mcp:tools", "mcp:read"]
             default_scope = ["mcp:tools"]
             scope_descriptions = {{ "mcp:tools" = "Use the tools of this server" }}
-            [[identity_providers]]
-            id = "corp"
-            kind = "oidc"
-            display_name = "Corp SSO"
-            issuer = "{provider}"
-            client_id = "latchkey"
-            scopes = ["openid", "email", "profile"]
-            allowed_email_domains = ["example.com"]
+            {identity_providers}
             "#
         ))
         .expect("toml");
@@ -692,4 +724,64 @@ async fn issue_10_one_provider_without_passwords_goes_straight_to_it() {
     )
     .await;
     assert_eq!(posted.status, 403);
+}
+
+#[tokio::test]
+async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
+    let (provider, op) = start_provider().await;
+    let server = start_server_with(
+        &format!(
+            r#"
+            [[identity_providers]]
+            id = "corp"
+            kind = "oauth2"
+            display_name = "Corp SSO"
+            client_id = "latchkey"
+            scopes = ["read:user"]
+            authorization_endpoint = "{provider}/authorize"
+            token_endpoint = "{provider}/token"
+            userinfo_endpoint = "{provider}/userinfo"
+            subject_field = "id"
+            token_endpoint_auth_method = "client_secret_post"
+            "#
+        ),
+        true,
+    )
+    .await;
+    let started = start(&server, &provider).await;
+    assert!(!started.params.iter().any(|(name, _)| name == "nonce"));
+    // No RFC 9207 `iss` from a plain OAuth 2.0 provider.
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", "c0de")
+        .append_pair("state", started.param("state"))
+        .finish();
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &format!("/latchkey/callback/corp?{query}"),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    let (authorization, form, userinfo_requests) = {
+        let op = op.lock().expect("the provider's state");
+        let (authorization, form) = op.token_requests.last().cloned().expect("token request");
+        (authorization, form, op.userinfo_requests.clone())
+    };
+    // client_secret_post: the secret in the form, no Authorization header.
+    assert_eq!(authorization, None);
+    assert!(form.contains(&("client_secret".to_owned(), CLIENT_SECRET.to_owned())));
+    assert_eq!(
+        userinfo_requests,
+        [Some("Bearer upstream-access-token".to_owned())]
+    );
+    let user = server
+        .store
+        .user(&Subject::parse("corp:583231").expect("subject"))
+        .await
+        .expect("store")
+        .expect("the federated user is stored");
+    assert_eq!(
+        user.upstream.and_then(|u| u.name).as_deref(),
+        Some("The Octocat")
+    );
 }
