@@ -651,6 +651,24 @@ async fn issue_10_each_listed_refusal_ends_on_an_error_page_with_nothing_stored(
     )
     .await;
 
+    // A cross-site page cannot start a sign-in in this browser: without the
+    // login page's CSRF token (or with another browser's), no redirect.
+    let login = send(&server.base, &Request::new("GET", &authorize_path(&server))).await;
+    let browser = set_cookie(&login, "latchkey").expect("browser cookie");
+    let request = field(&login.text(), "request");
+    for csrf in ["", other.param("state")] {
+        let forged = send(
+            &server.base,
+            &Request::new("POST", "/latchkey/upstream/corp")
+                .header("cookie", &browser)
+                .form(&[("csrf", csrf), ("request", &request)]),
+        )
+        .await;
+        assert_eq!(forged.status, 403, "{}", forged.text());
+        assert!(forged.header("location").is_none());
+        assert_eq!(set_cookie(&forged, "latchkey-upstream"), None);
+    }
+
     // Denied at the provider.
     let started = start(&server, &provider).await;
     let query = url::form_urlencoded::Serializer::new(String::new())
