@@ -9,8 +9,6 @@
 //
 // Needs `npm ci` in ../foreign-issuer (oidc-provider).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   authorizationRequest,
@@ -20,37 +18,20 @@ import {
   startCallbackServer,
   startLatchkey,
 } from './harness.mjs';
-
-const PROVIDER_SCRIPT = resolve(import.meta.dirname, '../../foreign-issuer/upstream-provider.mjs');
+import {
+  signInAtUpstreamProvider,
+  startUpstreamProvider,
+} from '../../foreign-issuer/start-upstream-provider.mjs';
 
 let provider;
 let server;
 let callback;
 let browser;
 
-/** Starts node-oidc-provider on `port`, allowing `redirectUri`. */
-async function startProvider(port, redirectUri) {
-  const child = spawn(process.execPath, [PROVIDER_SCRIPT, String(port), redirectUri], {
-    cwd: resolve(import.meta.dirname, '../../foreign-issuer'),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stderr.on('data', (d) => { output += d; });
-  const issuer = await new Promise((resolveReady, reject) => {
-    child.stdout.on('data', (d) => {
-      output += d;
-      const match = /ready (\S+)/.exec(output);
-      if (match) resolveReady(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`the provider exited (${code}):\n${output}`)));
-  });
-  return { issuer, stop: () => child.kill('SIGTERM'), output: () => output };
-}
-
 before(async () => {
   const latchkeyPort = await freePort();
   const latchkeyIssuer = `http://127.0.0.1:${latchkeyPort}`;
-  provider = await startProvider(await freePort(), `${latchkeyIssuer}/latchkey/callback/corp`);
+  provider = await startUpstreamProvider(await freePort(), `${latchkeyIssuer}/latchkey/callback/corp`);
   server = await startLatchkey({
     port: latchkeyPort,
     config: `
@@ -93,14 +74,7 @@ test('issue 10: sign in through node-oidc-provider, consent, and whoami answers 
     await page.getByRole('button', { name: 'Continue with Corp SSO' }).click();
 
     // node-oidc-provider's own development login and consent pages.
-    await page.waitForURL((url) => url.href.startsWith(provider.issuer));
-    await page.locator('input[name="login"]').fill('alice');
-    await page.locator('input[name="password"]').fill('anything');
-    await page.locator('button[type="submit"]').click();
-    await page.waitForURL((url) => url.href.startsWith(provider.issuer) || url.href.startsWith(issuer));
-    if (page.url().startsWith(provider.issuer)) {
-      await page.locator('button[type="submit"]').click();
-    }
+    await signInAtUpstreamProvider(page, provider.issuer, 'alice');
 
     // Back at Latchkey: the consent page says who signed in.
     await page.waitForURL((url) => url.href.startsWith(`${issuer}/latchkey/consent`), { timeout: 15_000 });
