@@ -217,6 +217,9 @@ impl UserStore for FailingStore {
     async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
         self.inner.remove_user(username).await
     }
+    async fn upsert_upstream_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        self.inner.upsert_upstream_user(user).await
+    }
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.inner.list_users().await
     }

@@ -199,6 +199,27 @@ impl Fetcher {
         self.send(request, max_len).await
     }
 
+    /// `GET url` with `authorization` as the `Authorization` header (marked
+    /// sensitive), such as `Bearer {token}` for a userinfo request (RFC 6750
+    /// section 2.1). The `200` response, with a body of at most `max_len`
+    /// bytes.
+    pub async fn get_authorized(
+        &self,
+        url: &Url,
+        authorization: &SecretString,
+        max_len: usize,
+    ) -> Result<Response, FetchError> {
+        let mut value = HeaderValue::from_str(authorization.expose_secret())
+            .map_err(|_| FetchError::MalformedUrl)?;
+        value.set_sensitive(true);
+        let request = self
+            .request(Method::GET, url)?
+            .header(AUTHORIZATION, value)
+            .body(Full::default())
+            .map_err(|_| FetchError::MalformedUrl)?;
+        self.send(request, max_len).await
+    }
+
     /// `POST url` with `form` as an `application/x-www-form-urlencoded` body
     /// and, when given, HTTP Basic client authentication (RFC 6749 section
     /// 2.3.1: the client id and secret form-urlencoded, then Basic, RFC 7617).

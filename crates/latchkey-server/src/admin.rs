@@ -13,12 +13,13 @@ use latchkey_engine::{Engine, MetadataFetcher};
 use latchkey_registration::{
     GrantType, RegistrationPolicy, TokenEndpointAuthMethod, validate_registration,
 };
-use latchkey_store::{ClientRecord, KeyStatus, Registered, Store, UserRecord};
+use latchkey_store::{ClientRecord, KeyStatus, Registered, Store, UpstreamAttributes, UserRecord};
 use latchkey_types::{ClientId, Scope, SecretString, Subject, UnixTime};
 use rand_core::CryptoRng;
 
 use crate::error::ServerError;
 use crate::password;
+use crate::session::UpstreamProfile;
 
 /// What `latchkey clients add` registers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,11 +64,41 @@ pub async fn add_user<S: Store>(
         username: subject,
         password_hash,
         created_at: now,
+        upstream: None,
     };
     if store.insert_user(&record).await? {
         Ok(())
     } else {
         Err(ServerError::UserExists(username.to_owned()))
+    }
+}
+
+/// Makes sure the person who signed in through an identity provider has a
+/// local user record under `subject` (`{provider id}:{upstream subject}`),
+/// without a password: `latchkey users list` shows them, and `latchkey
+/// users remove` removes them and their consents. A password user who
+/// already holds that name is never taken over: the sign-in is refused.
+pub async fn upsert_upstream_user<S: Store>(
+    store: &S,
+    subject: &Subject,
+    provider: &str,
+    profile: &UpstreamProfile,
+    now: UnixTime,
+) -> Result<(), ServerError> {
+    let record = UserRecord {
+        username: subject.clone(),
+        password_hash: password::NO_PASSWORD.to_owned(),
+        created_at: now,
+        upstream: Some(UpstreamAttributes {
+            provider: provider.to_owned(),
+            name: profile.name.clone(),
+            email: profile.email.clone(),
+        }),
+    };
+    if store.upsert_upstream_user(&record).await? {
+        Ok(())
+    } else {
+        Err(ServerError::UserExists(subject.as_str().to_owned()))
     }
 }
 
@@ -107,12 +138,24 @@ pub async fn users_list<S: Store>(store: &S, out: &mut impl Write) -> Result<(),
         writeln!(out, "no users")?;
     }
     for user in users {
-        writeln!(
+        write!(
             out,
             "{}\tadded {}",
             user.username.as_str(),
             user.created_at.as_secs()
         )?;
+        if let Some(upstream) = &user.upstream {
+            // What a provider sent is printed without control characters.
+            let clean = |text: &str| text.chars().filter(|c| !c.is_control()).collect::<String>();
+            write!(out, "\tvia {}", clean(&upstream.provider))?;
+            if let Some(name) = &upstream.name {
+                write!(out, "\t{}", clean(name))?;
+            }
+            if let Some(email) = &upstream.email {
+                write!(out, "\t<{}>", clean(email))?;
+            }
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -19,12 +19,26 @@
 //! max_failures_per_address = 20           # failed sign-ins per client address (IPv6: per /64)
 //! window_secs = 900                       # counting window, and the first lockout's length
 //! max_lockout_secs = 3600                 # each further lockout doubles, up to this
+//! passwords = true                        # false: sign-in only through identity providers
+//!
+//! [[identity_providers]]                  # upstream sign-in (see crate::upstream)
+//! id = "corp"                             # [a-z0-9-]{1,32}; local subjects are "corp:{sub}"
+//! kind = "oidc"                           # or "oauth2" (endpoints below, no ID token)
+//! display_name = "Corp SSO"               # the "Continue with Corp SSO" button
+//! issuer = "https://login.example.com"    # oidc: /.well-known/openid-configuration
+//! client_id = "latchkey"
+//! client_secret_file = "/etc/latchkey/corp-secret"  # or client_secret; the variable
+//!                                         # LATCHKEY_IDP_CORP_CLIENT_SECRET overrides both
+//! scopes = ["openid", "email", "profile"]
+//! allowed_email_domains = ["example.com"] # optional; needs a verified email
+//! allowed_subjects = []                   # optional allow-list of upstream subjects
 //!
 //! [[resources]]                           # default: {issuer}/mcp
 //! uri = "https://mcp.example.com/mcp"
 //! scopes = ["mcp:tools", "mcp:read"]
 //! default_scope = ["mcp:tools"]
 //! name = "Example MCP server"
+//! scope_descriptions = { "mcp:tools" = "Use the server's tools" }  # shown on the consent page
 //!
 //! [scopes]                                # a broader scope implies narrower ones (MCP 2026-07-28)
 //! hierarchy = { "notes" = ["notes:read", "notes:write"], "notes:write" = ["notes:read"] }
@@ -116,6 +130,9 @@ use latchkey_engine::{EngineConfig, McpProfile, RegistrationSettings, ResourceCo
 use latchkey_registration::CimdPolicy;
 use latchkey_token::refresh::RefreshPolicy;
 use latchkey_types::{ClientId, Scope, ScopeHierarchy, ScopeToken, SecretString};
+use latchkey_upstream::{
+    ClientSecret, Provider, ProviderConfig, ProviderId, UpstreamError, validate_all,
+};
 use latchkey_uri::ResourceUri;
 use serde::Deserialize;
 
@@ -182,6 +199,9 @@ pub struct LoginSettings {
     /// The longest lockout, in seconds (at least `window_secs`, at most
     /// 604800; default 3600).
     pub max_lockout_secs: u64,
+    /// Whether local users sign in with a password (default `true`). `false`:
+    /// only through `[[identity_providers]]`, of which there must be one.
+    pub passwords: bool,
 }
 
 impl Default for LoginSettings {
@@ -191,6 +211,7 @@ impl Default for LoginSettings {
             max_failures_per_address: login_limit::DEFAULT_MAX_FAILURES_PER_ADDRESS,
             window_secs: login_limit::DEFAULT_WINDOW.as_secs(),
             max_lockout_secs: login_limit::DEFAULT_MAX_LOCKOUT.as_secs(),
+            passwords: true,
         }
     }
 }
@@ -273,6 +294,11 @@ pub struct ResourceSettings {
     /// A human-readable name.
     #[serde(default)]
     pub name: Option<String>,
+    /// What each scope lets a client do, in words, shown beside the scope's
+    /// name on the consent page (`scope_descriptions = { "mcp:tools" = "Use
+    /// the tools" }`). Scopes without one show their name alone.
+    #[serde(default)]
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
 
 /// Where the TLS certificate chain and private key are (PEM files).
@@ -322,8 +348,12 @@ pub struct ServerConfig {
     /// names the client for the login limits. Default: none, so the client
     /// is always the connection's peer.
     pub trusted_proxies: Vec<String>,
-    /// The limits on failed sign-ins.
+    /// The limits on failed sign-ins, and whether passwords are on.
     pub login: LoginSettings,
+    /// The upstream identity providers (`[[identity_providers]]`), as
+    /// written; a client secret from `LATCHKEY_IDP_{ID}_CLIENT_SECRET`
+    /// replaces the file's. Checked by [`problems`](Self::problems).
+    pub identity_providers: Vec<ProviderConfig>,
     /// The client ids allowed to call the introspection endpoint (RFC 7662
     /// section 2.1: the caller must be authorized). Each must be a
     /// confidential client (`latchkey clients add --auth-method
@@ -376,6 +406,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             login: LoginSettings::default(),
+            identity_providers: Vec::new(),
             introspection_clients: Vec::new(),
             scope_hierarchy: Vec::new(),
             environment_problems: Vec::new(),
@@ -449,7 +480,9 @@ impl ServerConfig {
             );
             set(&mut self.login.window_secs, login.window_secs);
             set(&mut self.login.max_lockout_secs, login.max_lockout_secs);
+            set(&mut self.login.passwords, login.passwords);
         }
+        set(&mut self.identity_providers, file.identity_providers);
         if let Some(registration) = file.registration {
             set(&mut self.registration, registration.enabled);
         }
@@ -580,6 +613,22 @@ impl ServerConfig {
             &mut self.login.max_lockout_secs,
             problems,
         );
+        if let Some(value) = env("LATCHKEY_LOGIN_PASSWORDS") {
+            match value.as_str() {
+                "1" | "true" | "yes" => self.login.passwords = true,
+                "0" | "false" | "no" => self.login.passwords = false,
+                _ => problems.push(("LATCHKEY_LOGIN_PASSWORDS", "true or false")),
+            }
+        }
+        for provider in &mut self.identity_providers {
+            let Ok(id) = ProviderId::parse(&provider.id) else {
+                continue;
+            };
+            if let Some(secret) = env(&id.secret_env_var()) {
+                provider.client_secret = Some(ClientSecret::new(secret));
+                provider.client_secret_file = None;
+            }
+        }
         if let Some(password) = env("LATCHKEY_DEMO_PASSWORD") {
             self.demo_password = Some(SecretString::new(password));
         }
@@ -892,6 +941,7 @@ impl ServerConfig {
             problems.push(error);
         }
         problems.extend(self.login_problems());
+        problems.extend(self.identity_provider_problems());
         problems.extend(self.limits_problems());
         if parse_profile(&self.profile).is_none() {
             problems.push(ServerError::UnknownProfile {
@@ -1125,6 +1175,84 @@ impl ServerConfig {
         problems
     }
 
+    /// One problem per provider that does not validate or whose client
+    /// secret cannot be read (the secret is never part of the message), a
+    /// repeated id, and `passwords = false` without any provider.
+    fn identity_provider_problems(&self) -> Vec<ServerError> {
+        let mut problems = Vec::new();
+        let mut ids: Vec<&str> = Vec::new();
+        for config in &self.identity_providers {
+            let problem = |error: UpstreamError| ServerError::IdentityProvider {
+                id: config.id.clone(),
+                reason: error.to_string(),
+            };
+            if ids.contains(&config.id.as_str()) {
+                problems.push(problem(UpstreamError::ProviderIdDuplicate(
+                    config.id.clone(),
+                )));
+                continue;
+            }
+            ids.push(&config.id);
+            if let Err(error) = config.validate() {
+                problems.push(problem(error));
+                continue;
+            }
+            if let Err(error) = resolve_client_secret(config) {
+                problems.push(problem(error));
+            }
+        }
+        if !self.login.passwords && self.identity_providers.is_empty() {
+            problems.push(ServerError::NoWayToSignIn);
+        }
+        problems
+    }
+
+    /// The validated providers with their client secrets, for the server
+    /// (after [`problems`](Self::problems) found none).
+    pub fn upstream_providers(&self) -> Result<Vec<(Provider, ClientSecret)>, ServerError> {
+        let providers = validate_all(&self.identity_providers).map_err(|error| {
+            ServerError::IdentityProvider {
+                id: String::new(),
+                reason: error.to_string(),
+            }
+        })?;
+        providers
+            .into_iter()
+            .zip(&self.identity_providers)
+            .map(|(provider, config)| {
+                let secret = resolve_client_secret(config).map_err(|error| {
+                    ServerError::IdentityProvider {
+                        id: config.id.clone(),
+                        reason: error.to_string(),
+                    }
+                })?;
+                Ok((provider, secret))
+            })
+            .collect()
+    }
+
+    /// One line on the sign-in methods, for `latchkey check`.
+    pub fn sign_in_summary(&self) -> String {
+        let passwords = if self.login.passwords {
+            "passwords on"
+        } else {
+            "passwords off"
+        };
+        if self.identity_providers.is_empty() {
+            return format!("sign-in: {passwords}; identity providers: none");
+        }
+        let names: Vec<String> = self
+            .identity_providers
+            .iter()
+            .map(|p| format!("{} ({})", p.id, p.display_name.trim()))
+            .collect();
+        format!(
+            "sign-in: {passwords}; identity providers: {}; register the redirect URI {}/latchkey/callback/{{id}} at each",
+            names.join(", "),
+            self.issuer.trim_end_matches('/')
+        )
+    }
+
     fn tls_problems(&self) -> Vec<ServerError> {
         let mut problems = Vec::new();
         match (&self.tls.cert, &self.tls.key) {
@@ -1180,6 +1308,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     introspection_clients: Option<Vec<String>>,
     login: Option<FileLogin>,
+    identity_providers: Option<Vec<ProviderConfig>>,
     registration: Option<FileSwitch>,
     cimd: Option<FileCimd>,
     tls: Option<TlsSettings>,
@@ -1257,6 +1386,7 @@ struct FileLogin {
     max_failures_per_address: Option<u32>,
     window_secs: Option<u64>,
     max_lockout_secs: Option<u64>,
+    passwords: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1316,6 +1446,7 @@ fn default_resource_settings(uri: String) -> ResourceSettings {
         scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         default_scope: vec![DEFAULT_SCOPE.to_owned()],
         name: Some("Demo MCP server".to_owned()),
+        scope_descriptions: std::collections::BTreeMap::new(),
     }
 }
 
@@ -1356,6 +1487,12 @@ fn resource_config(settings: &ResourceSettings) -> Result<ResourceConfig, Server
     config.default_scope = default_scope;
     config.name = settings.name.clone();
     Ok(config)
+}
+
+/// A provider's client secret: the environment's override was already put
+/// in `client_secret` by [`ServerConfig::apply_env`]; the file is read here.
+fn resolve_client_secret(config: &ProviderConfig) -> Result<ClientSecret, UpstreamError> {
+    config.resolve_client_secret(None, |path| std::fs::read_to_string(path).ok())
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -1428,6 +1565,101 @@ mod tests {
         );
     }
 
+    const PROVIDER: &str = r#"
+        [[identity_providers]]
+        id = "corp"
+        kind = "oidc"
+        display_name = "Corp SSO"
+        issuer = "https://login.example.com"
+        client_id = "latchkey"
+        client_secret = "from-the-file"
+        scopes = ["openid", "email"]
+        allowed_email_domains = ["example.com"]
+    "#;
+
+    #[test]
+    fn issue_10_identity_providers_and_passwords_come_from_the_file() {
+        let config = with_toml(&format!("[login]\npasswords = false\n{PROVIDER}"));
+        assert!(!config.login.passwords);
+        assert_eq!(config.identity_providers.len(), 1);
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let providers = config.upstream_providers().unwrap();
+        assert_eq!(providers[0].0.id().as_str(), "corp");
+        assert_eq!(providers[0].1.expose_secret(), "from-the-file");
+        assert_eq!(
+            config.sign_in_summary(),
+            "sign-in: passwords off; identity providers: corp (Corp SSO); register the \
+             redirect URI http://127.0.0.1:8080/latchkey/callback/{id} at each"
+        );
+    }
+
+    #[test]
+    fn issue_10_the_environment_overrides_a_client_secret_and_it_never_prints() {
+        let mut config = ServerConfig::default();
+        config.apply_toml(PROVIDER).unwrap();
+        config.apply_env(|name| {
+            (name == "LATCHKEY_IDP_CORP_CLIENT_SECRET").then(|| "from-the-env".to_owned())
+        });
+        let providers = config.upstream_providers().unwrap();
+        assert_eq!(providers[0].1.expose_secret(), "from-the-env");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("from-the-env"), "{debug}");
+        assert!(!debug.contains("from-the-file"), "{debug}");
+    }
+
+    #[test]
+    fn issue_10_each_provider_problem_is_one_line_naming_the_provider() {
+        let config = with_toml(
+            r#"
+            [login]
+            passwords = false
+            [[identity_providers]]
+            id = "Corp"
+            kind = "oidc"
+            display_name = "Corp SSO"
+            issuer = "https://login.example.com"
+            client_id = "latchkey"
+            client_secret = "s3cret-value"
+            scopes = ["openid"]
+            [[identity_providers]]
+            id = "gh"
+            kind = "oauth2"
+            display_name = "GitHub"
+            client_id = "Iv1.abc"
+            scopes = ["read:user"]
+            authorization_endpoint = "https://github.com/login/oauth/authorize"
+            token_endpoint = "https://github.com/login/oauth/access_token"
+            userinfo_endpoint = "https://api.github.com/user"
+            [[identity_providers]]
+            id = "okta"
+            kind = "oidc"
+            display_name = "Okta"
+            issuer = "http://login.example.com"
+            client_id = "latchkey"
+            client_secret = "s3cret-value"
+            scopes = ["email"]
+            "#,
+        );
+        let problems: Vec<String> = config.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "identity provider \"Corp\": provider id must be 1 to 32 characters of a-z, 0-9 and -",
+                "identity provider \"gh\": no client secret: set client_secret, client_secret_file or the environment variable",
+                "identity provider \"okta\": issuer must be an https url without query or fragment (http only on loopback)",
+            ]
+        );
+        assert!(problems.iter().all(|line| !line.contains("s3cret")));
+        let none = with_toml("[login]\npasswords = false\n");
+        assert_eq!(
+            none.problems()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["login.passwords = false needs at least one [[identity_providers]] entry"]
+        );
+    }
+
     #[test]
     fn oauth_2_1_section_7_7_login_limits_are_on_by_default() {
         let config = ServerConfig::load(None, no_env).unwrap();
@@ -1438,6 +1670,7 @@ mod tests {
                 max_failures_per_address: 20,
                 window_secs: 900,
                 max_lockout_secs: 3600,
+                passwords: true,
             }
         );
         assert_eq!(config.login_policy(), LoginPolicy::default());
@@ -1489,6 +1722,7 @@ mod tests {
                 max_failures_per_address: 70,
                 window_secs: 120,
                 max_lockout_secs: 1200,
+                passwords: true,
             }
         );
         assert_eq!(config.trusted_proxies, ["127.0.0.1", "::1"]);

@@ -149,6 +149,17 @@ pub enum ServerError {
     /// The longest lockout is shorter than the first one.
     #[error("login.max_lockout_secs must not be shorter than login.window_secs")]
     LoginLockoutShorterThanWindow,
+    /// An `[[identity_providers]]` entry is wrong (never shows its secret).
+    #[error("identity provider {id:?}: {reason}")]
+    IdentityProvider {
+        /// The provider's id, as written.
+        id: String,
+        /// What is wrong, in one line.
+        reason: String,
+    },
+    /// `login.passwords = false` with no identity provider: nobody could sign in.
+    #[error("login.passwords = false needs at least one [[identity_providers]] entry")]
+    NoWayToSignIn,
     /// A numeric setting (`[http]`, `[rate_limits]`, `[purge]`, `[refresh]`) is outside its range.
     #[error("{setting} must be between {min} and {max}")]
     SettingOutOfRange {
@@ -261,6 +272,8 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::TlsWithHttpIssuer
             | ServerError::LoginSettingOutOfRange { .. }
             | ServerError::LoginLockoutShorterThanWindow
+            | ServerError::IdentityProvider { .. }
+            | ServerError::NoWayToSignIn
             | ServerError::SettingOutOfRange { .. }
             | ServerError::TrustedProxyInvalid { .. }
             | ServerError::EnvironmentValueInvalid { .. }

@@ -67,6 +67,7 @@
 //! other endpoints, and their memory (19 MiB each) stays bounded however many
 //! sign-ins arrive at once.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -75,30 +76,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use latchkey_axum::InteractionHandler;
 use latchkey_engine::authorize::{
     AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
 };
 use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher};
 use latchkey_store::Store;
-use latchkey_types::{SecretString, Subject, UnixTime};
+use latchkey_types::{SecretString, Subject, TokenDigest, UnixTime};
+use latchkey_upstream::{PendingUpstream, UpstreamError};
 use rand_core::CryptoRng;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::login_limit::{Blocked, LoginLimiter, LoginPolicy, TrustedProxies};
-use crate::pages::{self, CONSENT_PATH, LOGIN_PATH, STYLESHEET_PATH};
-use crate::password;
-use crate::sealed::{PageKey, SealedError};
-use crate::session::{
-    MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, looks_like_session_id,
+use crate::pages::{
+    self, CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH, ProviderButton, STYLESHEET_PATH, SignInChoices,
+    UPSTREAM_PATH,
 };
+use crate::password;
+use crate::sealed::{PageKey, SealedError, UpstreamSeal};
+use crate::session::{
+    MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, UpstreamProfile,
+    looks_like_session_id,
+};
+use crate::upstream::{SignInError, UpstreamSignIn};
 use crate::{Clock, os_rng};
 
 /// What the pages decided about a verified request (`latchkey_axum::Interaction`
@@ -124,6 +132,13 @@ pub const PAGE_ROUTES: &[(&str, &[Method])] = &[
 /// out; the same for every name, so it tells nothing about accounts.
 pub const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-in attempts.";
 
+/// The longest upstream cookie set: browsers keep cookies of about 4 KiB.
+pub const MAX_UPSTREAM_COOKIE_LEN: usize = 3800;
+
+/// How long the browser keeps the upstream cookie (the sealed contents
+/// expire on their own after [`crate::sealed::LOGIN_FORM_LIFETIME`]).
+const UPSTREAM_COOKIE_MAX_AGE: u64 = 15 * 60;
+
 /// How the pages guard sign-in, and where they read the time.
 #[derive(Clone, Debug)]
 pub struct PageOptions {
@@ -141,6 +156,12 @@ pub struct PageOptions {
     /// The most signed-in sessions kept for one client address (default
     /// [`MAX_SESSIONS_PER_ADDRESS`]); its oldest go first.
     pub max_sessions_per_address: usize,
+    /// Whether the password form is shown and accepted (default `true`).
+    pub passwords: bool,
+    /// The identity providers people may sign in through (default none).
+    pub upstream: Option<Arc<UpstreamSignIn>>,
+    /// What each scope means, for the consent page (default none).
+    pub scope_descriptions: BTreeMap<String, String>,
 }
 
 impl Default for PageOptions {
@@ -151,6 +172,9 @@ impl Default for PageOptions {
             clock: Clock::default(),
             page_key: None,
             max_sessions_per_address: MAX_SESSIONS_PER_ADDRESS,
+            passwords: true,
+            upstream: None,
+            scope_descriptions: BTreeMap::new(),
         }
     }
 }
@@ -166,7 +190,11 @@ pub struct Pages<S: Store, F: MetadataFetcher> {
     peer_warned: AtomicBool,
     verifications: Semaphore,
     cookie_name: &'static str,
+    upstream_cookie_name: &'static str,
     secure_cookie: bool,
+    choices: SignInChoices,
+    upstream: Option<Arc<UpstreamSignIn>>,
+    scope_descriptions: BTreeMap<String, String>,
 }
 
 impl<S, F> Pages<S, F>
@@ -188,6 +216,23 @@ where
     pub fn with_options(engine: Arc<Engine<S, F>>, options: PageOptions) -> Arc<Self> {
         password::prepare_dummy();
         let secure = engine.config().issuer.starts_with("https://");
+        let choices = SignInChoices {
+            passwords: options.passwords,
+            providers: options
+                .upstream
+                .as_ref()
+                .map(|upstream| {
+                    upstream
+                        .buttons()
+                        .into_iter()
+                        .map(|(id, display_name)| ProviderButton {
+                            id: id.to_owned(),
+                            display_name: display_name.to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         Arc::new(Self {
             engine,
             sessions: Sessions::with_address_cap(options.max_sessions_per_address),
@@ -206,7 +251,15 @@ where
             } else {
                 "latchkey"
             },
+            upstream_cookie_name: if secure {
+                "__Host-latchkey-upstream"
+            } else {
+                "latchkey-upstream"
+            },
             secure_cookie: secure,
+            choices,
+            upstream: options.upstream,
+            scope_descriptions: options.scope_descriptions,
         })
     }
 
@@ -215,7 +268,22 @@ where
     pub fn router(self: &Arc<Self>) -> Router {
         let (login, consent_get, consent_post) =
             (Arc::clone(self), Arc::clone(self), Arc::clone(self));
+        let (upstream_post, callback) = (Arc::clone(self), Arc::clone(self));
         Router::new()
+            .route(
+                UPSTREAM_PATH,
+                axum::routing::post(move |Path(id): Path<String>, request: Request| {
+                    let pages = Arc::clone(&upstream_post);
+                    async move { pages.post_upstream(&id, request).await }
+                }),
+            )
+            .route(
+                CALLBACK_PATH,
+                get(move |Path(id): Path<String>, request: Request| {
+                    let pages = Arc::clone(&callback);
+                    async move { pages.get_callback(&id, request).await }
+                }),
+            )
             .route(STYLESHEET_PATH, get(|| async { pages::stylesheet() }))
             .route(
                 LOGIN_PATH,
@@ -281,13 +349,26 @@ where
                 true,
             ),
         };
+        // One identity provider and no passwords: straight to it.
+        if !self.choices.passwords
+            && let Some(only) = self.upstream.as_ref().and_then(|u| u.only())
+        {
+            let id = only.id().as_str().to_owned();
+            let mut response = self
+                .start_upstream(&id, pending, &cookie, now, &mut rng)
+                .await;
+            if set_cookie {
+                self.set_cookie(response.headers_mut(), &cookie);
+            }
+            return Interaction::Respond(response);
+        }
         let form = LoginForm {
             csrf: self.page_key.login_csrf(&cookie),
             request: self.page_key.seal(&pending, &cookie, now, &mut rng),
         };
-        let page = pages::login(&pending, &form.csrf, &form.request, None);
-        let origin = pages::redirect_origin(&pending);
-        let mut response = pages::html(StatusCode::OK, page, origin.as_deref());
+        let page = pages::login(&pending, &self.choices, &form.csrf, &form.request, None);
+        let targets = self.login_form_targets(&pending).await;
+        let mut response = pages::html(StatusCode::OK, page, Some(&targets));
         if set_cookie {
             self.set_cookie(response.headers_mut(), &cookie);
         }
@@ -365,6 +446,16 @@ where
         let Some(cookie) = self.cookie_value(&parts.headers) else {
             return forged_page();
         };
+        if !self.choices.passwords {
+            return pages::html(
+                StatusCode::FORBIDDEN,
+                pages::message(
+                    "Passwords are off",
+                    "This server signs people in only through their identity provider.",
+                ),
+                None,
+            );
+        }
         let Some(form) = read_form(body).await else {
             return pages::html(
                 StatusCode::BAD_REQUEST,
@@ -393,7 +484,13 @@ where
             Ok(attempt) => attempt,
             Err(blocked) => {
                 tracing::debug!("sign-in refused: locked out");
-                return too_many_attempts(&pending, &login_form, origin.as_deref(), blocked);
+                return too_many_attempts(
+                    &pending,
+                    &self.choices,
+                    &login_form,
+                    origin.as_deref(),
+                    blocked,
+                );
             }
         };
         let user = match Subject::parse(username) {
@@ -417,11 +514,18 @@ where
                     lockout_secs = blocked.retry_after_secs(),
                     "sign-in failed; a user name or address is now locked out"
                 );
-                return too_many_attempts(&pending, &login_form, origin.as_deref(), blocked);
+                return too_many_attempts(
+                    &pending,
+                    &self.choices,
+                    &login_form,
+                    origin.as_deref(),
+                    blocked,
+                );
             }
             tracing::info!("sign-in failed");
             let page = pages::login(
                 &pending,
+                &self.choices,
                 &login_form.csrf,
                 &login_form.request,
                 Some("The user name or the password is not right."),
@@ -461,8 +565,8 @@ where
         };
         let page = pages::consent(
             &pending,
-            user.subject.as_str(),
-            user.csrf(),
+            &user,
+            &self.scope_descriptions,
             &request_id,
             self.engine.stays_connected_for(&pending),
         );
@@ -527,6 +631,243 @@ where
             .complete_authorization(pending, decision, now, &mut rng)
             .await;
         endpoint_response(response)
+    }
+
+    /// `POST /latchkey/upstream/{id}` from a login page's "Continue with"
+    /// button: the same CSRF token and sealed request as the password form
+    /// (a cross-site page cannot start a sign-in for this browser), then
+    /// off to the provider.
+    async fn post_upstream(&self, id: &str, request: Request) -> Response {
+        let now = self.clock.now();
+        let mut rng = os_rng();
+        let (parts, body) = request.into_parts();
+        let Some(cookie) = self.cookie_value(&parts.headers) else {
+            return forged_page();
+        };
+        let Some(form) = read_form(body).await else {
+            return forged_page();
+        };
+        if !self.page_key.login_csrf_matches(&cookie, form.get("csrf")) {
+            return forged_page();
+        }
+        let pending = match self.page_key.open(form.get("request"), &cookie, now) {
+            Ok(pending) => pending,
+            Err(SealedError::Expired) => return expired_page(),
+            Err(_) => return forged_page(),
+        };
+        self.start_upstream(id, pending, &cookie, now, &mut rng)
+            .await
+    }
+
+    /// Begins the sign-in at provider `id` for the browser with `cookie`:
+    /// the pending upstream request and the MCP request to resume, sealed
+    /// together for this browser into the upstream cookie, and `303` to the
+    /// provider's authorization endpoint.
+    async fn start_upstream(
+        &self,
+        id: &str,
+        authorization: PendingAuthorization,
+        cookie: &str,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> Response {
+        let Some(upstream) = &self.upstream else {
+            return unknown_provider_page();
+        };
+        let Some(display_name) = upstream.provider(id).map(|p| p.display_name().to_owned()) else {
+            return unknown_provider_page();
+        };
+        let (url, pending) = match upstream.begin(id, now, rng).await {
+            Ok(begun) => begun,
+            Err(error) => return upstream_error_page(id, &display_name, &error),
+        };
+        let seal = UpstreamSeal {
+            upstream: pending.encode().expose_secret().to_owned(),
+            authorization,
+        };
+        let sealed = self.page_key.seal_upstream(&seal, cookie, now, rng);
+        if sealed.len() > MAX_UPSTREAM_COOKIE_LEN {
+            return pages::html(
+                StatusCode::BAD_REQUEST,
+                pages::message(
+                    "This request is too large",
+                    "The application's authorization request is too long to sign in through an identity provider.",
+                ),
+                None,
+            );
+        }
+        let mut response = pages::html(StatusCode::SEE_OTHER, String::new(), None);
+        let Ok(location) = HeaderValue::from_str(&url) else {
+            return self.failure_page();
+        };
+        response.headers_mut().insert(LOCATION, location);
+        self.set_upstream_cookie(response.headers_mut(), &sealed, UPSTREAM_COOKIE_MAX_AGE);
+        response
+    }
+
+    /// `GET /latchkey/callback/{id}`: the provider sends the browser back.
+    /// Answered with the consent page of the resumed MCP request, or an
+    /// error page naming the provider and the reason (never a redirect to
+    /// the client). The upstream cookie is cleared either way.
+    async fn get_callback(&self, id: &str, request: Request) -> Response {
+        let now = self.clock.now();
+        let (parts, _) = request.into_parts();
+        let Some(upstream) = self.upstream.clone() else {
+            return unknown_provider_page();
+        };
+        let Some(display_name) = upstream.provider(id).map(|p| p.display_name().to_owned()) else {
+            return unknown_provider_page();
+        };
+        let mut response = match self.finish_upstream(&upstream, id, &parts, now).await {
+            Ok(response) => response,
+            Err(error) => upstream_error_page(id, &display_name, &error),
+        };
+        self.set_upstream_cookie(response.headers_mut(), "", 0);
+        response
+    }
+
+    async fn finish_upstream(
+        &self,
+        upstream: &UpstreamSignIn,
+        id: &str,
+        parts: &Parts,
+        now: UnixTime,
+    ) -> Result<Response, SignInError> {
+        let mut rng = os_rng();
+        let address = self.client_address(parts);
+        let cookie = self
+            .cookie_value(&parts.headers)
+            .ok_or(SignInError::NoPendingSignIn)?;
+        let sealed = cookie_named(&parts.headers, self.upstream_cookie_name)
+            .ok_or(SignInError::NoPendingSignIn)?;
+        let seal =
+            self.page_key
+                .open_upstream(&sealed, &cookie, now)
+                .map_err(|error| match error {
+                    SealedError::Expired => SignInError::Upstream(UpstreamError::Expired),
+                    SealedError::Unreadable | SealedError::OtherBrowser => {
+                        SignInError::NoPendingSignIn
+                    }
+                })?;
+        let pending = PendingUpstream::decode(&seal.upstream)?;
+        if pending.provider().as_str() != id {
+            return Err(UpstreamError::PendingProviderMismatch.into());
+        }
+        // The login limits, per client address: each pending sign-in counts
+        // as its own "user name", so nobody can lock others out of a provider.
+        let counter = format!(
+            "\u{0}upstream {}",
+            Base64UrlUnpadded::encode_string(pending.state_digest().as_bytes())
+        );
+        let attempt = match self.limiter.begin(&counter, address, now) {
+            Ok(attempt) => attempt,
+            Err(blocked) => {
+                let mut response = pages::html(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    pages::message("Too many sign-in attempts", TOO_MANY_ATTEMPTS),
+                    None,
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(blocked.retry_after_secs()));
+                return Ok(response);
+            }
+        };
+        // Single use: the first callback for this state wins, any replay is refused.
+        let mut key = b"latchkey upstream state ".to_vec();
+        key.extend_from_slice(pending.state_digest().as_bytes());
+        let key = *TokenDigest::of(&key).as_bytes();
+        let expires_at = pending
+            .created_at()
+            .saturating_add(crate::sealed::LOGIN_FORM_LIFETIME)
+            .max(now.saturating_add(crate::sealed::LOGIN_FORM_LIFETIME));
+        match self
+            .engine
+            .store()
+            .remember_once(&key, expires_at, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.limiter.failed(attempt, now);
+                return Err(SignInError::Replayed);
+            }
+            Err(error) => {
+                self.limiter.abandon(attempt);
+                tracing::error!(error = %error, "recording an upstream sign-in failed");
+                return Err(SignInError::Store);
+            }
+        }
+        let query = parts.uri.query().unwrap_or_default();
+        let person = match upstream.finish(id, pending, query, now).await {
+            Ok(person) => person,
+            Err(error) => {
+                self.limiter.failed(attempt, now);
+                return Err(error);
+            }
+        };
+        self.limiter.succeeded(attempt);
+        let subject = person.local_subject();
+        let profile = UpstreamProfile {
+            provider: upstream
+                .provider(id)
+                .map(|p| p.display_name().to_owned())
+                .unwrap_or_default(),
+            name: person.name().map(str::to_owned),
+            email: person.email().map(str::to_owned),
+        };
+        crate::admin::upsert_upstream_user(
+            self.engine.store().as_ref(),
+            &subject,
+            id,
+            &profile,
+            now,
+        )
+        .await
+        .map_err(|error| {
+            tracing::error!(error = %error, "storing an upstream user failed");
+            SignInError::Store
+        })?;
+        tracing::info!(provider = id, user = subject.as_str(), "signed in upstream");
+        self.sessions.remove(&cookie);
+        let session = self
+            .sessions
+            .sign_in_with(subject, Some(profile), address, now, &mut rng);
+        let request_id = self
+            .sessions
+            .add_pending(
+                session.expose_secret(),
+                seal.authorization.clone(),
+                now,
+                &mut rng,
+            )
+            .map_err(|_| SignInError::Store)?;
+        let mut response = see_other_to_consent(&request_id, None);
+        self.set_cookie(response.headers_mut(), session.expose_secret());
+        Ok(response)
+    }
+
+    /// The origins the login page's forms may end at: the client's redirect
+    /// origin (after consent) and each provider's authorization endpoint
+    /// (the "Continue with" buttons redirect there), space-separated.
+    async fn login_form_targets(&self, pending: &PendingAuthorization) -> String {
+        let mut targets: Vec<String> = pages::redirect_origin(pending).into_iter().collect();
+        if let Some(upstream) = &self.upstream {
+            targets.extend(upstream.authorization_origins().await);
+        }
+        targets.join(" ")
+    }
+
+    fn set_upstream_cookie(&self, headers: &mut HeaderMap, value: &str, max_age: u64) {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+            self.upstream_cookie_name
+        );
+        if let Ok(mut value) = HeaderValue::from_str(&cookie) {
+            value.set_sensitive(true);
+            headers.append(SET_COOKIE, value);
+        }
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown or invalid
@@ -740,6 +1081,7 @@ fn see_other_to_consent(request_id: &SecretString, form_target: Option<&str>) ->
 /// (RFC 6585 section 4, RFC 9110 section 10.2.3).
 fn too_many_attempts(
     pending: &PendingAuthorization,
+    choices: &SignInChoices,
     form: &LoginForm,
     form_target: Option<&str>,
     blocked: Blocked,
@@ -752,12 +1094,57 @@ fn too_many_attempts(
         format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
     };
     let message = format!("{TOO_MANY_ATTEMPTS} Try again in {wait}.");
-    let page = pages::login(pending, &form.csrf, &form.request, Some(&message));
+    let page = pages::login(pending, choices, &form.csrf, &form.request, Some(&message));
     let mut response = pages::html(StatusCode::TOO_MANY_REQUESTS, page, form_target);
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(secs));
     response
+}
+
+/// The value of the cookie `name`, once.
+fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The page for a sign-in through provider `id` that stopped: its name and
+/// the reason; the detail goes to the log only.
+fn upstream_error_page(id: &str, display_name: &str, error: &SignInError) -> Response {
+    tracing::warn!(provider = id, error = %error, "upstream sign-in refused");
+    let status = match error {
+        SignInError::Unreachable { .. } | SignInError::Store => StatusCode::BAD_GATEWAY,
+        SignInError::Upstream(_)
+        | SignInError::UnknownProvider
+        | SignInError::NoPendingSignIn
+        | SignInError::Replayed => StatusCode::BAD_REQUEST,
+    };
+    pages::html(
+        status,
+        pages::message(
+            "Sign-in failed",
+            &format!("Sign-in with {display_name} failed: {}.", error.reason()),
+        ),
+        None,
+    )
+}
+
+fn unknown_provider_page() -> Response {
+    pages::html(
+        StatusCode::NOT_FOUND,
+        pages::message(
+            "No such sign-in option",
+            "This server has no identity provider by that name.",
+        ),
+        None,
+    )
 }
 
 fn expired_page() -> Response {

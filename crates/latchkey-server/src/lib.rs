@@ -118,6 +118,7 @@ pub mod secrets;
 pub mod serve;
 pub mod session;
 pub mod tls;
+pub mod upstream;
 
 mod error;
 

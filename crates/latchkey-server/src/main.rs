@@ -163,13 +163,17 @@ fn main() -> ExitCode {
 }
 
 fn check(config: &ServerConfig) -> ExitCode {
-    let problems = config.problems();
+    let mut problems: Vec<String> = config.problems().iter().map(ToString::to_string).collect();
+    if problems.is_empty() && !config.identity_providers.is_empty() {
+        problems.extend(check_identity_providers(config));
+    }
     if problems.is_empty() {
         println!(
             "the configuration is fine: issuer {}, listening on {}",
             config.issuer, config.bind
         );
         println!("{}", config.login_summary());
+        println!("{}", config.sign_in_summary());
         println!("{}", config.introspection_summary());
         println!("{}", config.scope_hierarchy_summary());
         for line in config.limits_summary() {
@@ -182,6 +186,24 @@ fn check(config: &ServerConfig) -> ExitCode {
         println!("problem: {problem}");
     }
     ExitCode::FAILURE
+}
+
+/// Fetches each OpenID provider's discovery document: one line per problem.
+fn check_identity_providers(config: &ServerConfig) -> Vec<String> {
+    let upstream = config
+        .upstream_providers()
+        .and_then(|list| latchkey_server::upstream::UpstreamSignIn::new(list, &config.issuer));
+    let upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(error) => return vec![error.to_string()],
+    };
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(upstream.check()),
+        Err(error) => vec![format!("the async runtime could not start: {error}")],
+    }
 }
 
 async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> {

@@ -7,6 +7,7 @@
 //! server at [`STYLESHEET_PATH`], so the `Content-Security-Policy` needs no
 //! `'unsafe-inline'`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use askama::Template;
@@ -16,10 +17,17 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use latchkey_engine::authorize::PendingAuthorization;
 
+use crate::session::{SignedIn, UpstreamProfile};
+
 /// Where the pages' stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/latchkey/style.css";
 /// Where the login form posts.
 pub const LOGIN_PATH: &str = "/latchkey/login";
+/// Where a "Continue with" button posts: `/latchkey/upstream/{id}`.
+pub const UPSTREAM_PATH: &str = "/latchkey/upstream/{id}";
+/// Where an identity provider sends the browser back: the redirect URI to
+/// register there is `{issuer}/latchkey/callback/{id}`.
+pub const CALLBACK_PATH: &str = "/latchkey/callback/{id}";
 /// Where the consent form posts (and where the consent page is shown).
 pub const CONSENT_PATH: &str = "/latchkey/consent";
 
@@ -35,6 +43,32 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     csrf: &'a str,
     request: &'a str,
+    passwords: bool,
+    providers: &'a [ProviderButton],
+}
+
+/// One "Continue with {display_name}" button of the login page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderButton {
+    /// The provider's id (the form posts to `/latchkey/upstream/{id}`).
+    pub id: String,
+    /// The provider's display name.
+    pub display_name: String,
+}
+
+/// How people sign in here: with a password, and through which providers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignInChoices {
+    /// Whether the password form is shown.
+    pub passwords: bool,
+    /// One button per identity provider.
+    pub providers: Vec<ProviderButton>,
+}
+
+/// One line of the consent page's permissions: a scope and what it means.
+struct ScopeLine<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
 }
 
 /// `templates/consent.html` in `templates/layout.html`.
@@ -46,8 +80,9 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     client_id: &'a str,
     redirect_host: &'a str,
+    upstream: Option<&'a UpstreamProfile>,
     resources: Vec<&'a str>,
-    scopes: Vec<&'a str>,
+    scopes: Vec<ScopeLine<'a>>,
     warning: bool,
     stays_connected_for: Option<String>,
     remember: bool,
@@ -67,6 +102,7 @@ struct MessagePage<'a> {
 /// carries `csrf` and `request`, the sealed pending authorization.
 pub fn login(
     pending: &PendingAuthorization,
+    choices: &SignInChoices,
     csrf: &str,
     request: &str,
     error: Option<&str>,
@@ -77,6 +113,8 @@ pub fn login(
         error,
         csrf,
         request,
+        passwords: choices.passwords,
+        providers: &choices.providers,
     })
 }
 
@@ -92,32 +130,47 @@ pub fn login(
 /// ([`PendingAuthorization::redirect_is_loopback`]) the form has a "remember"
 /// box, unticked, that says why it is not remembered by default: any program
 /// on this computer can listen there.
+///
+/// Who signed in: the local subject, or for a sign-in through an identity
+/// provider the provider, name and email (`user.upstream`). Each scope shows
+/// its description from `[[resources]] scope_descriptions`, when there is one.
 pub fn consent(
     pending: &PendingAuthorization,
-    subject: &str,
-    csrf: &str,
+    user: &SignedIn,
+    scope_descriptions: &BTreeMap<String, String>,
     request_id: &str,
     stays_connected: Option<Duration>,
 ) -> String {
-    let mut scopes: Vec<&str> = pending.scope().iter().map(|s| s.as_str()).collect();
+    let mut scopes: Vec<ScopeLine<'_>> = pending
+        .scope()
+        .iter()
+        .map(|s| ScopeLine {
+            name: s.as_str(),
+            description: scope_descriptions.get(s.as_str()).map(String::as_str),
+        })
+        .collect();
     if pending.offline_access_requested() {
-        scopes.push("offline_access (stay connected when you are away)");
+        scopes.push(ScopeLine {
+            name: "offline_access",
+            description: Some("stay connected when you are away"),
+        });
     }
     let redirect_host = pending
         .redirect_host()
         .unwrap_or_else(|| pending.redirect_uri().as_str());
     render(&ConsentPage {
         title: "Allow access?",
-        subject,
+        subject: user.subject.as_str(),
         client_name: pending.display_name(),
         client_id: pending.client_id().as_str(),
         redirect_host,
+        upstream: user.upstream.as_ref(),
         resources: pending.resources().iter().map(|r| r.as_str()).collect(),
         scopes,
         warning: pending.loopback_redirect_warning(),
         stays_connected_for: stays_connected.map(describe_duration),
         remember: pending.redirect_is_loopback(),
-        csrf,
+        csrf: user.csrf(),
         request: request_id,
     })
 }
@@ -199,16 +252,23 @@ pub fn stylesheet() -> Response {
     response
 }
 
-/// The `Content-Security-Policy` of a page whose forms may end at `form_target`.
+/// The `Content-Security-Policy` of a page whose forms may end at
+/// `form_target`: one origin, or several separated by spaces (the login page:
+/// the client's, and each identity provider's authorization endpoint). A
+/// part that is not an origin or scheme (no `:`, or a `;` or `,` that would
+/// end the directive) is left out.
 pub fn content_security_policy(form_target: Option<&str>) -> String {
-    let extra = form_target
+    let extra: String = form_target
+        .unwrap_or_default()
+        .split(' ')
         .filter(|origin| {
-            origin
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+            origin.contains(':')
+                && origin
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
         })
         .map(|origin| format!(" {origin}"))
-        .unwrap_or_default();
+        .collect();
     format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; \
          frame-ancestors 'none'; base-uri 'none'"
@@ -272,6 +332,10 @@ mod tests {
         }
     }
 
+    fn user(subject: &str) -> SignedIn {
+        SignedIn::for_tests(subject, "c\"srf", None)
+    }
+
     fn pending(warning: bool) -> PendingAuthorization {
         serde_json::from_value(serde_json::json!({
             "client_id": "https://app.example/client.json",
@@ -298,7 +362,13 @@ mod tests {
 
     #[test]
     fn mcp_a8_consent_page_names_client_host_resource_scope_and_warns_on_loopback() {
-        let page = consent(&pending(true), "demo", "tok", "req-1", None);
+        let page = consent(
+            &pending(true),
+            &user("demo"),
+            &BTreeMap::new(),
+            "req-1",
+            None,
+        );
         assert!(page.contains("&#60;b&#62;Evil&#60;/b&#62;"), "{page}");
         assert!(!page.contains("<b>Evil"));
         assert!(page.contains("<code>https://app.example/client.json</code>"));
@@ -306,9 +376,15 @@ mod tests {
         assert!(page.contains("<li><code>https://mcp.example/mcp</code></li>"));
         assert!(page.contains("<li><code>mcp:read</code></li>"));
         assert!(page.contains("class=\"warning\""));
-        assert!(page.contains("name=\"csrf\" value=\"tok\""));
+        assert!(page.contains("name=\"csrf\" value=\"c&#34;srf\""));
         assert!(page.contains("name=\"request\" value=\"req-1\""));
-        let page = consent(&pending(false), "demo", "tok", "req-1", None);
+        let page = consent(
+            &pending(false),
+            &user("demo"),
+            &BTreeMap::new(),
+            "req-1",
+            None,
+        );
         assert!(!page.contains("class=\"warning\""));
     }
 
@@ -326,11 +402,23 @@ mod tests {
     fn security_hostile_values_are_escaped_in_every_page() {
         let hostile = hostile();
         let pages = [
-            login(&hostile, "c\"srf", "r<e>q", Some("<script>error</script>")),
+            login(
+                &hostile,
+                &SignInChoices {
+                    passwords: true,
+                    providers: vec![ProviderButton {
+                        id: "corp".to_owned(),
+                        display_name: "<script>idp</script>".to_owned(),
+                    }],
+                },
+                "c\"srf",
+                "r<e>q",
+                Some("<script>error</script>"),
+            ),
             consent(
                 &hostile,
-                "<script>subject</script>",
-                "c\"srf",
+                &user("<script>subject</script>"),
+                &BTreeMap::new(),
                 "r<e>q",
                 Some(Duration::from_secs(3_600)),
             ),
@@ -374,15 +462,21 @@ mod tests {
     fn consent_page_says_how_long_the_client_stays_connected_and_asks_to_remember_loopback() {
         let page = consent(
             &pending(false),
-            "demo",
-            "tok",
+            &user("demo"),
+            &BTreeMap::new(),
             "req-1",
             Some(Duration::from_secs(7 * 86_400)),
         );
         assert!(page.contains("stays connected to your account for 7 days"));
         // The pending request's redirect URI is loopback: an unticked box.
         assert!(page.contains("<input type=\"checkbox\" name=\"remember\" value=\"yes\">"));
-        let page = consent(&pending(false), "demo", "tok", "req-1", None);
+        let page = consent(
+            &pending(false),
+            &user("demo"),
+            &BTreeMap::new(),
+            "req-1",
+            None,
+        );
         assert!(!page.contains("stays connected"));
     }
 

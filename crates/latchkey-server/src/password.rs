@@ -29,13 +29,23 @@ pub fn hash(password: &str, rng: &mut impl CryptoRng) -> Result<String, ServerEr
 }
 
 /// Whether `password` matches the PHC string `hash` (constant-time inside argon2).
+///
+/// A hash that is no PHC string (such as [`NO_PASSWORD`], kept for people who
+/// sign in through an identity provider) never matches, after a verification
+/// of the usual cost, so that timing does not tell such users apart.
 pub fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        verify_dummy(password);
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
+
+/// The password hash stored for a user who signs in only through an
+/// identity provider: no password matches it.
+pub const NO_PASSWORD: &str = "!upstream";
 
 /// Runs a verification of the same cost against a fixed hash, for unknown
 /// user names, so that timing does not tell whether a user exists. The fixed

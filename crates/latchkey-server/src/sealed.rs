@@ -33,6 +33,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use latchkey_engine::authorize::PendingAuthorization;
 use latchkey_types::{TokenDigest, UnixTime};
 use rand_core::CryptoRng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -49,6 +50,7 @@ const VERSION: u8 = 1;
 const SALT_LEN: usize = 16;
 const TAG_LEN: usize = 16;
 const AAD: &[u8] = b"latchkey sealed login request v1";
+const UPSTREAM_AAD: &[u8] = b"latchkey sealed upstream sign-in v1";
 const SEAL_INFO: &[u8] = b"latchkey login seal v1";
 const CSRF_INFO: &[u8] = b"latchkey login csrf v1";
 
@@ -78,10 +80,33 @@ pub enum SealedError {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Contents {
-    pending: PendingAuthorization,
+struct Contents<T> {
+    pending: T,
     expires_at: u64,
     browser: [u8; 32],
+}
+
+/// An upstream sign-in in progress, as its cookie carries it: the encoded
+/// `latchkey_upstream::PendingUpstream` (it holds the PKCE verifier, so it is
+/// zeroized on drop) and the MCP authorization request to resume afterwards.
+#[derive(Serialize, Deserialize)]
+pub struct UpstreamSeal {
+    /// `PendingUpstream::encode`.
+    pub upstream: String,
+    /// The MCP client's verified authorization request.
+    pub authorization: PendingAuthorization,
+}
+
+impl Drop for UpstreamSeal {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.upstream);
+    }
+}
+
+impl fmt::Debug for UpstreamSeal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UpstreamSeal(..)")
+    }
 }
 
 impl PageKey {
@@ -108,13 +133,59 @@ impl PageKey {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> String {
+        self.seal_value(AAD, pending, cookie, now, rng)
+    }
+
+    /// Opens what [`seal`](Self::seal) made for the browser with `cookie`,
+    /// while it has not expired at `now`.
+    pub fn open(
+        &self,
+        sealed: &str,
+        cookie: &str,
+        now: UnixTime,
+    ) -> Result<PendingAuthorization, SealedError> {
+        self.open_value(AAD, sealed, cookie, now)
+    }
+
+    /// Seals an upstream sign-in in progress (`crate::upstream`) for the
+    /// browser with `cookie`, usable until `now` + [`LOGIN_FORM_LIFETIME`]:
+    /// under its own associated data, so a login form never opens as one,
+    /// nor one as a login form.
+    pub fn seal_upstream(
+        &self,
+        upstream: &UpstreamSeal,
+        cookie: &str,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> String {
+        self.seal_value(UPSTREAM_AAD, upstream, cookie, now, rng)
+    }
+
+    /// Opens what [`seal_upstream`](Self::seal_upstream) made.
+    pub fn open_upstream(
+        &self,
+        sealed: &str,
+        cookie: &str,
+        now: UnixTime,
+    ) -> Result<UpstreamSeal, SealedError> {
+        self.open_value(UPSTREAM_AAD, sealed, cookie, now)
+    }
+
+    fn seal_value<T: Serialize>(
+        &self,
+        aad: &'static [u8],
+        value: &T,
+        cookie: &str,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> String {
         let contents = Contents {
-            pending: pending.clone(),
+            pending: value,
             expires_at: now.saturating_add(LOGIN_FORM_LIFETIME).as_secs(),
             browser: *TokenDigest::of(cookie.as_bytes()).as_bytes(),
         };
         let mut in_out = Zeroizing::new(
-            serde_json::to_vec(&contents).expect("a pending authorization always serializes"),
+            serde_json::to_vec(&contents).expect("sealed contents are plain data that serialize"),
         );
         let mut salt = [0u8; SALT_LEN];
         let mut nonce = [0u8; NONCE_LEN];
@@ -123,7 +194,7 @@ impl PageKey {
         self.message_key(&salt)
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
+                Aad::from(aad),
                 &mut *in_out,
             )
             .expect("AES-GCM seals any message below 64 GiB");
@@ -135,14 +206,13 @@ impl PageKey {
         Base64UrlUnpadded::encode_string(&sealed)
     }
 
-    /// Opens what [`seal`](Self::seal) made for the browser with `cookie`,
-    /// while it has not expired at `now`.
-    pub fn open(
+    fn open_value<T: DeserializeOwned>(
         &self,
+        aad: &'static [u8],
         sealed: &str,
         cookie: &str,
         now: UnixTime,
-    ) -> Result<PendingAuthorization, SealedError> {
+    ) -> Result<T, SealedError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(SealedError::Unreadable);
         }
@@ -163,9 +233,9 @@ impl PageKey {
         let mut in_out = Zeroizing::new(ciphertext.to_vec());
         let plain = self
             .message_key(salt)
-            .open_in_place(nonce, Aad::from(AAD), &mut in_out)
+            .open_in_place(nonce, Aad::from(aad), &mut in_out)
             .map_err(|_| SealedError::Unreadable)?;
-        let contents: Contents =
+        let contents: Contents<T> =
             serde_json::from_slice(plain).map_err(|_| SealedError::Unreadable)?;
         let browser = TokenDigest::of(cookie.as_bytes());
         if !bool::from(browser.as_bytes().ct_eq(&contents.browser)) {

@@ -32,6 +32,7 @@ use crate::http_limits;
 use crate::interaction::{PageOptions, Pages};
 use crate::mcp_demo;
 use crate::rate_limit::{RateLimitPolicy, RateLimiter};
+use crate::upstream::UpstreamSignIn;
 use crate::{Clock, now, os_rng, secrets, tls};
 
 /// The name of the user created on first start.
@@ -101,11 +102,26 @@ pub async fn build_with_clock(
     out: &mut impl Write,
 ) -> Result<Router, ServerError> {
     let (secrets, page_key) = secrets::load_or_create_with_page_key(&config.secrets_path(), rng)?;
+    let upstream = if config.identity_providers.is_empty() {
+        None
+    } else {
+        Some(Arc::new(UpstreamSignIn::new(
+            config.upstream_providers()?,
+            &config.issuer,
+        )?))
+    };
     let options = PageOptions {
         login: config.login_policy(),
         trusted_proxies: config.parsed_trusted_proxies()?,
         clock,
         page_key: Some(page_key),
+        passwords: config.login.passwords,
+        upstream,
+        scope_descriptions: config
+            .effective_resources()
+            .into_iter()
+            .flat_map(|resource| resource.scope_descriptions)
+            .collect(),
         ..PageOptions::default()
     };
     let engine_config = config.engine_config()?;

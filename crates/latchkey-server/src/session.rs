@@ -60,10 +60,36 @@ pub struct SignedIn {
     pub subject: Subject,
     /// When they signed in.
     pub auth_time: UnixTime,
+    /// Who they are at the identity provider they signed in through; `None`
+    /// for a password sign-in.
+    pub upstream: Option<UpstreamProfile>,
     csrf: String,
 }
 
+/// What the consent page shows of a person signed in through an identity
+/// provider (issue 10: provider, name, email).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamProfile {
+    /// The provider's display name.
+    pub provider: String,
+    /// The person's name, when the provider gave one.
+    pub name: Option<String>,
+    /// The person's email address, when the provider gave one.
+    pub email: Option<String>,
+}
+
 impl SignedIn {
+    /// A signed-in user with the CSRF token `csrf`, for page tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(subject: &str, csrf: &str, upstream: Option<UpstreamProfile>) -> Self {
+        Self {
+            subject: Subject::parse(subject).unwrap_or_else(|_| Subject::parse("x").unwrap()),
+            auth_time: UnixTime::from_secs(1_800_000_000),
+            upstream,
+            csrf: csrf.to_owned(),
+        }
+    }
+
     /// The CSRF token to put in forms.
     pub fn csrf(&self) -> &str {
         &self.csrf
@@ -153,12 +179,26 @@ impl Sessions {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> SecretString {
+        self.sign_in_with(subject, None, address, now, rng)
+    }
+
+    /// [`sign_in`](Self::sign_in) for a person who signed in through an
+    /// identity provider, with what the consent page shows of them.
+    pub fn sign_in_with(
+        &self,
+        subject: Subject,
+        upstream: Option<UpstreamProfile>,
+        address: Option<IpAddr>,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> SecretString {
         let id = SecretString::generate(rng, 32);
         let address = address.map(address_bucket);
         let session = Session {
             user: SignedIn {
                 subject,
                 auth_time: now,
+                upstream,
                 csrf: SecretString::generate(rng, 32).expose_secret().to_owned(),
             },
             address,

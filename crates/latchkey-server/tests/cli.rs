@@ -51,6 +51,7 @@ fn check_accepts_the_defaults() {
          sign-in limits: 5 failures per user name, or 20 per client address, within 900 s \
          lock it out for 900 s, doubling on each repeat up to 3600 s; trusted proxies: none \
          (the client address is the connection's peer)\n\
+         sign-in: passwords on; identity providers: none\n\
          introspection: only clients added with `latchkey clients add --introspect` \
          (introspection_clients lists none)\n\
          scope hierarchy: none (a token must hold each scope a route needs)\n\
@@ -82,6 +83,77 @@ fn mcp_a12_check_refuses_a_public_http_issuer_with_exit_code_1() {
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("problem: issuer \"http://auth.example.com\" uses plain http"));
     assert!(lines[1].starts_with("problem: bind \"nowhere\" is not an address and port"));
+}
+
+/// Serves `body` as JSON to every request on a loopback port, `count` times.
+fn serve_json(body: String, count: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn issue_10_check_fetches_each_discovery_document_and_never_prints_a_secret() {
+    let dir = temp_dir("idp");
+    // A provider whose discovery document names another issuer, and one
+    // that cannot be reached at all.
+    let port = serve_json(
+        r#"{"issuer":"https://elsewhere.example","authorization_endpoint":"https://elsewhere.example/a","token_endpoint":"https://elsewhere.example/t","jwks_uri":"https://elsewhere.example/k","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["ES256"]}"#.to_owned(),
+        1,
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let config = format!(
+        r#"
+        [[identity_providers]]
+        id = "corp"
+        kind = "oidc"
+        display_name = "Corp SSO"
+        issuer = "http://127.0.0.1:{port}"
+        client_id = "latchkey"
+        client_secret = "file-secret-value"
+        scopes = ["openid"]
+
+        [[identity_providers]]
+        id = "down"
+        kind = "oidc"
+        display_name = "Down"
+        issuer = "http://127.0.0.1:{closed_port}"
+        client_id = "latchkey"
+        scopes = ["openid"]
+        "#
+    );
+    std::fs::write(dir.join("idp.toml"), config).expect("write config");
+    let output = latchkey(
+        &dir,
+        &["check", "--config", "idp.toml"],
+        &[("LATCHKEY_IDP_DOWN_CLIENT_SECRET", "env-secret-value")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert_eq!(
+        text,
+        "problem: identity provider \"corp\": discovery document names another issuer\n\
+         problem: identity provider \"down\": the provider's discovery document could not be \
+         fetched: connection failed\n",
+    );
+    let everything = format!("{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!everything.contains("secret-value"), "{everything}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use latchkey_pkce::CodeChallenge;
 use latchkey_store::{
     AccessTokenRecord, ClientRecord, CodeRecord, ConsentRecord, FamilyId, KeyStatus, RefreshFamily,
-    StoreError, StoredKey, UserRecord,
+    StoreError, StoredKey, UpstreamAttributes, UserRecord,
 };
 use latchkey_token::code::{CodeRecordParts, JwkThumbprint, RedirectUriSource};
 use latchkey_token::refresh::{FamilyParts, FamilyState, PreviousToken, RevocationReason};
@@ -258,6 +258,14 @@ pub(crate) fn user_from_row(row: &PgRow) -> Result<UserRecord, StoreError> {
         username: subject_from_db(&column::<String>(row, "username", WHAT)?, WHAT)?,
         password_hash: column(row, "password_hash", WHAT)?,
         created_at: time_from_db(column(row, "created_at", WHAT)?, WHAT)?,
+        upstream: match column::<Option<String>>(row, "upstream_provider", WHAT)? {
+            None => None,
+            Some(provider) => Some(UpstreamAttributes {
+                provider,
+                name: column(row, "upstream_name", WHAT)?,
+                email: column(row, "upstream_email", WHAT)?,
+            }),
+        },
     })
 }
 

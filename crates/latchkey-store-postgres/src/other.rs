@@ -187,7 +187,7 @@ impl KeyStore for PostgresStore {
 
 impl UserStore for PostgresStore {
     async fn user(&self, username: &Subject) -> Result<Option<UserRecord>, StoreError> {
-        sqlx::query("SELECT username, password_hash, created_at FROM users WHERE username = $1")
+        sqlx::query("SELECT username, password_hash, created_at, upstream_provider, upstream_name, upstream_email FROM users WHERE username = $1")
             .bind(username.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -211,6 +211,30 @@ impl UserStore for PostgresStore {
         Ok(inserted > 0)
     }
 
+    /// One statement: insert, or on a name conflict update the attributes
+    /// only where the existing row is an upstream user.
+    async fn upsert_upstream_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let upstream = user.upstream.clone().unwrap_or_default();
+        let affected = sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at, upstream_provider, \
+             upstream_name, upstream_email) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (username) DO UPDATE SET upstream_provider = EXCLUDED.upstream_provider, \
+             upstream_name = EXCLUDED.upstream_name, upstream_email = EXCLUDED.upstream_email \
+             WHERE users.upstream_provider IS NOT NULL",
+        )
+        .bind(user.username.as_str())
+        .bind(&user.password_hash)
+        .bind(time_to_db(user.created_at)?)
+        .bind(upstream.provider)
+        .bind(upstream.name)
+        .bind(upstream.email)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(affected > 0)
+    }
+
     async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query("DELETE FROM consents WHERE subject = $1")
@@ -231,7 +255,7 @@ impl UserStore for PostgresStore {
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         // COLLATE "C": byte order, as `Subject`'s `Ord`, whatever the database collation.
         sqlx::query(
-            "SELECT username, password_hash, created_at FROM users \
+            "SELECT username, password_hash, created_at, upstream_provider, upstream_name, upstream_email FROM users \
              ORDER BY username COLLATE \"C\"",
         )
         .fetch_all(&self.pool)

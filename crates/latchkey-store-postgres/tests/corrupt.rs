@@ -174,6 +174,7 @@ async fn other_corrupt_rows_name_their_record() {
                 username: alice.clone(),
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
                 created_at: NOW,
+                upstream: None,
             };
             assert!(store.insert_user(&user).await.expect("insert user"));
             corrupt(store, "UPDATE users SET created_at = -5").await;
@@ -211,6 +212,7 @@ async fn times_past_bigint_are_refused_and_nothing_is_stored() {
             username: Subject::parse("far-future").expect("valid"),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             created_at: UnixTime::from_secs(u64::MAX),
+            upstream: None,
         };
         let Err(StoreError::Backend(source)) = store.insert_user(&user).await else {
             panic!("expected a backend error");

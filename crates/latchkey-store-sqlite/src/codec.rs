@@ -3,7 +3,8 @@
 
 use latchkey_pkce::CodeChallenge;
 use latchkey_store::{
-    AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, StoreError, StoredKey, UserRecord,
+    AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, StoreError, StoredKey,
+    UpstreamAttributes, UserRecord,
 };
 use latchkey_token::code::{CodeRecord, CodeRecordParts, JwkThumbprint, RedirectUriSource};
 use latchkey_token::refresh::{
@@ -327,6 +328,14 @@ pub(crate) fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
         username: r.subject("username")?,
         password_hash: r.text("password_hash")?,
         created_at: r.time("created_at")?,
+        upstream: match r.opt_text("upstream_provider")? {
+            None => None,
+            Some(provider) => Some(UpstreamAttributes {
+                provider,
+                name: r.opt_text("upstream_name")?,
+                email: r.opt_text("upstream_email")?,
+            }),
+        },
     })
 }
 

@@ -179,7 +179,7 @@ impl KeyStore for SqliteStore {
 impl UserStore for SqliteStore {
     async fn user(&self, username: &Subject) -> Result<Option<UserRecord>, StoreError> {
         let row =
-            sqlx::query("SELECT username, password_hash, created_at FROM users WHERE username = ?")
+            sqlx::query("SELECT username, password_hash, created_at, upstream_provider, upstream_name, upstream_email FROM users WHERE username = ?")
                 .bind(username.as_str())
                 .fetch_optional(&mut *self.reader().await?)
                 .await
@@ -220,9 +220,32 @@ impl UserStore for SqliteStore {
         Ok(removed > 0)
     }
 
+    /// One statement: insert, or on a name conflict update the attributes
+    /// only where the existing row is an upstream user.
+    async fn upsert_upstream_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let upstream = user.upstream.clone().unwrap_or_default();
+        let result = sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at, upstream_provider, \
+             upstream_name, upstream_email) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (username) DO UPDATE SET upstream_provider = excluded.upstream_provider, \
+             upstream_name = excluded.upstream_name, upstream_email = excluded.upstream_email \
+             WHERE users.upstream_provider IS NOT NULL",
+        )
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(time(user.created_at)?)
+        .bind(upstream.provider)
+        .bind(upstream.name)
+        .bind(upstream.email)
+        .execute(&mut *self.writer().await?)
+        .await
+        .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         let all =
-            sqlx::query("SELECT username, password_hash, created_at FROM users ORDER BY username")
+            sqlx::query("SELECT username, password_hash, created_at, upstream_provider, upstream_name, upstream_email FROM users ORDER BY username")
                 .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err(backend)?;

@@ -279,6 +279,7 @@ async fn keys_users_and_consents_that_do_not_read_back_are_corrupt() {
             username: alice.clone(),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             created_at: NOW,
+            upstream: None,
         })
         .await
         .expect("insert user");

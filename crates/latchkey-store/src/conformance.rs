@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     AccessTokenRecord, CODE_TOMBSTONE_MARGIN, ClientRecord, KeyStatus, NewFamily, Registered,
-    RevokedGrant, Rotated, Store, StoredKey, UserRecord,
+    RevokedGrant, Rotated, Store, StoredKey, UpstreamAttributes, UserRecord,
 };
 
 /// The instant every case starts at.
@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
             consent_covers_only_what_one_approval_covered,
             exactly_one_active_signing_key,
             users_are_unique_by_name,
+            upstream_users_are_upserted_and_never_take_over_local_ones,
             remember_once_admits_one_of_many_concurrent_callers,
             expired_records_are_purged,
             expired_records_are_purged_in_batches_and_live_ones_kept,
@@ -1495,6 +1496,7 @@ pub async fn users_are_unique_by_name<S: Store + 'static>(store: Arc<S>) {
         username: name.clone(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         created_at: NOW,
+        upstream: None,
     };
     assert!(store.insert_user(&user).await.expect("insert"));
     assert!(!store.insert_user(&user).await.expect("insert again"));
@@ -1510,6 +1512,66 @@ pub async fn users_are_unique_by_name<S: Store + 'static>(store: Arc<S>) {
     assert!(store.remove_user(&name).await.expect("remove"));
     assert!(!store.remove_user(&name).await.expect("remove again"));
     assert!(store.user(&name).await.expect("lookup").is_none());
+}
+
+/// Issue 10: a person from an identity provider is added, then their
+/// attributes follow the provider; a local user's name is never taken over;
+/// removal works as for any user.
+pub async fn upstream_users_are_upserted_and_never_take_over_local_ones<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(14);
+    let suffix = rng.next_u64();
+    let name = Subject::parse(&format!("corp:{suffix:016x}")).expect("valid");
+    let mut user = UserRecord {
+        username: name.clone(),
+        password_hash: "!upstream".into(),
+        created_at: NOW,
+        upstream: Some(UpstreamAttributes {
+            provider: "corp".into(),
+            name: Some("Alice".into()),
+            email: None,
+        }),
+    };
+    assert!(store.upsert_upstream_user(&user).await.expect("add"));
+    assert_eq!(store.user(&name).await.expect("lookup"), Some(user.clone()));
+    user.upstream = Some(UpstreamAttributes {
+        provider: "corp".into(),
+        name: Some("Alice Example".into()),
+        email: Some("alice@example.com".into()),
+    });
+    let later = UserRecord {
+        created_at: NOW.saturating_add(Duration::from_secs(60)),
+        ..user.clone()
+    };
+    assert!(store.upsert_upstream_user(&later).await.expect("update"));
+    // The attributes change; when the user was added does not.
+    assert_eq!(store.user(&name).await.expect("lookup"), Some(user.clone()));
+    assert!(store.remove_user(&name).await.expect("remove"));
+
+    let local = Subject::parse(&format!("corp:local-{suffix:016x}")).expect("valid");
+    let password_user = UserRecord {
+        username: local.clone(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: NOW,
+        upstream: None,
+    };
+    assert!(store.insert_user(&password_user).await.expect("insert"));
+    let intruder = UserRecord {
+        username: local.clone(),
+        ..user
+    };
+    assert!(
+        !store
+            .upsert_upstream_user(&intruder)
+            .await
+            .expect("refused")
+    );
+    assert_eq!(
+        store.user(&local).await.expect("lookup"),
+        Some(password_user)
+    );
+    assert!(store.remove_user(&local).await.expect("remove"));
 }
 
 /// 32 concurrent `remember_once` of one key: exactly one is first; after

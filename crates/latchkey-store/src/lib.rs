@@ -66,7 +66,7 @@ use latchkey_uri::ResourceUri;
 pub use memory::MemoryStore;
 pub use records::{
     AccessTokenRecord, ClientRecord, ConsentRecord, KeyStatus, NewFamily, Registered, RevokedGrant,
-    Rotated, StoredKey, UserRecord, consent_resource_set,
+    Rotated, StoredKey, UpstreamAttributes, UserRecord, consent_resource_set,
 };
 
 /// How long after its expiry a code revoked by
@@ -366,6 +366,16 @@ pub trait UserStore: Send + Sync {
     fn remove_user(
         &self,
         username: &Subject,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores `user` (which has [`UserRecord::upstream`]) as a person signing
+    /// in through an identity provider: added when absent, or its upstream
+    /// attributes replaced when the name already belongs to such a user.
+    /// `false`, and nothing changed, when a local (password) user holds the
+    /// name: an upstream sign-in never takes over a local account.
+    fn upsert_upstream_user(
+        &self,
+        user: &UserRecord,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Every user, ordered by name.

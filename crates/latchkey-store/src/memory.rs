@@ -624,6 +624,21 @@ impl UserStore for MemoryStore {
         Ok(inner.users.remove(username).is_some())
     }
 
+    async fn upsert_upstream_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.users.get_mut(&user.username) {
+            None => {
+                inner.users.insert(user.username.clone(), user.clone());
+                Ok(true)
+            }
+            Some(existing) if existing.upstream.is_some() => {
+                existing.upstream.clone_from(&user.upstream);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         Ok(self.lock().users.values().cloned().collect())
     }

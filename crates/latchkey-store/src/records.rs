@@ -212,6 +212,22 @@ pub struct UserRecord {
     pub password_hash: String,
     /// When the user was added.
     pub created_at: UnixTime,
+    /// For a person who signs in through an identity provider, who they are
+    /// there (display only: the name is the identity); `None` for a local user.
+    pub upstream: Option<UpstreamAttributes>,
+}
+
+/// What a user record keeps of a person who signed in through an identity
+/// provider, for the consent page and `latchkey users list`. Never used to
+/// identify them: the user name (`{provider}:{subject}`) does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamAttributes {
+    /// The provider's id.
+    pub provider: String,
+    /// The person's name, as the provider gave it.
+    pub name: Option<String>,
+    /// The person's email address, as the provider gave it.
+    pub email: Option<String>,
 }
 
 impl fmt::Debug for UserRecord {

@@ -3,7 +3,7 @@
 // registration over HTTP, PKCE, and headless Debian Chromium via playwright-core.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -28,7 +28,7 @@ export async function freePort() {
  * Starts the server binary named by LATCHKEY_BIN in a fresh temporary
  * directory (it creates ./latchkey.db there) and waits for its metadata.
  */
-export async function startLatchkey() {
+export async function startLatchkey(options = {}) {
   if (!process.env.LATCHKEY_BIN) {
     throw new Error('set LATCHKEY_BIN to the latchkey binary (e.g. target/debug/latchkey)');
   }
@@ -36,16 +36,25 @@ export async function startLatchkey() {
   const bin = resolve(process.env.LATCHKEY_BIN);
   const dir = await mkdtemp(join(tmpdir(), 'latchkey-browser-'));
   // Retry on the rare race where another process takes the port in between.
+  // options.config: a TOML configuration written to the directory;
+  // options.port: the port to use (a caller that must know it beforehand);
+  // options.env: more environment variables.
+  const args = ['serve'];
+  if (options.config) {
+    await writeFile(join(dir, 'latchkey.toml'), options.config);
+    args.push('--config', 'latchkey.toml');
+  }
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? await freePort();
     const issuer = `http://127.0.0.1:${port}`;
-    const child = spawn(bin, ['serve'], {
+    const child = spawn(bin, args, {
       cwd: dir,
       env: {
         ...process.env,
         LATCHKEY_DEMO_PASSWORD: DEMO_PASSWORD,
         LATCHKEY_BIND: `127.0.0.1:${port}`,
         LATCHKEY_ISSUER: issuer,
+        ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
