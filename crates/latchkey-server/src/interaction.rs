@@ -126,6 +126,8 @@ pub const PAGE_ROUTES: &[(&str, &[Method])] = &[
     (STYLESHEET_PATH, &[Method::GET]),
     (LOGIN_PATH, &[Method::POST]),
     (CONSENT_PATH, &[Method::GET, Method::POST]),
+    (UPSTREAM_PATH, &[Method::POST]),
+    (CALLBACK_PATH, &[Method::GET]),
 ];
 
 /// The message on the login page while a user name or an address is locked
@@ -1120,7 +1122,8 @@ fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
 fn upstream_error_page(id: &str, display_name: &str, error: &SignInError) -> Response {
     tracing::warn!(provider = id, error = %error, "upstream sign-in refused");
     let status = match error {
-        SignInError::Unreachable { .. } | SignInError::Store => StatusCode::BAD_GATEWAY,
+        SignInError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
+        SignInError::Store => StatusCode::SERVICE_UNAVAILABLE,
         SignInError::Upstream(_)
         | SignInError::UnknownProvider
         | SignInError::NoPendingSignIn
