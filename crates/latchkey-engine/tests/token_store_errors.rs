@@ -214,8 +214,8 @@ impl UserStore for FailingStore {
     async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
         self.inner.insert_user(user).await
     }
-    async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
-        self.inner.remove_user(username).await
+    async fn remove_user(&self, username: &Subject, now: UnixTime) -> Result<bool, StoreError> {
+        self.inner.remove_user(username, now).await
     }
     async fn upsert_upstream_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
         self.inner.upsert_upstream_user(user).await

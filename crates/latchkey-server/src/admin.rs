@@ -160,17 +160,21 @@ pub async fn users_list<S: Store>(store: &S, out: &mut impl Write) -> Result<(),
     Ok(())
 }
 
-/// `latchkey users remove NAME`: removes the user and their consents.
+/// `latchkey users remove NAME`: removes the user and their consents and, in
+/// the same store operation, revokes their grants (every refresh family and
+/// access token issued to them, administratively at `now`), so their clients
+/// can neither refresh nor call the resource again (issue 10).
 pub async fn users_remove<S: Store>(
     store: &S,
     username: &str,
+    now: UnixTime,
     out: &mut impl Write,
 ) -> Result<(), ServerError> {
     let subject = parse_username(username)?;
-    if !store.remove_user(&subject).await? {
+    if !store.remove_user(&subject, now).await? {
         return Err(ServerError::UserUnknown(username.to_owned()));
     }
-    writeln!(out, "removed user {username}")?;
+    writeln!(out, "removed user {username} and revoked their grants")?;
     Ok(())
 }
 
@@ -519,8 +523,8 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        users_remove(&store, "alice", &mut out).await.unwrap();
-        assert_eq!(text(out), "removed user alice\n");
+        users_remove(&store, "alice", NOW, &mut out).await.unwrap();
+        assert_eq!(text(out), "removed user alice and revoked their grants\n");
         assert!(
             store
                 .user(&Subject::parse("alice").unwrap())
@@ -559,7 +563,7 @@ mod tests {
             Err(ServerError::PasswordTooShort)
         ));
         assert!(matches!(
-            users_remove(&store, "nobody", &mut out).await,
+            users_remove(&store, "nobody", NOW, &mut out).await,
             Err(ServerError::UserUnknown(_))
         ));
     }

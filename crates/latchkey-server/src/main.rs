@@ -63,7 +63,7 @@ enum UsersCommand {
     },
     /// List the users.
     List,
-    /// Remove a user and the consents they gave.
+    /// Remove a user and the consents they gave, and revoke their grants.
     Remove {
         /// The user name.
         name: String,
@@ -233,7 +233,7 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
         }
         Command::Users(UsersCommand::List) => admin::users_list(&open().await?, &mut out).await,
         Command::Users(UsersCommand::Remove { name }) => {
-            admin::users_remove(&open().await?, &name, &mut out).await
+            admin::users_remove(&open().await?, &name, now, &mut out).await
         }
         Command::Clients(ClientsCommand::List) => {
             admin::clients_list(&open().await?, &config.introspection_clients, &mut out).await

@@ -42,9 +42,10 @@
 //!   in the same transaction, the insert of the new token digest into
 //!   `refresh_tokens`, the index of every digest a family ever had (reuse
 //!   detection looks rotated tokens up there).
-//! - [`GrantStore::revoke_family`], [`GrantStore::revoke_code_grant`] and
-//!   [`ClientStore::delete_client`] (RFC 7592 section 2.3) change the families
-//!   and their access tokens in one transaction. Revocation writes only the
+//! - [`GrantStore::revoke_family`], [`GrantStore::revoke_code_grant`],
+//!   [`ClientStore::delete_client`] (RFC 7592 section 2.3) and
+//!   [`UserStore::remove_user`] change the families and their access tokens
+//!   in one transaction. Revocation writes only the
 //!   state columns, and only of an active family, so the first reason stays
 //!   and a concurrent rotation's data is never overwritten with a stale copy.
 //! - A code replay revokes what the first redemption stores later
@@ -153,7 +154,7 @@ use std::str::FromStr;
 
 use latchkey_store::StoreError;
 #[cfg(doc)]
-use latchkey_store::{ClientStore, ConsentStore, GrantStore, KeyStore, ReplayStore};
+use latchkey_store::{ClientStore, ConsentStore, GrantStore, KeyStore, ReplayStore, UserStore};
 use latchkey_types::ErrorCode;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};

@@ -5,6 +5,7 @@ use latchkey_store::{
     ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey, UserRecord, UserStore,
     consent_resource_set,
 };
+use latchkey_token::refresh::RevocationReason;
 use latchkey_types::{ClientId, Scope, Subject, UnixTime};
 use latchkey_uri::ResourceUri;
 
@@ -235,21 +236,47 @@ impl UserStore for PostgresStore {
         Ok(affected > 0)
     }
 
-    async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
+    /// Removes the user and their consents, and revokes their families
+    /// (administratively, at `now`) and access tokens, in one transaction.
+    async fn remove_user(&self, username: &Subject, now: UnixTime) -> Result<bool, StoreError> {
+        let name = username.as_str();
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM consents WHERE subject = $1")
-            .bind(username.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         let removed = sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username.as_str())
+            .bind(name)
             .execute(&mut *tx)
             .await
             .map_err(backend)?
             .rows_affected();
+        if removed == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE access_tokens SET revoked = TRUE WHERE subject = $1 \
+             OR family_id IN (SELECT id FROM refresh_families WHERE subject = $1)",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "UPDATE refresh_families \
+             SET state = 'revoked', revoked_reason = $2, revoked_at = $3 \
+             WHERE subject = $1 AND state = 'active'",
+        )
+        .bind(name)
+        .bind(RevocationReason::Administrative.as_str())
+        .bind(time_to_db(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM consents WHERE subject = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(removed > 0)
+        Ok(true)
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {

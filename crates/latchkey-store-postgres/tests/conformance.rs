@@ -34,6 +34,7 @@ cases!(
     consent_covers_only_what_one_approval_covered,
     exactly_one_active_signing_key,
     users_are_unique_by_name,
+    removing_a_user_revokes_their_grants_and_no_one_elses,
     upstream_users_are_upserted_and_never_take_over_local_ones,
     remember_once_admits_one_of_many_concurrent_callers,
     expired_records_are_purged,

@@ -6,7 +6,7 @@ use latchkey_store::{
 };
 use latchkey_token::code::{CodeRecord, Consumption};
 use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
-use latchkey_types::{ClientId, TokenDigest, UnixTime};
+use latchkey_types::{ClientId, Subject, TokenDigest, UnixTime};
 
 use crate::codec::{
     FamilyValues, Query, access_token_columns, access_token_from_row, backend, code_columns,
@@ -470,6 +470,8 @@ pub(crate) enum Families<'a> {
     FromCode(&'a TokenDigest),
     /// The families of this client.
     Client(&'a ClientId),
+    /// The families of this resource owner.
+    Subject(&'a Subject),
 }
 
 /// Revokes the still-active families `which` names at `at`, keeping the
@@ -503,6 +505,13 @@ pub(crate) async fn revoke_families(
         .bind(reason.as_str())
         .bind(at)
         .bind(client_id.as_str()),
+        Families::Subject(subject) => sqlx::query(
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
+             WHERE state = 'active' AND subject = ?",
+        )
+        .bind(reason.as_str())
+        .bind(at)
+        .bind(subject.as_str()),
     };
     let result = query.execute(tx).await.map_err(backend)?;
     Ok(result.rows_affected())

@@ -82,8 +82,9 @@
 //!   and insert), [`ClientStore::delete_client`] (the client, its consents,
 //!   the administrative revocation of its families and of its access tokens),
 //!   [`ConsentStore::remember_consent`] (read, union, write),
-//!   [`KeyStore::activate_key`] and [`UserStore::remove_user`]: one
-//!   `IMMEDIATE` transaction each.
+//!   [`KeyStore::activate_key`] and [`UserStore::remove_user`] (the user, their
+//!   consents, the administrative revocation of their families and of their
+//!   access tokens): one `IMMEDIATE` transaction each.
 //! - [`ReplayStore::remember_once`]: one statement,
 //!   `INSERT ... ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
 //!   WHERE replay.expires_at < ?now`; the key is new exactly when a row changed.
@@ -107,8 +108,9 @@
 //! `migrations/0001_initial.sql` (then `0002_code_tombstones.sql`,
 //! `0003_refresh_token_triggers.sql`, `0004_code_redemption_failures.sql`,
 //! `0005_consents_per_resource_set.sql`, which drops the consents remembered
-//! without their resources, so their users are asked again, and
-//! `0006_client_may_introspect.sql`), embedded with `sqlx::migrate!` and
+//! without their resources, so their users are asked again,
+//! `0006_client_may_introspect.sql`, `0007_user_upstream_attributes.sql` and
+//! `0008_grants_by_subject.sql`), embedded with `sqlx::migrate!` and
 //! applied on
 //! open (`sqlx` records applied versions in `_sqlx_migrations`): `clients`,
 //! `codes`, `refresh_families`, `refresh_tokens` (every digest a family ever

@@ -4,12 +4,14 @@ use latchkey_store::{
     ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey, UserRecord, UserStore,
     consent_resource_set,
 };
+use latchkey_token::refresh::RevocationReason;
 use latchkey_types::{ClientId, Scope, Subject, UnixTime};
 use latchkey_uri::ResourceUri;
 
 use crate::codec::{
     backend, consent_from_row, insert_error, key_from_row, resources_json, time, user_from_row,
 };
+use crate::grants::{Families, revoke_families};
 use crate::{SqliteStore, begin_immediate};
 
 impl ConsentStore for SqliteStore {
@@ -201,23 +203,44 @@ impl UserStore for SqliteStore {
         Ok(result.rows_affected() > 0)
     }
 
-    /// Removes the user and their consents in one `IMMEDIATE` transaction.
-    async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
+    /// Removes the user and their consents, and revokes their families
+    /// (administratively, at `now`) and access tokens, in one `IMMEDIATE`
+    /// transaction.
+    async fn remove_user(&self, username: &Subject, now: UnixTime) -> Result<bool, StoreError> {
         let mut writer = self.writer().await?;
         let mut tx = begin_immediate(&mut writer).await?;
-        sqlx::query("DELETE FROM consents WHERE subject = ?")
-            .bind(username.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         let removed = sqlx::query("DELETE FROM users WHERE username = ?")
             .bind(username.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?
             .rows_affected();
+        if removed == 0 {
+            return Ok(false);
+        }
+        revoke_families(
+            &mut tx,
+            Families::Subject(username),
+            RevocationReason::Administrative,
+            now,
+        )
+        .await?;
+        sqlx::query(
+            "UPDATE access_tokens SET revoked = 1 WHERE subject = ? \
+             OR family_id IN (SELECT id FROM refresh_families WHERE subject = ?)",
+        )
+        .bind(username.as_str())
+        .bind(username.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM consents WHERE subject = ?")
+            .bind(username.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(removed > 0)
+        Ok(true)
     }
 
     /// One statement: insert, or on a name conflict update the attributes

@@ -18,8 +18,8 @@ use std::time::Duration;
 use latchkey_pkce::CodeVerifier;
 use latchkey_token::code::{CodeParams, CodePolicy, CodeRecord, Consumption, RedirectUriSource};
 use latchkey_token::refresh::{
-    FamilyParams, FamilyState, RefreshDecision, RefreshFamily, RefreshPolicy, RefreshPresentation,
-    RefreshToken, RevocationReason, RotationKey,
+    FamilyParams, FamilyState, RefreshDecision, RefreshError, RefreshFamily, RefreshPolicy,
+    RefreshPresentation, RefreshToken, RevocationReason, RotationKey,
 };
 use latchkey_types::{ClientId, Scope, SecretString, Subject, TokenDigest, UnixTime};
 use latchkey_uri::{RedirectUri, ResourceUri};
@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
             consent_covers_only_what_one_approval_covered,
             exactly_one_active_signing_key,
             users_are_unique_by_name,
+            removing_a_user_revokes_their_grants_and_no_one_elses,
             upstream_users_are_upserted_and_never_take_over_local_ones,
             remember_once_admits_one_of_many_concurrent_callers,
             expired_records_are_purged,
@@ -1509,9 +1510,118 @@ pub async fn users_are_unique_by_name<S: Store + 'static>(store: Arc<S>) {
             .iter()
             .any(|u| u.username == name)
     );
-    assert!(store.remove_user(&name).await.expect("remove"));
-    assert!(!store.remove_user(&name).await.expect("remove again"));
+    assert!(store.remove_user(&name, NOW).await.expect("remove"));
+    assert!(!store.remove_user(&name, NOW).await.expect("remove again"));
     assert!(store.user(&name).await.expect("lookup").is_none());
+}
+
+/// Issue 10: removing a user revokes, in the same step, every refresh family
+/// of theirs (administratively, at the time given) and every access token
+/// issued to them, whether or not under a family; another user's grants stay
+/// valid, and removing a name that is no user revokes nothing.
+pub async fn removing_a_user_revokes_their_grants_and_no_one_elses<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let mut rng = rng(15);
+    let suffix = rng.next_u64();
+    let client = client_id(&mut rng);
+    let later = NOW.saturating_add(Duration::from_secs(30));
+    let grant = |name: &Subject, rng: &mut ChaCha20Rng| {
+        let params = FamilyParams {
+            client_id: client.clone(),
+            subject: name.clone(),
+            scope: Scope::parse("mcp:read").expect("valid"),
+            resources: vec![resource()],
+            dpop_jkt: None,
+        };
+        let (token, family) =
+            RefreshFamily::start(params, NOW, &RefreshPolicy::default(), rng).expect("start");
+        let under = AccessTokenRecord {
+            subject: Some(name.clone()),
+            ..access_token(&client, Some(&family), None, rng)
+        };
+        let direct = AccessTokenRecord {
+            subject: Some(name.clone()),
+            ..access_token(&client, None, None, rng)
+        };
+        (token, family, under, direct)
+    };
+    let user = |name: &Subject| UserRecord {
+        username: name.clone(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: NOW,
+        upstream: None,
+    };
+    let gone = Subject::parse(&format!("gone-{suffix:016x}")).expect("valid");
+    let stays = Subject::parse(&format!("stays-{suffix:016x}")).expect("valid");
+    let nobody = Subject::parse(&format!("nobody-{suffix:016x}")).expect("valid");
+    assert!(store.insert_user(&user(&gone)).await.expect("insert"));
+    assert!(store.insert_user(&user(&stays)).await.expect("insert"));
+    let mut grants = Vec::new();
+    for name in [&gone, &stays, &nobody] {
+        let (token, family, under, direct) = grant(name, &mut rng);
+        store.insert_family(&family, None).await.expect("insert");
+        store.record_access_token(&under).await.expect("record");
+        store.record_access_token(&direct).await.expect("record");
+        grants.push((token, under, direct));
+    }
+
+    assert!(store.remove_user(&gone, later).await.expect("remove"));
+    assert!(!store.remove_user(&gone, later).await.expect("remove again"));
+    assert!(
+        !store
+            .remove_user(&nobody, later)
+            .await
+            .expect("no such user")
+    );
+    assert!(store.user(&gone).await.expect("lookup").is_none());
+
+    for (i, (token, under, direct)) in grants.iter().enumerate() {
+        let removed = i == 0;
+        let family = store
+            .family_by_token(&token.digest())
+            .await
+            .expect("lookup")
+            .expect("found");
+        let presentation = RefreshPresentation {
+            token,
+            client_id: &client,
+            client_authenticated: true,
+            dpop_jkt: None,
+            scope: None,
+            resources: &[],
+        };
+        let decision = family.present(
+            &presentation,
+            later,
+            &RefreshPolicy::default(),
+            &rotation_key(),
+        );
+        if removed {
+            assert_eq!(
+                family.state(),
+                FamilyState::Revoked {
+                    reason: RevocationReason::Administrative,
+                    at: later
+                }
+            );
+            assert!(matches!(
+                decision,
+                RefreshDecision::Reject(RefreshError::FamilyRevoked)
+            ));
+        } else {
+            assert_eq!(family.state(), FamilyState::Active, "grant {i}");
+            assert!(matches!(decision, RefreshDecision::Rotate(_)), "grant {i}");
+        }
+        for record in [under, direct] {
+            let stored = store
+                .access_token(&record.jti)
+                .await
+                .expect("lookup")
+                .expect("found");
+            assert_eq!(stored.revoked, removed, "grant {i}, {}", record.jti);
+        }
+    }
 }
 
 /// Issue 10: a person from an identity provider is added, then their
@@ -1547,7 +1657,7 @@ pub async fn upstream_users_are_upserted_and_never_take_over_local_ones<S: Store
     assert!(store.upsert_upstream_user(&later).await.expect("update"));
     // The attributes change; when the user was added does not.
     assert_eq!(store.user(&name).await.expect("lookup"), Some(user.clone()));
-    assert!(store.remove_user(&name).await.expect("remove"));
+    assert!(store.remove_user(&name, NOW).await.expect("remove"));
 
     let local = Subject::parse(&format!("corp:local-{suffix:016x}")).expect("valid");
     let password_user = UserRecord {
@@ -1571,7 +1681,7 @@ pub async fn upstream_users_are_upserted_and_never_take_over_local_ones<S: Store
         store.user(&local).await.expect("lookup"),
         Some(password_user)
     );
-    assert!(store.remove_user(&local).await.expect("remove"));
+    assert!(store.remove_user(&local, NOW).await.expect("remove"));
 }
 
 /// 32 concurrent `remember_once` of one key: exactly one is first; after

@@ -362,10 +362,16 @@ pub trait UserStore: Send + Sync {
         user: &UserRecord,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Removes a user and their consents; `false` if there was none.
+    /// Removes a user and their consents, and revokes their grants in the
+    /// same step: every refresh family whose subject is `username`
+    /// ([`RevocationReason::Administrative`](latchkey_token::refresh::RevocationReason::Administrative),
+    /// at `now`) and every access token issued to them (RFC 7009 section 2.1:
+    /// revoking a grant invalidates its tokens). `false` if there was no such
+    /// user, and then nothing is revoked.
     fn remove_user(
         &self,
         username: &Subject,
+        now: UnixTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores `user` (which has [`UserRecord::upstream`]) as a person signing

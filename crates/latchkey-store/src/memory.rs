@@ -618,10 +618,27 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
-    async fn remove_user(&self, username: &Subject) -> Result<bool, StoreError> {
+    async fn remove_user(&self, username: &Subject, now: UnixTime) -> Result<bool, StoreError> {
         let mut inner = self.lock();
+        if inner.users.remove(username).is_none() {
+            return Ok(false);
+        }
+        let revoked: Vec<RefreshFamily> = inner
+            .families
+            .values()
+            .filter(|f| f.family.subject() == username)
+            .map(|f| f.family.revoke(RevocationReason::Administrative, now))
+            .collect();
+        for family in &revoked {
+            inner.revoke_family_and_tokens(family);
+        }
+        for token in inner.access_tokens.values_mut() {
+            if token.subject.as_ref() == Some(username) {
+                token.revoked = true;
+            }
+        }
         inner.consents.retain(|(subject, _), _| subject != username);
-        Ok(inner.users.remove(username).is_some())
+        Ok(true)
     }
 
     async fn upsert_upstream_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
