@@ -458,6 +458,35 @@ async fn security_revoked_access_token_is_refused_at_mcp_after_client_removal() 
 }
 
 #[tokio::test]
+async fn security_revoked_access_token_is_refused_at_mcp_after_user_removal() {
+    let server = start().await;
+    let code = authorization_code(&server).await;
+    let (access, refresh_token) = tokens(&redeem(&server, &code).await);
+    let backend = backend_token(&server).await;
+    assert_works(&server, &access).await;
+    // Issue 10: `latchkey users remove` revokes the user's grants with them.
+    let mut out = Vec::new();
+    admin::users_remove(
+        server.store.as_ref(),
+        latchkey_server::serve::DEMO_USER,
+        latchkey_server::now(),
+        &mut out,
+    )
+    .await
+    .expect("removed");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "removed user demo and revoked their grants\n"
+    );
+    assert_refused_as_invalid_token(&server, &access).await;
+    let refreshed = refresh(&server, &refresh_token).await;
+    assert_eq!(refreshed.status, 400, "{}", refreshed.text());
+    assert_eq!(refreshed.json()["error"], "invalid_grant");
+    // A token that was not the user's still works.
+    assert_works(&server, &backend).await;
+}
+
+#[tokio::test]
 async fn a_token_the_store_does_not_know_is_refused_at_mcp() {
     let server = start().await;
     let access = backend_token(&server).await;
