@@ -97,6 +97,10 @@ fn fuzz(args: &[String]) -> Result<(), String> {
             seconds = value
                 .parse()
                 .map_err(|_| format!("--seconds: not a number: {value}"))?;
+            // libFuzzer reads -max_total_time=0 as "no limit".
+            if seconds == 0 {
+                return Err("--seconds must be at least 1".to_owned());
+            }
         } else if arg == "--no-asan" {
             asan = false;
         } else if arg.starts_with('-') {
