@@ -56,9 +56,9 @@ fn ci() -> Result<(), String> {
 /// `Project::cargo`, at its default options on Linux): SanitizerCoverage with
 /// 8-bit counters, the PC table and compare tracing for libFuzzer, `--cfg
 /// fuzzing`, no branch folding, stack-depth tracing, debug assertions and
-/// AddressSanitizer. Two deliberate differences: no `-Ccodegen-units=1` (it
-/// makes the one CI build several times slower on two cores, for a few percent
-/// of executions), and overflow checks are on as well. AddressSanitizer works
+/// AddressSanitizer. Two deliberate differences: no `-Ccodegen-units=1` (to keep
+/// the one cold CI build short: a single unit per crate leaves LLVM nothing to
+/// run in parallel; its effect on executions was not measured), and overflow checks are on as well. AddressSanitizer works
 /// on stable under `RUSTC_BOOTSTRAP=1` with the std the toolchain ships (as
 /// with `cargo fuzz`, std itself is not instrumented); `--no-asan` drops it.
 const FUZZ_RUSTFLAGS: [&str; 10] = [
