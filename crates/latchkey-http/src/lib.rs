@@ -14,6 +14,7 @@
 //! - [`error_page`] and [`security_headers`]: the page shown instead of a
 //!   redirect, and the headers every authorization-server response carries.
 //! - [`form_pairs`]: the one strict `application/x-www-form-urlencoded` decoder.
+//! - [`cache_ttl`]: how long a fetched document may be kept, from its `Cache-Control`.
 //! - [`mark_sensitive`] and [`SENSITIVE_HEADERS`]: credentials redacted.
 //! - [`ResourceServer`]: the configuration and the guard.
 //!   [`ResourceServer::guard`] takes a request head ([`RequestHead`], e.g.
@@ -140,6 +141,7 @@
 
 mod authorization;
 mod cache;
+mod cache_control;
 mod error;
 mod form;
 mod introspection;
@@ -156,6 +158,7 @@ pub use authorization::{
     AuthorizationServer, CLIENT_ID_PLACEHOLDER, Endpoint, Interaction, InteractionHandler, Routes,
     refusal_response,
 };
+pub use cache_control::cache_ttl;
 pub use error::HttpError;
 pub use form::{
     FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, declared_too_large,

@@ -255,7 +255,8 @@ impl From<&JoseError> for ErrorCode {
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::{CompactJws, JoseError, JoseHeader, Jwks, PublicJwk};
+    use crate::jws::{MAX_SIGNATURE_LEN, SIGNATURE_LEN};
+    use crate::{Algorithm, CompactJws, JoseError, JoseHeader, Jwks, PublicJwk};
     use latchkey_types::ErrorCode;
 
     /// Parses arbitrary bytes as a JWK Set, and each of its entries as a JWK
@@ -342,6 +343,132 @@ pub mod fuzzing {
         }
     }
 
+    /// One header member the structure-aware target may write.
+    enum Member {
+        Alg(&'static str),
+        EscapedAlg(&'static str),
+        Typ(&'static str),
+        Kid(usize),
+        Crit,
+        Ignored(&'static str),
+    }
+
+    /// Structure-aware JWS headers and claims: the input is read as choices
+    /// (which header members in which order, `alg` values supported or not,
+    /// `\u0061lg` spelled with an escape, a `kid` around [`crate::MAX_KID_LEN`],
+    /// `crit`, ignored members such as `jku`, a claims object, a signature of
+    /// a length around each algorithm's) and a well-formed compact JWS is
+    /// built from them, so every input gets past base64url and JSON to the
+    /// header rules. The parse is checked against a model of RFC 7515 section
+    /// 4 as Latchkey applies it: accepted exactly when the decoded member
+    /// names are unique, the one `alg` is supported, no `crit` is present, the
+    /// `kid` is at most `MAX_KID_LEN` bytes and the signature has a length
+    /// some algorithm produces; an accepted token gives back the `alg`, `typ`,
+    /// `kid` and claims it was built with.
+    pub fn jws_structured(data: &[u8]) {
+        const ALGS: [&str; 9] = [
+            "ES256", "EdDSA", "ES384", "RS256", "PS256", "none", "HS256", "es256", "RS384",
+        ];
+        const SIGNATURE_LENS: [usize; 11] = [0, 63, 64, 65, 96, 255, 256, 384, 512, 1024, 1025];
+        let mut choices = data.iter().copied();
+        let mut next = move || choices.next().unwrap_or(0);
+        let mut members = Vec::new();
+        for _ in 0..next() % 7 {
+            let pick = usize::from(next());
+            let alg = ALGS
+                .get(usize::from(next()) % ALGS.len())
+                .copied()
+                .unwrap_or("ES256");
+            members.push(match pick % 6 {
+                0 => Member::Alg(alg),
+                1 => Member::EscapedAlg(alg),
+                2 => Member::Typ(if next() % 2 == 0 { "JWT" } else { "at+jwt" }),
+                3 => Member::Kid(crate::MAX_KID_LEN + 2 - usize::from(next() % 4)),
+                4 => Member::Crit,
+                _ => Member::Ignored(if next() % 2 == 0 { "jku" } else { "x5u" }),
+            });
+        }
+        let mut claims = serde_json::Map::new();
+        for name in ["iss", "sub", "aud", "exp", "iat", "jti"] {
+            match next() % 4 {
+                0 => {}
+                1 => drop(claims.insert(name.to_owned(), serde_json::json!("value"))),
+                2 => drop(claims.insert(name.to_owned(), serde_json::json!(next()))),
+                _ => drop(claims.insert(name.to_owned(), serde_json::json!(["a", "b"]))),
+            }
+        }
+        let signature_len = SIGNATURE_LENS
+            .get(usize::from(next()) % SIGNATURE_LENS.len())
+            .copied()
+            .unwrap_or(64);
+
+        // The header text, and what the model expects of it.
+        let mut header = String::from("{");
+        let mut seen: Vec<&str> = Vec::new();
+        let mut header_ok = true;
+        let (mut alg, mut typ, mut kid) = (None, None, None);
+        for (at, member) in members.iter().enumerate() {
+            if at > 0 {
+                header.push(',');
+            }
+            let (name, text) = match member {
+                Member::Alg(value) => ("alg", format!(r#""alg":"{value}""#)),
+                Member::EscapedAlg(value) => ("alg", format!(r#""\u0061lg":"{value}""#)),
+                Member::Typ(value) => ("typ", format!(r#""typ":"{value}""#)),
+                Member::Kid(len) => ("kid", format!(r#""kid":"{}""#, "k".repeat(*len))),
+                Member::Crit => ("crit", r#""crit":["exp"]"#.to_owned()),
+                Member::Ignored(name) => (*name, format!(r#""{name}":"https://example.com""#)),
+            };
+            header.push_str(&text);
+            if !header_ok {
+                continue;
+            }
+            if seen.contains(&name) {
+                header_ok = false;
+                continue;
+            }
+            seen.push(name);
+            match member {
+                Member::Alg(value) | Member::EscapedAlg(value) => match Algorithm::parse(value) {
+                    Ok(parsed) => alg = Some(parsed),
+                    Err(_) => header_ok = false,
+                },
+                Member::Typ(value) => typ = Some((*value).to_owned()),
+                Member::Kid(len) if *len <= crate::MAX_KID_LEN => kid = Some("k".repeat(*len)),
+                Member::Kid(_) | Member::Crit => header_ok = false,
+                Member::Ignored(_) => {}
+            }
+        }
+        header.push('}');
+        let payload = serde_json::Value::Object(claims).to_string();
+        let token = format!(
+            "{}.{}.{}",
+            crate::b64::encode(header.as_bytes()),
+            crate::b64::encode(payload.as_bytes()),
+            crate::b64::encode(&vec![7u8; signature_len]),
+        );
+        let expected_ok = header_ok
+            && alg.is_some()
+            && matches!(signature_len, SIGNATURE_LEN | 96 | 256..=MAX_SIGNATURE_LEN);
+        match CompactJws::parse(&token, 16 * 1024) {
+            Ok(jws) => {
+                assert!(
+                    expected_ok,
+                    "accepted {header} with a {signature_len}-byte signature"
+                );
+                assert_eq!(Some(jws.header().alg), alg);
+                assert_eq!(jws.header().typ, typ);
+                assert_eq!(jws.header().kid, kid);
+                assert_eq!(jws.payload(), payload.as_bytes());
+                assert_eq!(jws.signature().len(), signature_len);
+            }
+            Err(error) => {
+                assert!(!expected_ok, "refused {header}: {error:?}");
+                assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidToken);
+            }
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         fn replay(dir: &str, body: fn(&[u8])) {
@@ -366,6 +493,15 @@ pub mod fuzzing {
             assert!(std::fs::read_dir(format!("{root}/corpus/jwk_set")).is_ok());
             replay(&format!("{root}/corpus/jwk_set"), super::jwk_set);
             replay(&format!("{root}/regressions/jwk_set"), super::jwk_set);
+            assert!(std::fs::read_dir(format!("{root}/corpus/jws_structured")).is_ok());
+            replay(
+                &format!("{root}/corpus/jws_structured"),
+                super::jws_structured,
+            );
+            replay(
+                &format!("{root}/regressions/jws_structured"),
+                super::jws_structured,
+            );
         }
     }
 }

@@ -58,8 +58,6 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::rate_limit::{KeyedLimiter, Quota};
-use hyper::HeaderMap;
-use hyper::header::CACHE_CONTROL;
 use latchkey_engine::{FetchError, MetadataFetcher};
 use latchkey_fetch::{Fetcher, Policy};
 use latchkey_registration::{ClientIdMetadataUrl, MetadataUri};
@@ -325,32 +323,9 @@ impl MetadataFetcher for HttpMetadataFetcher {
     }
 }
 
-/// How long a response may be cached, from its `Cache-Control` (RFC 9111
-/// section 5.2.2): `no-store` or `no-cache` → not at all; `max-age=N` → `N`
-/// seconds capped at `max` (`0` or an invalid value → not at all); no
-/// `max-age` → `default` (capped at `max`).
-pub fn cache_ttl(headers: &HeaderMap, default: Duration, max: Duration) -> Option<Duration> {
-    let mut ttl = default;
-    for value in headers.get_all(CACHE_CONTROL) {
-        let value = value.to_str().ok()?;
-        for directive in value.split(',') {
-            let directive = directive.trim();
-            let (name, argument) = match directive.split_once('=') {
-                Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
-                None => (directive, None),
-            };
-            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
-                return None;
-            }
-            if name.eq_ignore_ascii_case("max-age") {
-                let seconds: u64 = argument?.parse().ok()?;
-                ttl = Duration::from_secs(seconds);
-            }
-        }
-    }
-    let ttl = ttl.min(max);
-    (!ttl.is_zero()).then_some(ttl)
-}
+/// How long a response may be cached, from its `Cache-Control`; in
+/// `latchkey-http`, where its fuzz target (`cache_control`) can reach it.
+pub use latchkey_http::cache_ttl;
 
 /// The engine's view of a [`latchkey_fetch::FetchError`]: refusals keep
 /// their reason (the engine's security event names it), transport failures
@@ -456,6 +431,8 @@ impl<V: Clone> Cache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::HeaderMap;
+    use hyper::header::CACHE_CONTROL;
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
