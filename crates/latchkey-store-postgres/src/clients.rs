@@ -115,30 +115,7 @@ impl ClientStore for PostgresStore {
             tx.rollback().await.map_err(backend)?;
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE access_tokens SET revoked = TRUE WHERE client_id = $1 \
-             OR family_id IN (SELECT id FROM refresh_families WHERE client_id = $1)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query(
-            "UPDATE refresh_families \
-             SET state = 'revoked', revoked_reason = $2, revoked_at = $3 \
-             WHERE client_id = $1 AND state = 'active'",
-        )
-        .bind(id)
-        .bind(RevocationReason::Administrative.as_str())
-        .bind(time_to_db(now)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query("DELETE FROM consents WHERE client_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        revoke_grants(&mut tx, GrantOwner::Client, id, now).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -237,4 +214,61 @@ impl ClientRow {
             .bind(self.issued_at)
             .bind(self.first_used_at)
     }
+}
+
+/// Whose grants [`revoke_grants`] withdraws: the column the grant tables
+/// name them by.
+#[derive(Clone, Copy)]
+pub(crate) enum GrantOwner {
+    /// A client being deleted.
+    Client,
+    /// A user being removed.
+    Subject,
+}
+
+impl GrantOwner {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Client => "client_id",
+            Self::Subject => "subject",
+        }
+    }
+}
+
+/// Withdraws every grant of `owner` `value` inside the caller's transaction:
+/// its access tokens (its own and those of its refresh families) revoked,
+/// its active families revoked administratively at `now`, its consents
+/// deleted.
+pub(crate) async fn revoke_grants(
+    tx: &mut sqlx::PgConnection,
+    owner: GrantOwner,
+    value: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let column = owner.column();
+    sqlx::query(&format!(
+        "UPDATE access_tokens SET revoked = TRUE WHERE {column} = $1 \
+         OR family_id IN (SELECT id FROM refresh_families WHERE {column} = $1)"
+    ))
+    .bind(value)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    sqlx::query(&format!(
+        "UPDATE refresh_families \
+         SET state = 'revoked', revoked_reason = $2, revoked_at = $3 \
+         WHERE {column} = $1 AND state = 'active'"
+    ))
+    .bind(value)
+    .bind(RevocationReason::Administrative.as_str())
+    .bind(time_to_db(now)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    sqlx::query(&format!("DELETE FROM consents WHERE {column} = $1"))
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }

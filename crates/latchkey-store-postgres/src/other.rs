@@ -5,10 +5,10 @@ use latchkey_store::{
     ConsentStore, KeyStatus, KeyStore, ReplayStore, StoreError, StoredKey, UserRecord, UserStore,
     consent_resource_set,
 };
-use latchkey_token::refresh::RevocationReason;
 use latchkey_types::{ClientId, Scope, Subject, UnixTime};
 use latchkey_uri::ResourceUri;
 
+use crate::clients::{GrantOwner, revoke_grants};
 use crate::codec::{self, time_to_db};
 use crate::{PostgresStore, backend};
 
@@ -251,30 +251,7 @@ impl UserStore for PostgresStore {
             tx.rollback().await.map_err(backend)?;
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE access_tokens SET revoked = TRUE WHERE subject = $1 \
-             OR family_id IN (SELECT id FROM refresh_families WHERE subject = $1)",
-        )
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query(
-            "UPDATE refresh_families \
-             SET state = 'revoked', revoked_reason = $2, revoked_at = $3 \
-             WHERE subject = $1 AND state = 'active'",
-        )
-        .bind(name)
-        .bind(RevocationReason::Administrative.as_str())
-        .bind(time_to_db(now)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query("DELETE FROM consents WHERE subject = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        revoke_grants(&mut tx, GrantOwner::Subject, name, now).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
