@@ -387,6 +387,11 @@ impl Refusal {
     }
 
     pub(crate) fn into_response(self) -> EndpointResponse {
+        self.to_response()
+    }
+
+    /// The response, keeping the refusal (its error is reported beside it).
+    pub(crate) fn to_response(&self) -> EndpointResponse {
         let response = self.error.to_response();
         match self.challenge {
             Challenge::Basic if response.status == 401 => response.with_header(

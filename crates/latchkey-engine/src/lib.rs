@@ -116,3 +116,4 @@ pub use status::{
     RevocationCheck, RevocationRefusal, StatusFuture, StoreRevocationCheck, TokenStatus,
     check_revocation,
 };
+pub use token::{TokenOutcome, TokenRefused};

@@ -84,19 +84,38 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     pub async fn register(
         &self,
         body: &[u8],
-        _http: &HttpContext,
+        http: &HttpContext,
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> EndpointResponse {
+        self.register_with_outcome(body, http, now, rng)
+            .await
+            .response
+    }
+
+    /// [`Engine::register`], with what happened as a typed value beside the
+    /// response, for observers (metrics).
+    pub async fn register_with_outcome(
+        &self,
+        body: &[u8],
+        _http: &HttpContext,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> RegistrationOutcome {
         let Some((settings, endpoint)) = self.registration_settings() else {
-            return not_found();
+            return RegistrationOutcome {
+                response: not_found(),
+                result: RegistrationResult::Off,
+            };
+        };
+        let refused = |error: EngineError| RegistrationOutcome {
+            response: error.to_response(),
+            result: RegistrationResult::Refused(error),
         };
         let policy = self.effective_policy(settings);
         let registration = match validate_registration(body, &policy) {
             Ok(registration) => registration,
-            Err(error) => {
-                return EngineError::Registration(error).to_response();
-            }
+            Err(error) => return refused(EngineError::Registration(error)),
         };
         let issued = ClientRegistrationResponse::issue(&registration, &endpoint, now, rng);
         let record = ClientRecord {
@@ -119,16 +138,18 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             .register_client(&record, settings.max_clients)
             .await
         {
-            Err(error) => EngineError::Store(error).to_response(),
-            Ok(Registered::Inserted) => registration_response(StatusCode::CREATED, &issued),
+            Err(error) => refused(EngineError::Store(error)),
+            Ok(Registered::Inserted) => RegistrationOutcome {
+                response: registration_response(StatusCode::CREATED, &issued),
+                result: RegistrationResult::Registered,
+            },
             // Only a record with a fingerprint can match an existing client.
-            Ok(Registered::Existing(_)) => {
-                EngineError::Internal("a registration without fingerprint matched a client")
-                    .to_response()
-            }
+            Ok(Registered::Existing(_)) => refused(EngineError::Internal(
+                "a registration without fingerprint matched a client",
+            )),
             Ok(Registered::CapReached) => {
                 emit(&SecurityEvent::RegistrationCapReached);
-                EngineError::RegistrationLimitReached.to_response()
+                refused(EngineError::RegistrationLimitReached)
             }
         }
     }
@@ -378,6 +399,28 @@ fn registration_response(
 }
 
 /// `404` with no body: registration is off.
+/// What a registration request came to ([`Engine::register_with_outcome`]).
+#[derive(Debug)]
+pub struct RegistrationOutcome {
+    /// The response to send, as [`Engine::register`] returns it.
+    pub response: EndpointResponse,
+    /// Whether a client was registered.
+    pub result: RegistrationResult,
+}
+
+/// Whether a registration request registered a client.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RegistrationResult {
+    /// A client was registered (RFC 7591 section 3.2.1).
+    Registered,
+    /// The request was refused (RFC 7591 section 3.2.2), or the store or
+    /// the client cap stopped it.
+    Refused(EngineError),
+    /// Registration is off: `404`.
+    Off,
+}
+
 fn not_found() -> EndpointResponse {
     EndpointResponse::new(StatusCode::NOT_FOUND, ResponseBody::Empty)
 }

@@ -64,6 +64,25 @@ use crate::events::{SecurityEvent, emit};
 use crate::request::{HttpContext, Params};
 use crate::response::EndpointResponse;
 
+/// What a token request came to ([`Engine::token_with_outcome`]).
+#[derive(Debug)]
+pub struct TokenOutcome {
+    /// The response to send, as [`Engine::token`] returns it.
+    pub response: EndpointResponse,
+    /// The grant type that issued tokens, or why the request was refused.
+    pub result: Result<GrantType, TokenRefused>,
+}
+
+/// A refused token request.
+#[derive(Debug)]
+pub struct TokenRefused {
+    /// The grant type asked for, when the request got as far as naming a
+    /// supported one (OAuth 2.1 section 3.2.2).
+    pub grant: Option<GrantType>,
+    /// Why it was refused; its wire code is `ErrorCode::from(&error)`.
+    pub error: EngineError,
+}
+
 /// The longest code or refresh token looked up, in bytes; longer is `invalid_grant`.
 const MAX_TOKEN_PARAM_LEN: usize = 512;
 
@@ -77,9 +96,35 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         now: UnixTime,
         rng: &mut impl CryptoRng,
     ) -> EndpointResponse {
-        match self.token_inner(params, http, now, rng).await {
-            Ok(response) => response,
-            Err(refusal) => refusal.into_response(),
+        self.token_with_outcome(params, http, now, rng)
+            .await
+            .response
+    }
+
+    /// [`Engine::token`], with what happened as a typed value beside the
+    /// response: the grant that issued tokens, or the [`EngineError`] that
+    /// refused the request. For observers (metrics); the response is the
+    /// same as [`Engine::token`]'s.
+    pub async fn token_with_outcome(
+        &self,
+        params: &Params,
+        http: &HttpContext,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+    ) -> TokenOutcome {
+        let mut grant = None;
+        match self.token_inner(params, http, now, rng, &mut grant).await {
+            Ok((response, issued)) => TokenOutcome {
+                response,
+                result: Ok(issued),
+            },
+            Err(refusal) => TokenOutcome {
+                response: refusal.to_response(),
+                result: Err(TokenRefused {
+                    grant,
+                    error: refusal.error,
+                }),
+            },
         }
     }
 
@@ -89,8 +134,11 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         http: &HttpContext,
         now: UnixTime,
         rng: &mut impl CryptoRng,
-    ) -> Result<EndpointResponse, Refusal> {
+        grant: &mut Option<GrantType>,
+    ) -> Result<(EndpointResponse, GrantType), Refusal> {
         let request = GrantRequest::parse(params)?;
+        let grant_type = request.grant_type();
+        *grant = Some(grant_type);
         let proof = self.check_dpop_proof(http, now)?;
         let client = self
             .authenticate_client(params, http, &self.config().token_endpoint, now)
@@ -145,7 +193,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
             response =
                 response.with_header(crate::DPOP_NONCE, nonces.issue(now).as_str().to_owned());
         }
-        Ok(response)
+        Ok((response, grant_type))
     }
 
     /// RFC 9449 section 4.3: validates the `DPoP` header, if any, recording
@@ -661,6 +709,15 @@ enum GrantRequest {
 }
 
 impl GrantRequest {
+    /// The grant type of the request.
+    fn grant_type(&self) -> GrantType {
+        match self {
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+        }
+    }
+
     /// OAuth 2.1 sections 4.1.3, 4.2.2 and 4.3.1: the parameters each grant
     /// requires, in the syntax each has.
     fn parse(params: &Params) -> Result<Self, Refusal> {

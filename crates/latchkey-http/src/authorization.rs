@@ -26,6 +26,7 @@ use crate::form::{
     FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, form_pairs, http_context,
     path_segment, require_content_type,
 };
+use crate::observe::{NoObserver, Observer, registration_events, token_events};
 use crate::page::{error_page, security_headers};
 use crate::resource::into_response;
 
@@ -85,6 +86,22 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// A fixed name for the endpoint, for logs and metric labels (never the
+    /// configured path, so a label set stays bounded).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Authorization => "authorization",
+            Self::Token => "token",
+            Self::Revocation => "revocation",
+            Self::Introspection => "introspection",
+            Self::Registration => "registration",
+            Self::ClientConfiguration => "client_configuration",
+            Self::Jwks => "jwks",
+            Self::AuthorizationServerMetadata => "authorization_server_metadata",
+            Self::OpenIdConfiguration => "openid_configuration",
+        }
+    }
+
     /// The methods the endpoint takes; any other is `405` with `Allow`.
     pub fn methods(self) -> &'static [Method] {
         const GET: &[Method] = &[Method::GET];
@@ -208,6 +225,7 @@ pub struct AuthorizationServer<S: Store, F: MetadataFetcher = NoMetadataFetcher>
     engine: Arc<Engine<S, F>>,
     routes: Routes,
     interaction: Arc<dyn InteractionHandler>,
+    observer: Arc<dyn Observer>,
 }
 
 impl<S: Store, F: MetadataFetcher> core::fmt::Debug for AuthorizationServer<S, F> {
@@ -228,7 +246,16 @@ impl<S: Store, F: MetadataFetcher> AuthorizationServer<S, F> {
             engine,
             routes,
             interaction,
+            observer: Arc::new(NoObserver),
         }
+    }
+
+    /// Hands the token and registration endpoints' [`crate::Event`]s to
+    /// `observer` (default: [`NoObserver`]).
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// The engine.
@@ -355,12 +382,28 @@ impl<S: Store, F: MetadataFetcher> AuthorizationServer<S, F> {
         let params = match Params::from_pairs(form_pairs(body)?) {
             Ok(params) => params,
             // Repeated, too many or too long parameters: the engine's answer.
-            Err(error) => return Ok(into_response(error.to_response())),
+            Err(error) => {
+                if endpoint == Endpoint::Token {
+                    self.observer.observe(&crate::Event::TokenRefused {
+                        grant: None,
+                        code: ErrorCode::from(&error),
+                        error: &error,
+                    });
+                }
+                return Ok(into_response(error.to_response()));
+            }
         };
         let response = match endpoint {
             Endpoint::Revocation => self.engine.revoke(&params, &http, now).await,
             Endpoint::Introspection => self.engine.introspect(&params, &http, now).await,
-            _ => self.engine.token(&params, &http, now, rng).await,
+            _ => {
+                let outcome = self
+                    .engine
+                    .token_with_outcome(&params, &http, now, rng)
+                    .await;
+                token_events(&outcome, self.observer.as_ref());
+                outcome.response
+            }
         };
         Ok(into_response(response))
     }
@@ -382,9 +425,12 @@ impl<S: Store, F: MetadataFetcher> AuthorizationServer<S, F> {
             let http = http_context(&parts.headers, method.as_str(), registration)?;
             require_content_type(&parts.headers, JSON_CONTENT_TYPE)?;
             within_limit(body)?;
-            return Ok(into_response(
-                self.engine.register(body, &http, now, rng).await,
-            ));
+            let outcome = self
+                .engine
+                .register_with_outcome(body, &http, now, rng)
+                .await;
+            registration_events(&outcome, self.observer.as_ref());
+            return Ok(into_response(outcome.response));
         };
         let client_id = path_segment(raw_id)?;
         let url = format!("{registration}/{client_id}");

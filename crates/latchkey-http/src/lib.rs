@@ -13,6 +13,9 @@
 //!   [`InteractionHandler`] trait.
 //! - [`error_page`] and [`security_headers`]: the page shown instead of a
 //!   redirect, and the headers every authorization-server response carries.
+//! - [`Observer`] and [`Event`]: typed events (tokens issued, refusals by
+//!   code, code replays, refresh reuse, DPoP replays, registrations) for
+//!   metrics; [`AuthorizationServer::with_observer`] plugs one in.
 //! - [`form_pairs`]: the one strict `application/x-www-form-urlencoded` decoder.
 //! - [`cache_ttl`]: how long a fetched document may be kept, from its `Cache-Control`.
 //! - [`mark_sensitive`] and [`SENSITIVE_HEADERS`]: credentials redacted.
@@ -146,6 +149,7 @@ mod error;
 mod form;
 mod introspection;
 mod layer;
+mod observe;
 mod page;
 mod resource;
 mod sensitive;
@@ -168,6 +172,9 @@ pub use introspection::{Introspection, IntrospectionMode};
 pub use layer::{
     Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
     ValidateOrigin,
+};
+pub use observe::{
+    Event, NoObserver, Observer, RevocationCause, registration_events, token_events,
 };
 pub use page::{error_page, security_headers};
 pub use resource::{
