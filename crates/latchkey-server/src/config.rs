@@ -68,6 +68,9 @@
 //! per_client_per_minute = 600             # successful requests per client id (1 to 1000000)
 //! per_client_burst = 120                  # (1 to 1000000)
 //! registrations_per_address_per_hour = 20 # POST /register per source address (1 to 100000)
+//! [metrics]                               # off by default (see crate::metrics)
+//! bind = "127.0.0.1:9464"                 # GET /metrics on its own listener, Prometheus
+//!                                         # (OpenMetrics) text; nothing else served there
 //! [purge]                                 # deleting what expired (see crate::purge)
 //! interval_secs = 300                     # 10 to 86400; each run deletes in batches
 //!
@@ -153,7 +156,7 @@ pub const DEFAULT_SCOPES: [&str; 2] = ["mcp:tools", "mcp:read"];
 pub const DEFAULT_SCOPE: &str = "mcp:tools";
 
 /// The environment variables read, in the order they are applied.
-pub const ENVIRONMENT_VARIABLES: [&str; 27] = [
+pub const ENVIRONMENT_VARIABLES: [&str; 28] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
@@ -181,6 +184,7 @@ pub const ENVIRONMENT_VARIABLES: [&str; 27] = [
     "LATCHKEY_RATE_LIMITS_PER_CLIENT_PER_MINUTE",
     "LATCHKEY_RATE_LIMITS_PER_CLIENT_BURST",
     "LATCHKEY_RATE_LIMITS_REGISTRATIONS_PER_ADDRESS_PER_HOUR",
+    "LATCHKEY_METRICS_BIND",
 ];
 
 /// The limits on failed sign-ins (the `[login]` table; see
@@ -380,6 +384,10 @@ pub struct ServerConfig {
     pub http: HttpSettings,
     /// The request rate limits.
     pub rate_limits: RateLimitSettings,
+    /// Where `GET /metrics` is served (`[metrics] bind`,
+    /// `LATCHKEY_METRICS_BIND`), on a listener of its own; `None` (the
+    /// default): no metrics listener. See [`crate::metrics`].
+    pub metrics_bind: Option<String>,
     /// Seconds between two runs of the purge of expired records and unused
     /// clients (10 to 86400; default 300).
     pub purge_interval_secs: u64,
@@ -415,6 +423,7 @@ impl Default for ServerConfig {
             demo_password: None,
             http: HttpSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            metrics_bind: None,
             purge_interval_secs: crate::purge::DEFAULT_INTERVAL.as_secs(),
             public_client_retry_window_secs: 0,
         }
@@ -534,6 +543,9 @@ impl ServerConfig {
                 limits.registrations_per_address_per_hour,
             );
         }
+        if let Some(metrics) = file.metrics {
+            self.metrics_bind = metrics.bind;
+        }
         if let Some(purge) = file.purge {
             set(&mut self.purge_interval_secs, purge.interval_secs);
         }
@@ -562,6 +574,9 @@ impl ServerConfig {
         }
         if let Some(value) = env("LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER") {
             self.allow_insecure_http_issuer = matches!(value.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(bind) = env("LATCHKEY_METRICS_BIND") {
+            self.metrics_bind = Some(bind);
         }
         if let Some(cert) = env("LATCHKEY_TLS_CERT") {
             self.tls.cert = Some(PathBuf::from(cert));
@@ -924,6 +939,9 @@ impl ServerConfig {
                 bind: self.bind.clone(),
             });
         }
+        if let Err(error) = self.metrics_bind_addr() {
+            problems.push(error);
+        }
         for origin in &self.allowed_origins {
             if !is_canonical_origin(origin) {
                 problems.push(ServerError::OriginInvalid {
@@ -1085,6 +1103,32 @@ impl ServerConfig {
         self.bind.parse().map_err(|_| ServerError::BindInvalid {
             bind: self.bind.clone(),
         })
+    }
+
+    /// The parsed metrics listen address, `None` when metrics are off. An
+    /// address that does not parse, or the main [`bind`](Self::bind)
+    /// address itself, is [`ServerError::MetricsBindInvalid`].
+    pub fn metrics_bind_addr(&self) -> Result<Option<SocketAddr>, ServerError> {
+        let Some(bind) = &self.metrics_bind else {
+            return Ok(None);
+        };
+        let invalid = || ServerError::MetricsBindInvalid { bind: bind.clone() };
+        let addr: SocketAddr = bind.parse().map_err(|_| invalid())?;
+        let main = self.bind.parse::<SocketAddr>().ok();
+        if main == Some(addr) && addr.port() != 0 {
+            return Err(invalid());
+        }
+        Ok(Some(addr))
+    }
+
+    /// One line saying whether and where metrics are served, for `latchkey check`.
+    pub fn metrics_summary(&self) -> String {
+        match &self.metrics_bind {
+            Some(bind) => format!("metrics: GET /metrics on {bind} (its own listener)"),
+            None => {
+                "metrics: off ([metrics] bind or LATCHKEY_METRICS_BIND turns them on)".to_owned()
+            }
+        }
     }
 
     /// Whether the issuer is https (cookies get `Secure` and the `__Host-` prefix).
@@ -1315,6 +1359,7 @@ struct FileConfig {
     http: Option<FileHttp>,
     rate_limits: Option<FileRateLimits>,
     purge: Option<FilePurge>,
+    metrics: Option<FileMetrics>,
     refresh: Option<FileRefresh>,
     scopes: Option<FileScopes>,
 }
@@ -1365,6 +1410,13 @@ struct FileRateLimits {
     per_client_per_minute: Option<u32>,
     per_client_burst: Option<u32>,
     registrations_per_address_per_hour: Option<u32>,
+}
+
+/// `[metrics]`: where `GET /metrics` is served.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1884,6 +1936,50 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_come_from_toml_then_env() {
+        let config = ServerConfig::load(None, no_env).unwrap();
+        assert_eq!(config.metrics_bind_addr().unwrap(), None);
+        assert!(config.metrics_summary().starts_with("metrics: off"));
+
+        let mut config = ServerConfig::default();
+        config
+            .apply_toml("[metrics]\nbind = \"127.0.0.1:9464\"\n")
+            .unwrap();
+        assert_eq!(
+            config.metrics_bind_addr().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        config.apply_env(|name| (name == "LATCHKEY_METRICS_BIND").then(|| "[::1]:9000".to_owned()));
+        assert_eq!(
+            config.metrics_bind_addr().unwrap(),
+            Some("[::1]:9000".parse().unwrap())
+        );
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+    }
+
+    #[test]
+    fn latchkey_check_refuses_a_bad_metrics_bind_or_the_main_bind() {
+        for bind in ["localhost", "127.0.0.1", "", DEFAULT_BIND] {
+            let config = ServerConfig {
+                metrics_bind: Some(bind.to_owned()),
+                ..ServerConfig::default()
+            };
+            assert!(
+                config
+                    .problems()
+                    .iter()
+                    .any(|problem| matches!(problem, ServerError::MetricsBindInvalid { .. })),
+                "{bind:?}: {:?}",
+                config.problems()
+            );
+        }
+        let error = ServerConfig::default()
+            .apply_toml("[metrics]\nport = 9464\n")
+            .unwrap_err();
+        assert!(matches!(error, ServerError::ConfigSyntax { .. }), "{error}");
     }
 
     #[test]

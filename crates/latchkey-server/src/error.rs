@@ -47,6 +47,14 @@ pub enum ServerError {
         /// The configured bind address.
         bind: String,
     },
+    /// The metrics bind address is not `host:port`, or is the main one.
+    #[error(
+        "metrics bind {bind:?} is not an address and port such as 127.0.0.1:9464, other than bind"
+    )]
+    MetricsBindInvalid {
+        /// The configured metrics bind address.
+        bind: String,
+    },
     /// An allowed origin is not `scheme://host[:port]` in its canonical form.
     #[error(
         "allowed origin {origin:?} is not an origin such as https://app.example.com (scheme, host and port only, lowercase, no path)"
@@ -255,6 +263,7 @@ impl From<&ServerError> for ErrorCode {
             | ServerError::InsecureHttpIssuer { .. }
             | ServerError::IssuerHasQueryOrFragment { .. }
             | ServerError::BindInvalid { .. }
+            | ServerError::MetricsBindInvalid { .. }
             | ServerError::OriginInvalid { .. }
             | ServerError::UnknownProfile { .. }
             | ServerError::NoResources

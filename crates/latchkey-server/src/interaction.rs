@@ -87,21 +87,24 @@ use latchkey_axum::InteractionHandler;
 use latchkey_engine::authorize::{
     AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
 };
-use latchkey_engine::{EndpointResponse, Engine, MetadataFetcher};
+use latchkey_engine::{EndpointResponse, Engine, EngineError, MetadataFetcher, SECURITY_TARGET};
+use latchkey_http::Event;
 use latchkey_store::Store;
-use latchkey_types::{SecretString, Subject, TokenDigest, UnixTime};
+use latchkey_types::{Scope, SecretString, Subject, TokenDigest, UnixTime};
 use latchkey_upstream::{PendingUpstream, UpstreamError};
 use rand_core::CryptoRng;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::login_limit::{Blocked, LoginLimiter, LoginPolicy, TrustedProxies};
+use crate::metrics::SharedObserver;
 use crate::pages::{
     self, CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH, ProviderButton, STYLESHEET_PATH, SignInChoices,
     UPSTREAM_PATH,
 };
 use crate::password;
 use crate::sealed::{PageKey, SealedError, UpstreamSeal};
+use crate::serve::RequestId;
 use crate::session::{
     MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, UpstreamProfile,
     looks_like_session_id,
@@ -164,6 +167,9 @@ pub struct PageOptions {
     pub upstream: Option<Arc<UpstreamSignIn>>,
     /// What each scope means, for the consent page (default none).
     pub scope_descriptions: BTreeMap<String, String>,
+    /// Where sign-in failures, lockouts, scope elevations and store
+    /// failures are reported (default: nowhere; see [`crate::metrics`]).
+    pub observer: SharedObserver,
 }
 
 impl Default for PageOptions {
@@ -177,6 +183,7 @@ impl Default for PageOptions {
             passwords: true,
             upstream: None,
             scope_descriptions: BTreeMap::new(),
+            observer: SharedObserver::default(),
         }
     }
 }
@@ -197,6 +204,7 @@ pub struct Pages<S: Store, F: MetadataFetcher> {
     choices: SignInChoices,
     upstream: Option<Arc<UpstreamSignIn>>,
     scope_descriptions: BTreeMap<String, String>,
+    observer: SharedObserver,
 }
 
 impl<S, F> Pages<S, F>
@@ -262,6 +270,7 @@ where
             choices,
             upstream: options.upstream,
             scope_descriptions: options.scope_descriptions,
+            observer: options.observer,
         })
     }
 
@@ -403,6 +412,7 @@ where
             Ok(false) => {}
             Err(error) => {
                 tracing::error!(error = %error, "consent lookup failed");
+                self.store_failed(&error, "consent");
                 return Interaction::Respond(self.failure_page());
             }
         }
@@ -486,6 +496,7 @@ where
             Ok(attempt) => attempt,
             Err(blocked) => {
                 tracing::debug!("sign-in refused: locked out");
+                self.observer.observe(&Event::SignInLockedOut);
                 return too_many_attempts(
                     &pending,
                     &self.choices,
@@ -501,6 +512,8 @@ where
                 Err(error) => {
                     self.limiter.abandon(attempt);
                     tracing::error!(error = %error, "user lookup failed");
+                    self.observer
+                        .observe(&Event::StoreFailed { area: "sign_in" });
                     return self.failure_page();
                 }
             },
@@ -510,7 +523,9 @@ where
         let verified = self.check_password(password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
             // The user name is never logged: people type passwords into it.
+            self.observer.observe(&Event::SignInFailed);
             if let Some(blocked) = self.limiter.failed(attempt, now) {
+                self.observer.observe(&Event::SignInLockedOut);
                 tracing::warn!(
                     address = %address.map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
                     lockout_secs = blocked.retry_after_secs(),
@@ -628,11 +643,78 @@ where
         // (any local program can claim the port); any other, always.
         let remember = !pending.redirect_is_loopback() || remember_ticked;
         let decision = choice.into_decision(&user, remember);
+        // Before completing: an approval remembers the new consent.
+        let approved = matches!(decision, AuthorizationDecision::Approve { .. });
+        let correlation_id = parts.extensions.get::<RequestId>().copied();
+        self.note_elevation(&pending, &user.subject, approved, correlation_id)
+            .await;
         let response = self
             .engine
             .complete_authorization(pending, decision, now, &mut rng)
             .await;
         endpoint_response(response)
+    }
+
+    /// Scope elevation (MCP security best practices, "Scope Minimization":
+    /// log elevation events, the scope requested and the subset granted,
+    /// with correlation ids): `subject` already consented to this client for
+    /// these resources, but not to all of the scope it now asks. One
+    /// structured line under `latchkey::security` (`event =
+    /// "scope_elevation"`) with the client, the scope requested, the scope
+    /// granted (all of it on approval, none on denial: the consent page
+    /// approves what it shows) and the request id, and one
+    /// [`Event::ScopeElevation`].
+    async fn note_elevation(
+        &self,
+        pending: &PendingAuthorization,
+        subject: &Subject,
+        approved: bool,
+        correlation_id: Option<RequestId>,
+    ) {
+        let store = self.engine.store();
+        let loopback = pending.redirect_is_loopback();
+        let covers = |scope| {
+            store.consent_covers(
+                subject,
+                pending.client_id(),
+                pending.resources(),
+                scope,
+                loopback,
+            )
+        };
+        let held = match covers(&Scope::empty()).await {
+            Ok(false) => return,
+            Ok(true) => covers(pending.scope()).await.map(|covered| !covered),
+            Err(error) => Err(error),
+        };
+        match held {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::error!(error = %error, "consent lookup failed");
+                self.store_failed(&EngineError::Store(error), "consent");
+                return;
+            }
+        }
+        let requested = pending.scope().to_string();
+        tracing::info!(
+            target: SECURITY_TARGET,
+            event = "scope_elevation",
+            client_id = pending.client_id().as_str(),
+            scope_requested = requested.as_str(),
+            scope_granted = if approved { requested.as_str() } else { "" },
+            correlation_id = %correlation_id.map_or_else(String::new, |id| id.to_string()),
+            "a client asked for more scope than its consent holds"
+        );
+        self.observer
+            .observe(&Event::ScopeElevation { granted: approved });
+    }
+
+    /// Reports a store failure seen in `area`, if `error` is one.
+    fn store_failed(&self, error: &EngineError, area: &'static str) {
+        if matches!(error, EngineError::Store(_)) {
+            self.observer.observe(&Event::StoreFailed { area });
+        }
     }
 
     /// `POST /latchkey/upstream/{id}` from a login page's "Continue with"

@@ -109,6 +109,7 @@ pub mod http_limits;
 pub mod interaction;
 pub mod login_limit;
 pub mod mcp_demo;
+pub mod metrics;
 pub mod pages;
 pub mod password;
 pub mod purge;

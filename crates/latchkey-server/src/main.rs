@@ -180,6 +180,7 @@ fn check(config: &ServerConfig) -> ExitCode {
             println!("{line}");
         }
         println!("{}", config.housekeeping_summary());
+        println!("{}", config.metrics_summary());
         return ExitCode::SUCCESS;
     }
     for problem in problems {

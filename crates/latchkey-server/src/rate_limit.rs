@@ -93,10 +93,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64ct::{Base64, Encoding};
 use latchkey_engine::EngineConfig;
+use latchkey_http::Event;
 use latchkey_types::ErrorCode;
 use sha2::{Digest, Sha256};
 
 use crate::login_limit::TrustedProxies;
+use crate::metrics::SharedObserver;
 use crate::pages;
 
 /// Requests per minute from one source address, sustained.
@@ -397,6 +399,7 @@ pub struct RateLimiter {
     clients: KeyedLimiter<[u8; 32]>,
     registrations: KeyedLimiter<AddressKey>,
     epoch: Instant,
+    observer: SharedObserver,
 }
 
 impl RateLimiter {
@@ -423,7 +426,15 @@ impl RateLimiter {
             clients: KeyedLimiter::new(policy.per_client, policy.max_tracked),
             registrations: KeyedLimiter::new(policy.registrations_per_address, policy.max_tracked),
             epoch: Instant::now(),
+            observer: SharedObserver::default(),
         }
+    }
+
+    /// Reports each `429` to `observer` ([`Event::RateLimited`]).
+    #[must_use]
+    pub fn with_observer(mut self, observer: SharedObserver) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// `router` with these limits in front of its limited endpoints.
@@ -453,13 +464,13 @@ impl RateLimiter {
         let now = self.epoch.elapsed();
         let address = AddressKey::of(self.client_address(&request));
         if let Err(limited) = self.addresses.check(address, now) {
-            return refusal(family, limited, "address");
+            return self.refused(family, limited, "address");
         }
         if family == Family::Register
             && request.method() == Method::POST
             && let Err(limited) = self.registrations.check(address, now)
         {
-            return refusal(family, limited, "registration quota");
+            return self.refused(family, limited, "registration");
         }
         let (client, request) = match client_id(family, request).await {
             Ok(found) => found,
@@ -469,7 +480,7 @@ impl RateLimiter {
             return next.run(request).await;
         };
         if let Err(limited) = self.clients.peek(client.digest, now) {
-            return refusal(family, limited, "client");
+            return self.refused(family, limited, "client");
         }
         let response = next.run(request).await;
         let proven = client.credentials || family == Family::Token;
@@ -477,6 +488,15 @@ impl RateLimiter {
             self.clients.charge(client.digest, self.epoch.elapsed());
         }
         response
+    }
+
+    /// The `429` of `limit`, reported to the observer.
+    fn refused(&self, family: Family, limited: Limited, limit: &'static str) -> Response {
+        self.observer.observe(&Event::RateLimited {
+            endpoint: family.name(),
+            limit,
+        });
+        refusal(family, limited, limit)
     }
 
     /// The limited endpoint at `path`: one of the endpoints, or a client's

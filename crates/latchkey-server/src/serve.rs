@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -31,6 +31,7 @@ use crate::fetcher::{FetcherConfig, HttpMetadataFetcher};
 use crate::http_limits;
 use crate::interaction::{PageOptions, Pages};
 use crate::mcp_demo;
+use crate::metrics::{Metrics, SharedObserver};
 use crate::rate_limit::{RateLimitPolicy, RateLimiter};
 use crate::upstream::UpstreamSignIn;
 use crate::{Clock, now, os_rng, secrets, tls};
@@ -44,12 +45,40 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let addr = config.bind_addr()?;
     let store = Arc::new(crate::database::open(&config.database).await?);
     let mut out = std::io::stdout();
-    let app = build(&config, Arc::clone(&store), now(), &mut os_rng(), &mut out).await?;
+    let metrics = Arc::new(Metrics::new());
+    let observer = if config.metrics_bind_addr()?.is_some() {
+        SharedObserver::new(Arc::clone(&metrics) as Arc<dyn latchkey_http::Observer>)
+    } else {
+        SharedObserver::default()
+    };
+    let app = build_with_observer(
+        &config,
+        Arc::clone(&store),
+        now(),
+        Clock::system(),
+        observer,
+        &mut os_rng(),
+        &mut out,
+    )
+    .await?;
     let acceptor = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The metrics listener first: the app reports to it from its first request.
+    let metrics_task = match config.metrics_bind_addr()? {
+        Some(metrics_addr) => {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_addr).await?;
+            tracing::info!(addr = %metrics_addr, "metrics are served at /metrics");
+            Some(tokio::spawn(crate::metrics::serve(
+                metrics_listener,
+                Arc::clone(&metrics),
+                shutdown_signal(),
+            )))
+        }
+        None => None,
+    };
     let purge = crate::purge::spawn(
         Arc::clone(&store),
         config.purge_settings()?,
@@ -69,6 +98,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     .await;
     tracing::info!("shutting down");
     purge.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     store.close().await;
     Ok(())
 }
@@ -101,6 +133,29 @@ pub async fn build_with_clock(
     rng: &mut impl CryptoRng,
     out: &mut impl Write,
 ) -> Result<Router, ServerError> {
+    build_with_observer(
+        config,
+        store,
+        now,
+        clock,
+        SharedObserver::default(),
+        rng,
+        out,
+    )
+    .await
+}
+
+/// [`build_with_clock`], reporting the server's events to `observer`
+/// (`latchkey serve` passes its [`Metrics`] when `[metrics] bind` is set).
+pub async fn build_with_observer(
+    config: &ServerConfig,
+    store: Arc<SqliteStore>,
+    now: UnixTime,
+    clock: Clock,
+    observer: SharedObserver,
+    rng: &mut impl CryptoRng,
+    out: &mut impl Write,
+) -> Result<Router, ServerError> {
     let (secrets, page_key) = secrets::load_or_create_with_page_key(&config.secrets_path(), rng)?;
     let upstream = if config.identity_providers.is_empty() {
         None
@@ -122,6 +177,7 @@ pub async fn build_with_clock(
             .into_iter()
             .flat_map(|resource| resource.scope_descriptions)
             .collect(),
+        observer,
         ..PageOptions::default()
     };
     let engine_config = config.engine_config()?;
@@ -202,15 +258,18 @@ where
     S: Store + Send + Sync + 'static,
     F: MetadataFetcher + Send + Sync + 'static,
 {
+    let observer = options.observer.clone();
     let limiter = rate_limits.map(|policy| {
-        Arc::new(RateLimiter::new(
-            policy,
-            options.trusted_proxies.clone(),
-            engine.config(),
-        ))
+        Arc::new(
+            RateLimiter::new(policy, options.trusted_proxies.clone(), engine.config())
+                .with_observer(observer.clone()),
+        )
     });
     let pages = Pages::with_options(Arc::clone(&engine), options);
-    let server = AuthorizationServer::new(Arc::clone(&engine), pages.clone());
+    let mut server = AuthorizationServer::new(Arc::clone(&engine), pages.clone());
+    if let Some(observer) = observer.observer() {
+        server = server.with_observer(observer);
+    }
     let mut app = authorization_server_routes(Arc::new(server)).merge(pages.router());
     for resource in hosted_resources(engine.config()) {
         if let Some(document) = engine.protected_resource_metadata_document(resource) {
@@ -229,7 +288,11 @@ where
     if let Some(limiter) = limiter {
         app = limiter.apply(app);
     }
-    let app = app.layer(axum::middleware::from_fn(request_span));
+    let timing = Arc::new(Timing {
+        routes: Routes::new(engine.config(), engine.openid_configuration().is_some()),
+        observer,
+    });
+    let app = app.layer(axum::middleware::from_fn_with_state(timing, request_span));
     latchkey_axum::with_sensitive_headers(app)
 }
 
@@ -385,13 +448,43 @@ fn origin_of(uri: &str) -> Option<String> {
         .map(|url| url.origin().ascii_serialization())
 }
 
+/// The random id of one request: in its log span, in `x-request-id`, and
+/// in the request's extensions as the correlation id of the events it
+/// logs (scope elevation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId(u64);
+
+impl core::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// What the request middleware needs to report latency: the route table
+/// (for bounded route names) and the observer.
+struct Timing {
+    routes: Routes,
+    observer: SharedObserver,
+}
+
 /// One span per request with a random id (also sent back as `x-request-id`),
 /// the method and the path (never the query: it can hold a `state` or a
-/// redirect target), and one line with the status and the time taken.
-async fn request_span(request: Request, next: Next) -> Response {
+/// redirect target), and one line with the status and the time taken; the
+/// time also goes to the observer, by route name, when one is installed.
+async fn request_span(
+    State(timing): State<Arc<Timing>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let mut bytes = [0u8; 8];
     rand_core::Rng::fill_bytes(&mut os_rng(), &mut bytes);
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let request_id = RequestId(u64::from_be_bytes(bytes));
+    request.extensions_mut().insert(request_id);
+    let id = request_id.to_string();
+    let route = timing
+        .observer
+        .is_on()
+        .then(|| crate::metrics::route_name(&timing.routes, &request));
     let span = tracing::info_span!(
         "request",
         id = %id,
@@ -407,6 +500,9 @@ async fn request_span(request: Request, next: Next) -> Response {
             "answered"
         );
     });
+    if let Some(route) = route {
+        crate::metrics::request_completed(&timing.observer, route, started.elapsed());
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
