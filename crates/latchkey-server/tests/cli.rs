@@ -61,7 +61,44 @@ fn check_accepts_the_defaults() {
          (burst 120), 20 registrations per address per hour\n\
          purge: expired records and never-used registered clients every 300 s; a rotated \
          refresh token of a public client without DPoP presented again revokes its family at \
-         once\n"
+         once\n\
+         metrics: off ([metrics] bind or LATCHKEY_METRICS_BIND turns them on)\n"
+    );
+}
+
+#[test]
+fn check_validates_the_metrics_bind_and_says_where_metrics_are_served() {
+    let dir = temp_dir("metrics-bad");
+    let output = latchkey(
+        &dir,
+        &["check"],
+        &[("LATCHKEY_METRICS_BIND", "localhost")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "problem: metrics bind \"localhost\" is not an address and port such as \
+          127.0.0.1:9464, other than bind"
+        ],
+        "{text}"
+    );
+
+    let dir = temp_dir("metrics-on");
+    let output = latchkey(
+        &dir,
+        &["check"],
+        &[("LATCHKEY_METRICS_BIND", "127.0.0.1:9464")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert_eq!(
+        text.lines().last(),
+        Some("metrics: GET /metrics on 127.0.0.1:9464 (its own listener)"),
+        "{text}"
     );
 }
 
