@@ -360,3 +360,80 @@ fn serve_refuses_a_database_that_others_can_read() {
         "{stderr}"
     );
 }
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `GET path` on `127.0.0.1:port` over HTTP/1.1: the status and the body,
+/// or `None` while nothing listens.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+#[test]
+fn serve_answers_metrics_on_the_metrics_bind_only() {
+    let dir = temp_dir("metrics-serve");
+    let (main, metrics) = (free_port(), free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command.arg("serve").current_dir(&dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LATCHKEY_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("LATCHKEY_BIND", format!("127.0.0.1:{main}"))
+        .env("LATCHKEY_ISSUER", format!("http://127.0.0.1:{main}"))
+        .env("LATCHKEY_METRICS_BIND", format!("127.0.0.1:{metrics}"))
+        .env("LATCHKEY_DEMO_PASSWORD", "correct horse battery staple")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().expect("spawn latchkey serve");
+    // Bounded: 200 tries 50 ms apart while the server starts.
+    let mut scraped = None;
+    for _ in 0..200 {
+        if get(main, "/.well-known/oauth-authorization-server").is_some()
+            && let Some(answer) = get(metrics, "/metrics")
+        {
+            scraped = Some(answer);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let on_main = get(main, "/metrics");
+    let elsewhere = get(metrics, "/token");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let (status, body) = scraped.expect("the metrics listener answered");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("latchkey_code_replays_total 0"), "{body}");
+    // The metadata request above was timed under its route name.
+    assert!(
+        body.contains(
+            "latchkey_request_duration_seconds_count{route=\"authorization_server_metadata\"}"
+        ),
+        "{body}"
+    );
+    assert_eq!(on_main.map(|(status, _)| status), Some(404));
+    assert_eq!(elsewhere.map(|(status, _)| status), Some(404));
+}
