@@ -239,8 +239,12 @@ async fn post_form(
 
 /// `/authorize` for `scope`; one sign-in as `demo` with `wrong_password`
 /// first when given (refused, the login page again), then the right one,
-/// and allow. Returns the code.
-async fn authorization_code(server: &Server, scope: &str, wrong_password: Option<&str>) -> String {
+/// and allow. Returns the code and the `x-request-id` of the allowing post.
+async fn authorization_code(
+    server: &Server,
+    scope: &str,
+    wrong_password: Option<&str>,
+) -> (String, String) {
     let challenge = Base64UrlUnpadded::encode_string(&sha2::Sha256::digest(VERIFIER.as_bytes()));
     let query = latchkey_http_tests::client::form_encode(&[
         ("response_type", "code"),
@@ -298,11 +302,31 @@ async fn authorization_code(server: &Server, scope: &str, wrong_password: Option
     .await;
     assert_eq!(allowed.status, 302, "{}", allowed.text());
     let location = url::Url::parse(allowed.header("location").expect("location")).expect("url");
-    location
+    let code = location
         .query_pairs()
         .find(|(name, _)| name == "code")
         .map(|(_, code)| code.into_owned())
-        .expect("code")
+        .expect("code");
+    let request_id = allowed
+        .header("x-request-id")
+        .expect("request id")
+        .to_owned();
+    (code, request_id)
+}
+
+/// A log sink for the scope elevation line.
+#[derive(Clone, Default)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 async fn token(server: &Server, pairs: &[(&str, &str)]) -> Response {
@@ -365,6 +389,16 @@ async fn scrape(server: &Server) -> String {
 
 #[tokio::test]
 async fn metrics_count_real_flows_exactly() {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Global: tracing caches call-site interest globally, so a scoped
+    // subscriber could miss the line. No other test here installs one.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
     let server = start().await;
 
     // client_credentials: one issued, one refused (wrong secret).
@@ -390,12 +424,12 @@ async fn metrics_count_real_flows_exactly() {
     assert_eq!(error_of(&refused), "invalid_client");
 
     // A code redeemed, then replayed; a failed sign-in on the way.
-    let code = authorization_code(&server, "mcp:tools", Some("wrong password")).await;
+    let (code, _) = authorization_code(&server, "mcp:tools", Some("wrong password")).await;
     assert_eq!(redeem(&server, &code).await.status, 200);
     assert_eq!(error_of(&redeem(&server, &code).await), "invalid_grant");
 
     // A refresh token rotated, then the rotated one presented again.
-    let code = authorization_code(&server, "mcp:tools", None).await;
+    let (code, _) = authorization_code(&server, "mcp:tools", None).await;
     let first = redeem(&server, &code).await;
     assert_eq!(first.status, 200, "{}", first.text());
     let rotated = first.json()["refresh_token"]
@@ -406,7 +440,7 @@ async fn metrics_count_real_flows_exactly() {
     assert_eq!(error_of(&refresh(&server, &rotated).await), "invalid_grant");
 
     // More scope than the remembered consent holds: a scope elevation.
-    authorization_code(&server, "mcp:tools mcp:read", None).await;
+    let (_, elevation_id) = authorization_code(&server, "mcp:tools mcp:read", None).await;
 
     // Registrations: one registered, one refused, one over the quota of 2.
     let register = |body: serde_json::Value| {
@@ -495,6 +529,7 @@ async fn metrics_count_real_flows_exactly() {
         .collect();
     routes.sort_unstable();
     routes.dedup();
+    assert_one_elevation_line(&sink, &server.public_client, &elevation_id);
     assert_eq!(
         routes,
         [
@@ -505,6 +540,27 @@ async fn metrics_count_real_flows_exactly() {
             "token"
         ]
     );
+}
+
+/// MCP security best practices, "Scope Minimization": one line per
+/// elevation with the scope requested, the subset granted, the client and
+/// the request id as correlation id.
+fn assert_one_elevation_line(sink: &LogSink, client_id: &str, request_id: &str) {
+    let log = String::from_utf8(sink.0.lock().expect("lock").clone()).expect("utf-8");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("scope_elevation"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    for field in [
+        "latchkey::security".to_owned(),
+        format!("client_id=\"{client_id}\""),
+        "scope_requested=\"mcp:read mcp:tools\"".to_owned(),
+        "scope_granted=\"mcp:read mcp:tools\"".to_owned(),
+        format!("correlation_id={request_id}"),
+    ] {
+        assert!(lines[0].contains(&field), "{field} missing in {}", lines[0]);
+    }
 }
 
 #[tokio::test]
