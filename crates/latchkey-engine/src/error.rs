@@ -386,10 +386,6 @@ impl Refusal {
         Self { error, challenge }
     }
 
-    pub(crate) fn into_response(self) -> EndpointResponse {
-        self.to_response()
-    }
-
     /// The response, keeping the refusal (its error is reported beside it).
     pub(crate) fn to_response(&self) -> EndpointResponse {
         let response = self.error.to_response();
@@ -406,6 +402,33 @@ impl Refusal {
 impl From<EngineError> for Refusal {
     fn from(error: EngineError) -> Self {
         Self::with_challenge(error, Challenge::None)
+    }
+}
+
+/// What a request to the revocation or introspection endpoint came to
+/// ([`crate::Engine::revoke_with_outcome`],
+/// [`crate::Engine::introspect_with_outcome`]).
+#[derive(Debug)]
+pub struct EndpointOutcome {
+    /// The response to send.
+    pub response: EndpointResponse,
+    /// Why the request was refused, if it was.
+    pub refused: Option<EngineError>,
+}
+
+impl EndpointOutcome {
+    pub(crate) fn ok(response: EndpointResponse) -> Self {
+        Self {
+            response,
+            refused: None,
+        }
+    }
+
+    pub(crate) fn refused(refusal: Refusal) -> Self {
+        Self {
+            response: refusal.to_response(),
+            refused: Some(refusal.error),
+        }
     }
 }
 

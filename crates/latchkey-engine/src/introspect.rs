@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::clients::MetadataFetcher;
 use crate::engine::Engine;
-use crate::error::{EngineError, Refusal};
+use crate::error::{EndpointOutcome, EngineError, Refusal};
 use crate::request::{HttpContext, Params};
 use crate::response::EndpointResponse;
 use crate::revoke::MAX_TOKEN_LEN;
@@ -30,9 +30,24 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         http: &HttpContext,
         now: UnixTime,
     ) -> EndpointResponse {
+        self.introspect_with_outcome(params, http, now)
+            .await
+            .response
+    }
+
+    /// [`Engine::introspect`], with the refusal's [`EngineError`], if any,
+    /// beside the response, for observers (metrics).
+    pub async fn introspect_with_outcome(
+        &self,
+        params: &Params,
+        http: &HttpContext,
+        now: UnixTime,
+    ) -> EndpointOutcome {
         match self.introspect_inner(params, http, now).await {
-            Ok(body) => EndpointResponse::json(http::StatusCode::OK, &body).no_store(),
-            Err(refusal) => refusal.into_response(),
+            Ok(body) => {
+                EndpointOutcome::ok(EndpointResponse::json(http::StatusCode::OK, &body).no_store())
+            }
+            Err(refusal) => EndpointOutcome::refused(refusal),
         }
     }
 

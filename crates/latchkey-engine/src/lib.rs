@@ -107,7 +107,7 @@ pub use client_auth::JWT_BEARER_ASSERTION_TYPE;
 pub use clients::{ClientSource, FetchError, MetadataFetcher, NoMetadataFetcher, ResolvedClient};
 pub use config::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig};
 pub use engine::{Engine, EngineSecrets};
-pub use error::EngineError;
+pub use error::{EndpointOutcome, EngineError};
 pub use events::{SECURITY_TARGET, SecurityEvent, emit};
 pub use latchkey_jose::KeyWrapKey;
 pub use request::{HttpContext, Params};

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::clients::MetadataFetcher;
 use crate::engine::Engine;
-use crate::error::{EngineError, Refusal};
+use crate::error::{EndpointOutcome, EngineError, Refusal};
 use crate::events::{SecurityEvent, emit};
 use crate::request::{HttpContext, Params};
 use crate::response::EndpointResponse;
@@ -32,9 +32,20 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
         http: &HttpContext,
         now: UnixTime,
     ) -> EndpointResponse {
+        self.revoke_with_outcome(params, http, now).await.response
+    }
+
+    /// [`Engine::revoke`], with the refusal's [`EngineError`], if any,
+    /// beside the response, for observers (metrics).
+    pub async fn revoke_with_outcome(
+        &self,
+        params: &Params,
+        http: &HttpContext,
+        now: UnixTime,
+    ) -> EndpointOutcome {
         match self.revoke_inner(params, http, now).await {
-            Ok(()) => EndpointResponse::empty_ok().no_store(),
-            Err(refusal) => refusal.into_response(),
+            Ok(()) => EndpointOutcome::ok(EndpointResponse::empty_ok().no_store()),
+            Err(refusal) => EndpointOutcome::refused(refusal),
         }
     }
 

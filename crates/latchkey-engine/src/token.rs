@@ -686,7 +686,7 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
 pub(crate) fn parse_grant_request(params: &Params) -> Result<(), u16> {
     GrantRequest::parse(params)
         .map(|_| ())
-        .map_err(|refusal| refusal.into_response().status.as_u16())
+        .map_err(|refusal| refusal.to_response().status.as_u16())
 }
 
 /// A grant request whose parameters parsed (before anything is looked up).

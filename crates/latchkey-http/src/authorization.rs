@@ -26,7 +26,7 @@ use crate::form::{
     FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, form_pairs, http_context,
     path_segment, require_content_type,
 };
-use crate::observe::{NoObserver, Observer, registration_events, token_events};
+use crate::observe::{NoObserver, Observer, endpoint_events, registration_events, token_events};
 use crate::page::{error_page, security_headers};
 use crate::resource::into_response;
 
@@ -394,8 +394,19 @@ impl<S: Store, F: MetadataFetcher> AuthorizationServer<S, F> {
             }
         };
         let response = match endpoint {
-            Endpoint::Revocation => self.engine.revoke(&params, &http, now).await,
-            Endpoint::Introspection => self.engine.introspect(&params, &http, now).await,
+            Endpoint::Revocation => {
+                let outcome = self.engine.revoke_with_outcome(&params, &http, now).await;
+                endpoint_events(&outcome, "revocation", self.observer.as_ref());
+                outcome.response
+            }
+            Endpoint::Introspection => {
+                let outcome = self
+                    .engine
+                    .introspect_with_outcome(&params, &http, now)
+                    .await;
+                endpoint_events(&outcome, "introspection", self.observer.as_ref());
+                outcome.response
+            }
             _ => {
                 let outcome = self
                     .engine

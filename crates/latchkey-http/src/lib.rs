@@ -174,7 +174,8 @@ pub use layer::{
     ValidateOrigin,
 };
 pub use observe::{
-    Event, NoObserver, Observer, RevocationCause, registration_events, token_events,
+    Event, NoObserver, Observer, RevocationCause, endpoint_events, registration_events,
+    token_events,
 };
 pub use page::{error_page, security_headers};
 pub use resource::{

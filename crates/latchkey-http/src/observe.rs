@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use latchkey_engine::register::{RegistrationOutcome, RegistrationResult};
-use latchkey_engine::{EngineError, TokenOutcome};
+use latchkey_engine::{EndpointOutcome, EngineError, TokenOutcome};
 use latchkey_registration::GrantType;
 use latchkey_types::ErrorCode;
 
@@ -81,7 +81,8 @@ pub enum Event<'a> {
     },
     /// The store failed while serving `area`.
     StoreFailed {
-        /// Where: `token`, `registration`, or a name the server chooses.
+        /// Where: `token`, `registration`, `revocation`, `introspection`,
+        /// or a name the server chooses.
         area: &'static str,
     },
     /// A request was answered with `429` by the limit named `limit`.
@@ -192,6 +193,15 @@ pub fn registration_events(outcome: &RegistrationOutcome, observer: &dyn Observe
             }
         }
         _ => {}
+    }
+}
+
+/// Hands `observer` the events of a revocation or introspection request
+/// (`area` names the endpoint): [`Event::StoreFailed`] when the store
+/// failed; other refusals are not counted.
+pub fn endpoint_events(outcome: &EndpointOutcome, area: &'static str, observer: &dyn Observer) {
+    if matches!(outcome.refused, Some(EngineError::Store(_))) {
+        observer.observe(&Event::StoreFailed { area });
     }
 }
 
@@ -327,6 +337,25 @@ mod tests {
                 "store_failed token"
             ]
         );
+    }
+
+    #[test]
+    fn a_store_failure_at_revocation_or_introspection_is_counted() {
+        let record = |refused| {
+            let outcome = EndpointOutcome {
+                response: EndpointResponse::empty_ok(),
+                refused,
+            };
+            let recorder = Recorder::default();
+            endpoint_events(&outcome, "revocation", &recorder);
+            recorder.0.into_inner().expect("lock")
+        };
+        assert_eq!(
+            record(Some(EngineError::Store(StoreError::Duplicate))),
+            ["store_failed revocation"]
+        );
+        assert!(record(Some(EngineError::ClientAuthenticationFailed)).is_empty());
+        assert!(record(None).is_empty());
     }
 
     #[test]

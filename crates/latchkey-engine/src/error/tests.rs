@@ -178,11 +178,11 @@ fn rfc_9449_section_8_use_dpop_nonce_carries_the_fresh_nonce() {
 fn rfc_6749_section_5_2_basic_challenge_only_on_a_401() {
     let failed = Refusal::with_challenge(EngineError::ClientAuthenticationFailed, Challenge::Basic);
     assert_eq!(
-        failed.into_response().header("www-authenticate"),
+        failed.to_response().header("www-authenticate"),
         Some("Basic realm=\"latchkey\"")
     );
     let not_401 = Refusal::with_challenge(EngineError::ClientIdMismatch, Challenge::Basic);
-    assert_eq!(not_401.into_response().header("www-authenticate"), None);
+    assert_eq!(not_401.to_response().header("www-authenticate"), None);
     let no_basic = Refusal::from(EngineError::ClientAuthenticationFailed);
-    assert_eq!(no_basic.into_response().header("www-authenticate"), None);
+    assert_eq!(no_basic.to_response().header("www-authenticate"), None);
 }
