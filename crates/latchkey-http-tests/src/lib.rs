@@ -57,6 +57,7 @@ pub mod cases;
 pub mod client;
 pub mod dpop;
 pub mod foreign_issuer;
+pub mod forms;
 pub mod remote_keys;
 
 use std::sync::Arc;

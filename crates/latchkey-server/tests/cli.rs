@@ -320,13 +320,7 @@ fn serve_refuses_a_database_that_others_can_read() {
     assert_eq!(mode & 0o777, 0o600, "a new database is private");
     std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    command.arg("serve").current_dir(&dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LATCHKEY_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = serve_command(&dir);
     command
         .env("LATCHKEY_BIND", "127.0.0.1:0")
         .stdout(std::process::Stdio::piped())
@@ -359,6 +353,18 @@ fn serve_refuses_a_database_that_others_can_read() {
         )),
         "{stderr}"
     );
+}
+
+/// `latchkey serve` in `dir`, with no `LATCHKEY_*` variable of this process.
+fn serve_command(dir: &PathBuf) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command.arg("serve").current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LATCHKEY_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// A free loopback port (bound, then released for the server to take).
@@ -394,13 +400,7 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 fn serve_answers_metrics_on_the_metrics_bind_only() {
     let dir = temp_dir("metrics-serve");
     let (main, metrics) = (free_port(), free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    command.arg("serve").current_dir(&dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LATCHKEY_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = serve_command(&dir);
     command
         .env("LATCHKEY_BIND", format!("127.0.0.1:{main}"))
         .env("LATCHKEY_ISSUER", format!("http://127.0.0.1:{main}"))
