@@ -8,7 +8,7 @@
 //! and from the variants of `EngineError`, never from response bodies or log
 //! text: [`token_events`] and [`registration_events`] are the one mapping.
 //! Every label an event offers comes from a closed set (`ErrorCode`,
-//! `GrantType`, [`Endpoint`], `&'static str` names chosen by the code), so a
+//! `GrantType`, [`crate::Endpoint`], `&'static str` names chosen by the code), so a
 //! client cannot create label values. No event carries a secret.
 //!
 //! Events the layer itself cannot see (request latency, rate limits,
@@ -107,7 +107,7 @@ pub enum Event<'a> {
     },
     /// A request was answered on the route named `route`, after `elapsed`.
     RequestCompleted {
-        /// The route's name (an [`Endpoint::name`] or another fixed name),
+        /// The route's name (an [`crate::Endpoint::name`] or another fixed name),
         /// never the raw path.
         route: &'static str,
         /// Time from the request's head to the response's.
