@@ -17,6 +17,8 @@
 //! pending request in a cookie bound to the browser, single use through the
 //! store's replay table.
 
+use std::borrow::Cow;
+
 use latchkey_fetch::{BasicCredentials, FetchError, Fetcher, Policy};
 use latchkey_jose::Jwks;
 use latchkey_types::{SecretString, UnixTime};
@@ -32,6 +34,10 @@ use crate::error::ServerError;
 
 /// The largest discovery document or JWK Set read.
 pub const MAX_DOCUMENT_LEN: usize = 256 * 1024;
+
+/// The largest token error response read (RFC 6749 section 5.2: `error`,
+/// `error_description`, `error_uri`).
+pub const MAX_TOKEN_ERROR_LEN: usize = 4 * 1024;
 
 /// Why an upstream sign-in stopped. The error page names the provider and
 /// [`SignInError::reason`]; nothing was stored.
@@ -66,16 +72,16 @@ pub enum SignInError {
 impl SignInError {
     /// The reason the error page gives after the provider's name. One
     /// exhaustive match (STYLE.md section 3).
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Cow<'static, str> {
         match self {
-            Self::Upstream(error) => error.reason().message(),
-            Self::Unreachable { .. } => "the provider could not be reached; try again later",
-            Self::UnknownProvider => "this sign-in option does not exist",
+            Self::Upstream(error) => error.page_reason(),
+            Self::Unreachable { .. } => "the provider could not be reached; try again later".into(),
+            Self::UnknownProvider => "this sign-in option does not exist".into(),
             Self::NoPendingSignIn => {
-                "this sign-in response does not belong to a sign-in started in this browser; start again"
+                "this sign-in response does not belong to a sign-in started in this browser; start again".into()
             }
-            Self::Replayed => "this sign-in response was already used; start again",
-            Self::Store => "the server could not finish this step; try again in a moment",
+            Self::Replayed => "this sign-in response was already used; start again".into(),
+            Self::Store => "the server could not finish this step; try again in a moment".into(),
         }
     }
 }
@@ -380,9 +386,17 @@ impl UpstreamSignIn {
                 SecretString::new(configured.secret.expose_secret().to_owned()),
             )
         });
+        // RFC 6749 section 5.2: a refusal is a 400 (or 401) with a JSON
+        // body naming the `error`; read it, within a small bound.
         let response = configured
             .fetcher
-            .post_form(&url, &pairs, basic.as_ref(), MAX_TOKEN_RESPONSE_LEN)
+            .post_form_reading_errors(
+                &url,
+                &pairs,
+                basic.as_ref(),
+                MAX_TOKEN_RESPONSE_LEN,
+                MAX_TOKEN_ERROR_LEN,
+            )
             .await;
         let response = match response {
             Ok(response) => response,
@@ -393,7 +407,7 @@ impl UpstreamSignIn {
         };
         Ok(TokenResponse::parse(
             configured.provider.kind(),
-            200,
+            response.status(),
             response.body(),
         )?)
     }

@@ -41,6 +41,8 @@ struct Op {
     jwks_fetches: usize,
     /// The `Authorization` header of each userinfo request.
     userinfo_requests: Vec<Option<String>>,
+    /// When set, the token endpoint answers with this status and body.
+    token_error: Option<(u16, Value)>,
 }
 
 type Shared = Arc<Mutex<Op>>;
@@ -67,6 +69,7 @@ async fn start_provider() -> (String, Shared) {
         token_requests: Vec::new(),
         jwks_fetches: 0,
         userinfo_requests: Vec::new(),
+        token_error: None,
     }));
     let userinfo = Arc::clone(&op);
     let (discovery, jwks, token) = (Arc::clone(&op), Arc::clone(&op), Arc::clone(&op));
@@ -120,6 +123,10 @@ async fn start_provider() -> (String, Shared) {
                     .into_owned()
                     .collect();
                 op.token_requests.push((authorization, form));
+                if let Some((status, body)) = op.token_error.clone() {
+                    let status = axum::http::StatusCode::from_u16(status).expect("status");
+                    return std::future::ready((status, axum::Json(body)));
+                }
                 let key = &op.keys[op.current];
                 let mut header = JoseHeader::new(Algorithm::Es256);
                 header.kid = Some(key.public_jwk().kid().unwrap_or_default().to_owned());
@@ -131,14 +138,15 @@ async fn start_provider() -> (String, Shared) {
                     parts[1] = Base64UrlUnpadded::encode_string(claims.to_string().as_bytes());
                     id_token = parts.join(".");
                 }
-                async move {
+                std::future::ready((
+                    axum::http::StatusCode::OK,
                     axum::Json(json!({
                         "access_token": "upstream-access-token",
                         "token_type": "Bearer",
                         "expires_in": 300,
                         "id_token": id_token
-                    }))
-                }
+                    })),
+                ))
             }),
         );
     // A plain OAuth 2.0 provider's userinfo endpoint, GitHub-shaped.
@@ -744,10 +752,9 @@ async fn issue_10_one_provider_without_passwords_goes_straight_to_it() {
     assert_eq!(posted.status, 403);
 }
 
-#[tokio::test]
-async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
-    let (provider, op) = start_provider().await;
-    let server = start_server_with(
+/// A server with the fake provider configured as `kind = "oauth2"`, with `extra`.
+async fn start_oauth2_server(provider: &str, extra: &str) -> Server {
+    start_server_with(
         &format!(
             r#"
             [[identity_providers]]
@@ -761,11 +768,138 @@ async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
             userinfo_endpoint = "{provider}/userinfo"
             subject_field = "id"
             token_endpoint_auth_method = "client_secret_post"
+            {extra}
             "#
         ),
         true,
     )
+    .await
+}
+
+/// The callback path with `code`, the state of `started`, and `iss` if given.
+fn oauth2_callback_path(started: &Started, iss: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("code", "c0de")
+        .append_pair("state", started.param("state"));
+    if let Some(iss) = iss {
+        query.append_pair("iss", iss);
+    }
+    format!("/latchkey/callback/corp?{}", query.finish())
+}
+
+#[tokio::test]
+async fn rfc_9207_section_2_4_an_oauth2_provider_sending_iss_needs_a_configured_issuer() {
+    let (provider, op) = start_provider().await;
+    // No issuer configured: a sent iss cannot be compared, so the sign-in
+    // stops on the "misconfigured" page before the code is redeemed.
+    let server = start_oauth2_server(&provider, "").await;
+    let started = start(&server, &provider).await;
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &oauth2_callback_path(&started, Some(&provider)),
+    )
     .await;
+    assert_refused(
+        &server,
+        &response,
+        "583231",
+        "this sign-in option is misconfigured; tell the administrator",
+    )
+    .await;
+    assert!(
+        op.lock()
+            .expect("the provider's state")
+            .token_requests
+            .is_empty()
+    );
+
+    // With `issuer` set: the same iss is accepted, another one refused, and
+    // a response without iss still accepted (oauth2 has no metadata saying
+    // the provider always sends it).
+    let server = start_oauth2_server(&provider, &format!("issuer = \"{provider}\"")).await;
+    let started = start(&server, &provider).await;
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &oauth2_callback_path(&started, Some(&format!("{provider}/"))),
+    )
+    .await;
+    assert_refused(
+        &server,
+        &response,
+        "583231",
+        "the provider&#39;s response was malformed",
+    )
+    .await;
+    for iss in [Some(provider.as_str()), None] {
+        let started = start(&server, &provider).await;
+        let response = callback(
+            &server,
+            &started.cookies(),
+            &oauth2_callback_path(&started, iss),
+        )
+        .await;
+        assert_eq!(response.status, 303, "{iss:?}: {}", response.text());
+    }
+}
+
+#[tokio::test]
+async fn rfc_6749_section_5_2_the_token_endpoints_error_is_named_on_the_page() {
+    let (provider, op) = start_provider().await;
+    let server = start_oauth2_server(&provider, "").await;
+    for (status, error, shown) in [
+        (400, "invalid_grant", "invalid_grant"),
+        (401, "invalid_client", "invalid_client"),
+        (400, "<b>bad</b>", "?b?bad??b?"),
+    ] {
+        op.lock().expect("the provider's state").token_error = Some((
+            status,
+            json!({"error": error, "error_description": "The code has expired <script>"}),
+        ));
+        let started = start(&server, &provider).await;
+        let response = callback(
+            &server,
+            &started.cookies(),
+            &oauth2_callback_path(&started, None),
+        )
+        .await;
+        assert_refused(
+            &server,
+            &response,
+            "583231",
+            &format!("the provider refused the code: {shown}."),
+        )
+        .await;
+        let body = response.text();
+        assert!(
+            !body.contains("<script>") && !body.contains("expired"),
+            "{body}"
+        );
+    }
+    // A 400 that is not JSON: only its status, as before.
+    op.lock().expect("the provider's state").token_error = Some((400, json!(["not", "an object"])));
+    let started = start(&server, &provider).await;
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &oauth2_callback_path(&started, None),
+    )
+    .await;
+    assert_refused(
+        &server,
+        &response,
+        "583231",
+        "the provider did not complete the sign-in",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
+    let (provider, op) = start_provider().await;
+    let server = start_oauth2_server(&provider, "").await;
     let started = start(&server, &provider).await;
     assert!(!started.params.iter().any(|(name, _)| name == "nonce"));
     // No RFC 9207 `iss` from a plain OAuth 2.0 provider.
