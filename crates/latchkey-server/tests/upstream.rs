@@ -286,6 +286,25 @@ fn set_cookie(response: &Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The `name=value` of the Set-Cookie header of the upstream cookie (named
+/// `latchkey-upstream-{id}`, one per pending sign-in) being set or cleared.
+fn upstream_cookie(response: &Response) -> Option<String> {
+    let all = upstream_cookies(response);
+    assert!(all.len() <= 1, "{all:?}");
+    all.into_iter().next()
+}
+
+/// Every upstream cookie set or cleared by `response`, as `name=value`.
+fn upstream_cookies(response: &Response) -> Vec<String> {
+    response
+        .header_all("set-cookie")
+        .into_iter()
+        .filter_map(|set| set.split(';').next())
+        .filter(|pair| pair.starts_with("latchkey-upstream-"))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn field(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = body.find(&marker).expect("form field") + marker.len();
@@ -317,9 +336,19 @@ impl Started {
     }
 }
 
-/// `/authorize` -> the login page -> "Continue with Corp SSO".
+/// `/authorize` -> the login page -> "Continue with Corp SSO", in a new browser.
 async fn start(server: &Server, provider: &str) -> Started {
-    let login = send(&server.base, &Request::new("GET", &authorize_path(server))).await;
+    start_in(server, provider, None).await
+}
+
+/// The same in the browser whose cookies are `jar` (its `latchkey=` cookie
+/// first), or in a new one.
+async fn start_in(server: &Server, provider: &str, jar: Option<&str>) -> Started {
+    let mut get = Request::new("GET", &authorize_path(server));
+    if let Some(jar) = jar {
+        get = get.header("cookie", jar);
+    }
+    let login = send(&server.base, &get).await;
     assert_eq!(login.status, 200, "{}", login.text());
     let page = login.text();
     assert!(page.contains("Continue with Corp SSO"), "{page}");
@@ -334,13 +363,16 @@ async fn start(server: &Server, provider: &str) -> Started {
         )),
         "{csp}"
     );
-    let browser = set_cookie(&login, "latchkey").expect("browser cookie");
+    let browser = match jar {
+        Some(jar) => jar.split("; ").next().expect("browser cookie").to_owned(),
+        None => set_cookie(&login, "latchkey").expect("browser cookie"),
+    };
     let csrf = field(&page, "csrf");
     let request = field(&page, "request");
     let begun = send(
         &server.base,
         &Request::new("POST", "/latchkey/upstream/corp")
-            .header("cookie", &browser)
+            .header("cookie", jar.unwrap_or(&browser))
             .form(&[("csrf", &csrf), ("request", &request)]),
     )
     .await;
@@ -350,7 +382,10 @@ async fn start(server: &Server, provider: &str) -> Started {
         location.starts_with(&format!("{provider}/authorize?")),
         "{location}"
     );
-    let upstream = set_cookie(&begun, "latchkey-upstream").expect("upstream cookie");
+    let upstream = upstream_cookies(&begun)
+        .into_iter()
+        .find(|pair| !pair.ends_with('='))
+        .expect("upstream cookie");
     let set = begun.header_all("set-cookie").join("\n");
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Lax"),
@@ -408,10 +443,8 @@ async fn assert_refused(server: &Server, response: &Response, sub: &str, reason:
         "{body}"
     );
     assert!(response.header("location").is_none());
-    assert_eq!(
-        set_cookie(response, "latchkey-upstream").as_deref(),
-        Some("latchkey-upstream=")
-    );
+    let cleared = upstream_cookie(response).expect("the upstream cookie cleared");
+    assert!(cleared.ends_with('='), "{cleared}");
     assert_eq!(set_cookie(response, "latchkey"), None, "no session");
     let subject = Subject::parse(&format!("corp:{sub}")).expect("subject");
     assert_eq!(server.store.user(&subject).await.expect("store"), None);
@@ -649,8 +682,16 @@ async fn issue_10_each_listed_refusal_ends_on_an_error_page_with_nothing_stored(
     let mixed = format!("{}; {}", other.browser, started.upstream);
     let response = callback(&server, &mixed, &path).await;
     assert_refused(&server, &response, "victim", elsewhere).await;
-    // The other browser's own pending sign-in, with this state: a mismatch.
+    // The other browser's own pending sign-in is under another name (each
+    // is named after its own state): nothing waits for this state there.
     let response = callback(&server, &other.cookies(), &path).await;
+    assert_refused(&server, &response, "victim", elsewhere).await;
+    // Its cookie renamed to this state's: sealed to the other browser's
+    // pending sign-in, whose state differs.
+    let (_, value) = other.upstream.split_once('=').expect("cookie");
+    let (name, _) = started.upstream.split_once('=').expect("cookie");
+    let renamed = format!("{}; {name}={value}", other.browser);
+    let response = callback(&server, &renamed, &path).await;
     assert_refused(
         &server,
         &response,
@@ -674,7 +715,7 @@ async fn issue_10_each_listed_refusal_ends_on_an_error_page_with_nothing_stored(
         .await;
         assert_eq!(forged.status, 403, "{}", forged.text());
         assert!(forged.header("location").is_none());
-        assert_eq!(set_cookie(&forged, "latchkey-upstream"), None);
+        assert_eq!(upstream_cookie(&forged), None);
     }
 
     // Denied at the provider.
@@ -737,7 +778,7 @@ async fn issue_10_one_provider_without_passwords_goes_straight_to_it() {
         "{location}"
     );
     assert!(set_cookie(&response, "latchkey").is_some());
-    assert!(set_cookie(&response, "latchkey-upstream").is_some());
+    assert!(upstream_cookie(&response).is_some());
     // And the password form is refused.
     let posted = send(
         &server.base,
@@ -936,4 +977,129 @@ async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
         user.upstream.and_then(|u| u.name).as_deref(),
         Some("The Octocat")
     );
+}
+
+/// `jar` after `response`: each cookie it sets replaces the one of that
+/// name; a cleared one (empty value) goes.
+fn update_jar(jar: &str, response: &Response) -> String {
+    let mut pairs: Vec<(String, String)> = jar
+        .split("; ")
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    for set in response.header_all("set-cookie") {
+        let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
+            continue;
+        };
+        pairs.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            pairs.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    // The browser cookie first, as `start_in` expects.
+    pairs.sort_by_key(|(n, _)| n != "latchkey");
+    pairs
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn issue_10_two_tabs_of_one_browser_sign_in_at_once_and_the_pending_ones_are_capped() {
+    let (provider, op) = start_provider().await;
+    let server = start_server(&provider, true).await;
+    // Tab 1 and tab 2 both go to the provider before either comes back.
+    let first = start(&server, &provider).await;
+    let mut jar = first.cookies();
+    let second = start_in(&server, &provider, Some(&jar)).await;
+    assert_ne!(first.upstream, second.upstream);
+    jar = format!("{jar}; {}", second.upstream);
+    assert_eq!(jar.matches("latchkey-upstream-").count(), 2);
+
+    // Tab 2 comes back first and signs in; the browser's cookie changes.
+    op.lock().expect("the provider's state").claims = claims(&provider, &second, "second");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, second.param("state")),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    jar = update_jar(&jar, &response);
+    assert_eq!(jar.matches("latchkey-upstream-").count(), 1, "{jar}");
+    // Then tab 1, with the same browser's cookies.
+    op.lock().expect("the provider's state").claims = claims(&provider, &first, "first");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, first.param("state")),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    for sub in ["corp:first", "corp:second"] {
+        let subject = Subject::parse(sub).expect("subject");
+        assert!(
+            server.store.user(&subject).await.expect("store").is_some(),
+            "{sub}"
+        );
+    }
+
+    // At most four pending at once: a fifth drops the oldest, whose
+    // callback then finds nothing; the newer ones still complete.
+    let mut tabs = vec![start(&server, &provider).await];
+    let mut jar = tabs[0].cookies();
+    for _ in 1..4 {
+        let tab = start_in(&server, &provider, Some(&jar)).await;
+        assert!(!jar.contains(&tab.upstream));
+        jar = format!("{jar}; {}", tab.upstream);
+        tabs.push(tab);
+    }
+    // The fifth's response cleared the first one.
+    let login = send(
+        &server.base,
+        &Request::new("GET", &authorize_path(&server)).header("cookie", &jar),
+    )
+    .await;
+    let page = login.text();
+    let begun = send(
+        &server.base,
+        &Request::new("POST", "/latchkey/upstream/corp")
+            .header("cookie", &jar)
+            .form(&[
+                ("csrf", &field(&page, "csrf")),
+                ("request", &field(&page, "request")),
+            ]),
+    )
+    .await;
+    assert_eq!(begun.status, 303);
+    let set = upstream_cookies(&begun);
+    let (oldest, _) = tabs[0].upstream.split_once('=').expect("cookie");
+    assert!(set.contains(&format!("{oldest}=")), "{set:?}");
+    assert_eq!(set.len(), 2, "{set:?}");
+    // In the browser: at most four upstream cookies.
+    let jar = update_jar(&jar, &begun);
+    assert_eq!(jar.matches("latchkey-upstream-").count(), 4, "{jar}");
+    op.lock().expect("the provider's state").claims = claims(&provider, &tabs[0], "oldest");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, tabs[0].param("state")),
+    )
+    .await;
+    assert_refused(
+        &server,
+        &response,
+        "oldest",
+        "this sign-in response does not belong to a sign-in started in this browser",
+    )
+    .await;
+    op.lock().expect("the provider's state").claims = claims(&provider, &tabs[1], "kept");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, tabs[1].param("state")),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
 }
