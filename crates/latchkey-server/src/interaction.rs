@@ -975,7 +975,7 @@ where
     async fn login_form_targets(&self, pending: &PendingAuthorization) -> String {
         let mut targets: Vec<String> = pages::redirect_origin(pending).into_iter().collect();
         if let Some(upstream) = &self.upstream {
-            targets.extend(upstream.authorization_origins().await);
+            targets.extend(upstream.authorization_origins(self.clock.now()).await);
         }
         targets.join(" ")
     }

@@ -59,6 +59,7 @@ async fn start_provider() -> (String, Shared) {
     let keys = vec![
         SigningKey::generate(Algorithm::Es256, "op-1".to_owned(), &mut rng),
         SigningKey::generate(Algorithm::Es256, "op-2".to_owned(), &mut rng),
+        SigningKey::generate(Algorithm::Es256, "op-3".to_owned(), &mut rng),
     ];
     let op = Arc::new(Mutex::new(Op {
         issuer: issuer.clone(),
@@ -763,6 +764,25 @@ async fn oidc_core_section_10_1_1_an_unknown_kid_fetches_the_keys_once_more() {
     let path = callback_path(&provider, started.param("state"));
     let response = callback(&server, &started.cookies(), &path).await;
     assert_eq!(response.status, 303, "{}", response.text());
+    assert_eq!(op.lock().expect("the provider's state").jwks_fetches, 2);
+
+    // Another unknown kid within the minute (a forged one, or a second
+    // rotation): the keys are not fetched again, and the token is refused.
+    let started = start(&server, &provider).await;
+    {
+        let mut op = op.lock().expect("the provider's state");
+        op.current = 2;
+        op.claims = claims(&provider, &started, "third");
+    }
+    let path = callback_path(&provider, started.param("state"));
+    let response = callback(&server, &started.cookies(), &path).await;
+    assert_refused(
+        &server,
+        &response,
+        "third",
+        "the provider&#39;s identity token was not valid",
+    )
+    .await;
     assert_eq!(op.lock().expect("the provider's state").jwks_fetches, 2);
 }
 
