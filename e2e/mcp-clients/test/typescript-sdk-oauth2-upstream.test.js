@@ -9,7 +9,8 @@
 // client's loopback redirect -> finishAuth (token) -> tools/call whoami
 // answering `plain:johndoe`. Then a refusal through the same provider: a
 // subject outside `allowed_subjects` ends on Latchkey's error page, with no
-// local user.
+// local user; and a token endpoint answering `invalid_grant` (RFC 6749
+// section 5.2), which the page names.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -48,7 +49,7 @@ async function startMockProvider(t) {
   op.service.on('beforeUserinfo', (_response, req) => {
     seen.userinfo.push(req.headers.authorization ?? null);
   });
-  return { base, seen };
+  return { base, seen, service: op.service };
 }
 
 function config(base, extra = '') {
@@ -150,6 +151,38 @@ test(`oauth2-mock-server ${mockVersion}: a subject outside allowed_subjects ends
     assert.equal(provider.seen.userinfo.length, 1, 'the provider was asked who it is');
     assert.doesNotMatch(await server.users(), /plain:/);
     assert.match(server.log(), /upstream sign-in refused/);
+  } catch (error) {
+    t.diagnostic(`server log:\n${server.log()}`);
+    throw error;
+  }
+});
+
+test(`oauth2-mock-server ${mockVersion}: a token endpoint answering invalid_grant is named on the error page`, async (t) => {
+  const provider = await startMockProvider(t);
+  // The provider's own hook for its token response: a 400 with an RFC 6749
+  // section 5.2 error body, as when a code was already used or has expired.
+  provider.service.once('beforeResponse', (response) => {
+    response.statusCode = 400;
+    response.body = { error: 'invalid_grant', error_description: 'The code <b>expired</b>' };
+  });
+  const { server, listener } = await start(t, provider.base);
+  try {
+    const page = await refusedUpstream({
+      browser,
+      server,
+      listener,
+      store: new Store(),
+      clientName: 'Latchkey e2e (plain OAuth 2.0 invalid_grant)',
+      button: 'Continue with Plain OAuth',
+      atProvider: async () => {},
+    });
+    assert.equal(page.status, 400);
+    assert.match(page.text, /Sign-in with Plain OAuth failed: the provider refused the code: invalid_grant\./, page.text);
+    assert.doesNotMatch(page.text, /expired/);
+    assert.equal(provider.seen.token.length, 1);
+    assert.equal(provider.seen.userinfo.length, 0);
+    assert.doesNotMatch(await server.users(), /plain:/);
+    assert.match(server.log(), /the provider refused the code: invalid_grant \(error_description "The code <b>expired<\/b>"\)/);
   } catch (error) {
     t.diagnostic(`server log:\n${server.log()}`);
     throw error;
