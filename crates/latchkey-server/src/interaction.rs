@@ -196,6 +196,8 @@ pub struct Pages<S: Store, F: MetadataFetcher> {
     peer_warned: AtomicBool,
     verifications: Semaphore,
     cookie_name: &'static str,
+    /// The prefix of the upstream cookies, one per pending sign-in
+    /// (`{prefix}-{id}`, see `upstream_cookie_for`).
     upstream_cookie_name: &'static str,
     secure_cookie: bool,
     choices: SignInChoices,
