@@ -37,7 +37,10 @@
 //! - **Redirects** ([`FetchError::Redirect`]): never followed, since the
 //!   target would need the same checks (MCP Security Best Practices, "Validate
 //!   Redirect Targets"). Any status other than `200` is an error
-//!   ([`FetchError::Status`]).
+//!   ([`FetchError::Status`]), and its body is not read; the one exception
+//!   is [`Fetcher::post_form_reading_errors`], which returns a `400` or
+//!   `401` answer to a token request with a body of at most
+//!   [`MAX_ERROR_BODY_LEN`] bytes, for its RFC 6749 section 5.2 `error`.
 //! - **Large bodies**: a declared `Content-Length` over the caller's limit is
 //!   refused before reading, and reading stops at the limit
 //!   ([`FetchError::TooLarge`]; CIMD draft section 6.6 recommends 5 KB for
@@ -196,7 +199,7 @@ impl Fetcher {
             .request(Method::GET, url)?
             .body(Full::default())
             .map_err(|_| FetchError::MalformedUrl)?;
-        self.send(request, max_len).await
+        self.send(request, max_len, None).await
     }
 
     /// `GET url` with `authorization` as the `Authorization` header (marked
@@ -217,7 +220,7 @@ impl Fetcher {
             .header(AUTHORIZATION, value)
             .body(Full::default())
             .map_err(|_| FetchError::MalformedUrl)?;
-        self.send(request, max_len).await
+        self.send(request, max_len, None).await
     }
 
     /// `POST url` with `form` as an `application/x-www-form-urlencoded` body
@@ -243,7 +246,38 @@ impl Fetcher {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|_| FetchError::MalformedUrl)?;
-        self.send(request, max_len).await
+        self.send(request, max_len, None).await
+    }
+
+    /// [`Fetcher::post_form`] for a token request (RFC 6749 section 4.1.3):
+    /// a `400` or `401` answer is returned as a response too, so that the
+    /// caller can read the error response (RFC 6749 section 5.2: `error`,
+    /// `error_description` in a JSON body). Such a body is read only up to
+    /// `error_max_len` bytes (at most [`MAX_ERROR_BODY_LEN`]; over it,
+    /// [`FetchError::Status`] as before), and [`Response::status`] says
+    /// which it was. Every other limit and refusal stays as for `post_form`.
+    pub async fn post_form_reading_errors(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic: Option<&BasicCredentials>,
+        max_len: usize,
+        error_max_len: usize,
+    ) -> Result<Response, FetchError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .request(Method::POST, url)?
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(credentials) = basic {
+            request = request.header(AUTHORIZATION, credentials.header_value()?);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| FetchError::MalformedUrl)?;
+        let errors = ErrorBodies(error_max_len.min(MAX_ERROR_BODY_LEN));
+        self.send(request, max_len, Some(errors)).await
     }
 
     /// A request builder for `url` after the checks that need no network:
@@ -280,8 +314,9 @@ impl Fetcher {
         &self,
         request: Request<Full<Bytes>>,
         max_len: usize,
+        errors: Option<ErrorBodies>,
     ) -> Result<Response, FetchError> {
-        tokio::time::timeout(self.timeout, self.exchange(request, max_len))
+        tokio::time::timeout(self.timeout, self.exchange(request, max_len, errors))
             .await
             .map_err(|_| FetchError::Timeout)?
     }
@@ -290,6 +325,7 @@ impl Fetcher {
         &self,
         request: Request<Full<Bytes>>,
         max_len: usize,
+        errors: Option<ErrorBodies>,
     ) -> Result<Response, FetchError> {
         let response = self
             .client
@@ -300,16 +336,24 @@ impl Fetcher {
         if status.is_redirection() {
             return Err(FetchError::Redirect(status.as_u16()));
         }
-        if status != StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
+        let max_len = match (status, errors) {
+            (StatusCode::OK, _) => max_len,
+            (StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED, Some(ErrorBodies(limit))) => limit,
+            _ => return Err(FetchError::Status(status.as_u16())),
+        };
+        // An error body over its limit is only the status it came with.
+        let too_large = if status == StatusCode::OK {
+            FetchError::TooLarge
+        } else {
+            FetchError::Status(status.as_u16())
+        };
         let declared = response
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > max_len as u64) {
-            return Err(FetchError::TooLarge);
+            return Err(too_large);
         }
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, max_len)
@@ -317,13 +361,14 @@ impl Fetcher {
             .await
             .map_err(|error| {
                 if error.downcast_ref::<LengthLimitError>().is_some() {
-                    FetchError::TooLarge
+                    too_large
                 } else {
                     FetchError::Http
                 }
             })?
             .to_bytes();
         Ok(Response {
+            status: status.as_u16(),
             headers: parts.headers,
             body,
         })
@@ -391,14 +436,28 @@ impl FetcherBuilder {
     }
 }
 
-/// A `200` response: its header fields and its body (within the limit).
+/// The most [`Fetcher::post_form_reading_errors`] reads of an error body.
+pub const MAX_ERROR_BODY_LEN: usize = 16 * 1024;
+
+/// Whether and how far a `400`/`401` body is read.
+#[derive(Clone, Copy)]
+struct ErrorBodies(usize);
+
+/// A `200` response (or, from [`Fetcher::post_form_reading_errors`], a `400`
+/// or `401` one): its status, header fields and body (within the limit).
 #[derive(Clone, Debug)]
 pub struct Response {
+    status: u16,
     headers: HeaderMap,
     body: Bytes,
 }
 
 impl Response {
+    /// The status: `200`, unless the caller opted in to error bodies.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
     /// The header fields.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers

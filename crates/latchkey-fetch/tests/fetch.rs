@@ -585,3 +585,79 @@ async fn rfc_6749_section_2_3_1_post_form_sends_the_form_and_basic_credentials()
         "{request}"
     );
 }
+
+fn answer(status: &str, body: &str) -> Answer {
+    Answer::Raw(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn rfc_6749_section_5_2_a_token_error_body_is_read_only_on_opt_in_and_bounded() {
+    let error = r#"{"error":"invalid_grant","error_description":"code expired"}"#;
+    for (status, code) in [("400 Bad Request", 400), ("401 Unauthorized", 401)] {
+        let server = Server::start(answer(status, error)).await;
+        let token = local(server.port, "/token");
+        // post_form still drops it.
+        assert_eq!(
+            loopback_operator()
+                .post_form(&token, &[("code", "c")], None, 1024)
+                .await
+                .unwrap_err(),
+            FetchError::Status(code)
+        );
+        let response = loopback_operator()
+            .post_form_reading_errors(&token, &[("code", "c")], None, 1024, 1024)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), code);
+        assert_eq!(response.body(), error.as_bytes());
+        // Over the error limit: only the status, as before.
+        assert_eq!(
+            loopback_operator()
+                .post_form_reading_errors(&token, &[("code", "c")], None, 1024, 10)
+                .await
+                .unwrap_err(),
+            FetchError::Status(code)
+        );
+    }
+    // Other statuses and redirects are refused as always.
+    for (status, refused) in [
+        ("500 Oops", FetchError::Status(500)),
+        ("403 Forbidden", FetchError::Status(403)),
+        ("302 Found", FetchError::Redirect(302)),
+    ] {
+        let server = Server::start(answer(status, error)).await;
+        assert_eq!(
+            loopback_operator()
+                .post_form_reading_errors(&local(server.port, "/token"), &[], None, 1024, 1024)
+                .await
+                .unwrap_err(),
+            refused
+        );
+    }
+    // A 200 keeps its own limit, and its status.
+    let server = Server::start(answer("200 OK", r#"{"access_token":"a"}"#)).await;
+    let response = loopback_operator()
+        .post_form_reading_errors(&local(server.port, "/token"), &[], None, 1024, 4)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // An error body limit above the crate's maximum is held to it.
+    let big = format!(
+        r#"{{"error":"invalid_grant","error_description":"{}"}}"#,
+        "x".repeat(latchkey_fetch::MAX_ERROR_BODY_LEN)
+    );
+    let server = Server::start(answer("400 Bad Request", &big)).await;
+    assert_eq!(
+        loopback_operator()
+            .post_form_reading_errors(&local(server.port, "/token"), &[], None, 1024, usize::MAX)
+            .await
+            .unwrap_err(),
+        FetchError::Status(400)
+    );
+}

@@ -140,6 +140,10 @@ pub const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-in attempts.";
 /// The longest upstream cookie set: browsers keep cookies of about 4 KiB.
 pub const MAX_UPSTREAM_COOKIE_LEN: usize = 3800;
 
+/// The most upstream sign-ins one browser keeps pending at once (one cookie
+/// each); starting another drops the oldest.
+pub const MAX_PENDING_UPSTREAM: usize = 4;
+
 /// How long the browser keeps the upstream cookie (the sealed contents
 /// expire on their own after [`crate::sealed::LOGIN_FORM_LIFETIME`]).
 const UPSTREAM_COOKIE_MAX_AGE: u64 = 15 * 60;
@@ -199,6 +203,8 @@ pub struct Pages<S: Store, F: MetadataFetcher> {
     peer_warned: AtomicBool,
     verifications: Semaphore,
     cookie_name: &'static str,
+    /// The prefix of the upstream cookies, one per pending sign-in
+    /// (`{prefix}-{id}`, see `upstream_cookie_for`).
     upstream_cookie_name: &'static str,
     secure_cookie: bool,
     choices: SignInChoices,
@@ -366,7 +372,7 @@ where
         {
             let id = only.id().as_str().to_owned();
             let mut response = self
-                .start_upstream(&id, pending, &cookie, now, &mut rng)
+                .start_upstream(&id, pending, &request.headers, &cookie, now, &mut rng)
                 .await;
             if set_cookie {
                 self.set_cookie(response.headers_mut(), &cookie);
@@ -739,7 +745,7 @@ where
             Err(SealedError::Expired) => return expired_page(),
             Err(_) => return forged_page(),
         };
-        self.start_upstream(id, pending, &cookie, now, &mut rng)
+        self.start_upstream(id, pending, &parts.headers, &cookie, now, &mut rng)
             .await
     }
 
@@ -751,6 +757,7 @@ where
         &self,
         id: &str,
         authorization: PendingAuthorization,
+        headers: &HeaderMap,
         cookie: &str,
         now: UnixTime,
         rng: &mut impl CryptoRng,
@@ -785,8 +792,64 @@ where
             return self.failure_page();
         };
         response.headers_mut().insert(LOCATION, location);
-        self.set_upstream_cookie(response.headers_mut(), &sealed, UPSTREAM_COOKIE_MAX_AGE);
+        for name in self.oldest_upstream_cookies(headers, cookie, now) {
+            self.set_upstream_cookie(response.headers_mut(), &name, "", 0);
+        }
+        let name = self.upstream_cookie_for(&pending.state_digest());
+        self.set_upstream_cookie(
+            response.headers_mut(),
+            &name,
+            &sealed,
+            UPSTREAM_COOKIE_MAX_AGE,
+        );
         response
+    }
+
+    /// The cookie that holds the pending sign-in whose `state` has `digest`:
+    /// `{prefix}-{id}`, the id the first 72 bits of the digest (SHA-256 of
+    /// the random `state`), base64url. Not a secret: the `state` itself
+    /// travels in URLs; the id only lets each tab's callback find its own
+    /// pending sign-in, so that two tabs can sign in at once.
+    fn upstream_cookie_for(&self, digest: &TokenDigest) -> String {
+        format!(
+            "{}-{}",
+            self.upstream_cookie_name,
+            Base64UrlUnpadded::encode_string(&digest.as_bytes()[..9])
+        )
+    }
+
+    /// The names of the upstream cookies this browser sent that must go so
+    /// that one more fits under [`MAX_PENDING_UPSTREAM`]: those that no
+    /// longer open (expired, another browser's) first, then the oldest
+    /// pending sign-ins.
+    fn oldest_upstream_cookies(
+        &self,
+        headers: &HeaderMap,
+        cookie: &str,
+        now: UnixTime,
+    ) -> Vec<String> {
+        let prefix = format!("{}-", self.upstream_cookie_name);
+        let mut pending: Vec<(Option<UnixTime>, String)> = cookies_with_prefix(headers, &prefix)
+            .into_iter()
+            .map(|(name, value)| {
+                let created = self
+                    .page_key
+                    .open_upstream(&value, cookie, now)
+                    .ok()
+                    .and_then(|seal| PendingUpstream::decode(&seal.upstream).ok())
+                    .map(|pending| pending.created_at());
+                (created, name)
+            })
+            .collect();
+        let excess = (pending.len() + 1).saturating_sub(MAX_PENDING_UPSTREAM);
+        // Stable: within one second, the order the browser sent them in,
+        // which is oldest first (RFC 6265 section 5.4, step 2).
+        pending.sort_by_key(|(created, _)| *created);
+        pending
+            .into_iter()
+            .take(excess)
+            .map(|(_, name)| name)
+            .collect()
     }
 
     /// `GET /latchkey/callback/{id}`: the provider sends the browser back.
@@ -802,11 +865,18 @@ where
         let Some(display_name) = upstream.provider(id).map(|p| p.display_name().to_owned()) else {
             return unknown_provider_page();
         };
-        let mut response = match self.finish_upstream(&upstream, id, &parts, now).await {
+        let name = callback_state(parts.uri.query().unwrap_or_default())
+            .map(|state| self.upstream_cookie_for(&TokenDigest::of(state.as_bytes())));
+        let mut response = match self
+            .finish_upstream(&upstream, id, &parts, name.as_deref(), now)
+            .await
+        {
             Ok(response) => response,
             Err(error) => upstream_error_page(id, &display_name, &error),
         };
-        self.set_upstream_cookie(response.headers_mut(), "", 0);
+        if let Some(name) = name {
+            self.set_upstream_cookie(response.headers_mut(), &name, "", 0);
+        }
         response
     }
 
@@ -815,6 +885,7 @@ where
         upstream: &UpstreamSignIn,
         id: &str,
         parts: &Parts,
+        cookie_name: Option<&str>,
         now: UnixTime,
     ) -> Result<Response, SignInError> {
         let mut rng = os_rng();
@@ -822,7 +893,8 @@ where
         let cookie = self
             .cookie_value(&parts.headers)
             .ok_or(SignInError::NoPendingSignIn)?;
-        let sealed = cookie_named(&parts.headers, self.upstream_cookie_name)
+        let sealed = cookie_name
+            .and_then(|name| cookie_named(&parts.headers, name))
             .ok_or(SignInError::NoPendingSignIn)?;
         let seal =
             self.page_key
@@ -928,7 +1000,57 @@ where
             .map_err(|_| SignInError::Store)?;
         let mut response = see_other_to_consent(&request_id, None);
         self.set_cookie(response.headers_mut(), session.expose_secret());
+        self.reseal_other_upstream_cookies(
+            &parts.headers,
+            cookie_name.unwrap_or_default(),
+            &cookie,
+            session.expose_secret(),
+            now,
+            &mut rng,
+            response.headers_mut(),
+        );
         Ok(response)
+    }
+
+    /// The browser's cookie changes at sign-in (a new session id), and each
+    /// pending sign-in of its other tabs is sealed to the old one: seal them
+    /// again to the new one, keeping their names and remaining lifetime, so
+    /// that those tabs can still come back.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the old and new browser cookies, the request's cookies and the response's headers are all distinct inputs"
+    )]
+    fn reseal_other_upstream_cookies(
+        &self,
+        request: &HeaderMap,
+        this_one: &str,
+        old_cookie: &str,
+        new_cookie: &str,
+        now: UnixTime,
+        rng: &mut impl CryptoRng,
+        response: &mut HeaderMap,
+    ) {
+        let prefix = format!("{}-", self.upstream_cookie_name);
+        for (name, value) in cookies_with_prefix(request, &prefix) {
+            if name == this_one {
+                continue;
+            }
+            let Ok(seal) = self.page_key.open_upstream(&value, old_cookie, now) else {
+                continue;
+            };
+            let Ok(pending) = PendingUpstream::decode(&seal.upstream) else {
+                continue;
+            };
+            let age = now
+                .duration_since(pending.created_at())
+                .map_or(0, |d| d.as_secs());
+            let left = UPSTREAM_COOKIE_MAX_AGE.saturating_sub(age);
+            if left == 0 {
+                continue;
+            }
+            let sealed = self.page_key.seal_upstream(&seal, new_cookie, now, rng);
+            self.set_upstream_cookie(response, &name, &sealed, left);
+        }
     }
 
     /// The origins the login page's forms may end at: the client's redirect
@@ -937,17 +1059,15 @@ where
     async fn login_form_targets(&self, pending: &PendingAuthorization) -> String {
         let mut targets: Vec<String> = pages::redirect_origin(pending).into_iter().collect();
         if let Some(upstream) = &self.upstream {
-            targets.extend(upstream.authorization_origins().await);
+            targets.extend(upstream.authorization_origins(self.clock.now()).await);
         }
         targets.join(" ")
     }
 
-    fn set_upstream_cookie(&self, headers: &mut HeaderMap, value: &str, max_age: u64) {
+    fn set_upstream_cookie(&self, headers: &mut HeaderMap, name: &str, value: &str, max_age: u64) {
         let secure = if self.secure_cookie { "; Secure" } else { "" };
-        let cookie = format!(
-            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-            self.upstream_cookie_name
-        );
+        let cookie =
+            format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
         if let Ok(mut value) = HeaderValue::from_str(&cookie) {
             value.set_sensitive(true);
             headers.append(SET_COOKIE, value);
@@ -1197,6 +1317,32 @@ fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|value| !value.is_empty())
+}
+
+/// Every cookie whose name starts with `prefix`, as (name, value), once each.
+fn cookies_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (name, value) in headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+    {
+        if name.starts_with(prefix) && !value.is_empty() && !found.iter().any(|(n, _)| n == name) {
+            found.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    found
+}
+
+/// The first `state` of a callback query, if any (a repeated one is refused
+/// later, by `latchkey_upstream::CallbackParams::parse`).
+fn callback_state(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "state")
+        .map(|(_, value)| value.into_owned())
+        .filter(|state| !state.is_empty() && state.len() <= 2048)
 }
 
 /// The page for a sign-in through provider `id` that stopped: its name and

@@ -1,10 +1,10 @@
 //! Upstream sign-in (issue 10): the I/O around `latchkey-upstream`. Each
 //! `[[identity_providers]]` entry becomes a [`Configured`] provider with its
 //! own [`Fetcher`], its discovery document and JWK Set fetched when first
-//! needed and kept, and the one exchange the callback needs
+//! needed and kept for [`DOCUMENT_LIFETIME`], and the one exchange the callback needs
 //! ([`UpstreamSignIn::finish`]): the token request, the ID token validated
 //! against the provider's keys (fetched once more on an unknown `kid`, OIDC
-//! Core 1.0 section 10.1.1) or, for `oauth2`, the userinfo request, then
+//! Core 1.0 section 10.1.1, at most once per [`KEY_REFRESH_INTERVAL`]) or, for `oauth2`, the userinfo request, then
 //! admission. The upstream tokens are dropped when `finish` returns: they are
 //! never stored, never logged and never passed on (MCP "token passthrough").
 //!
@@ -16,6 +16,9 @@
 //! The pages (`crate::interaction`) keep the browser state: the sealed
 //! pending request in a cookie bound to the browser, single use through the
 //! store's replay table.
+
+use std::borrow::Cow;
+use std::time::Duration;
 
 use latchkey_fetch::{BasicCredentials, FetchError, Fetcher, Policy};
 use latchkey_jose::Jwks;
@@ -32,6 +35,10 @@ use crate::error::ServerError;
 
 /// The largest discovery document or JWK Set read.
 pub const MAX_DOCUMENT_LEN: usize = 256 * 1024;
+
+/// The largest token error response read (RFC 6749 section 5.2: `error`,
+/// `error_description`, `error_uri`).
+pub const MAX_TOKEN_ERROR_LEN: usize = 4 * 1024;
 
 /// Why an upstream sign-in stopped. The error page names the provider and
 /// [`SignInError::reason`]; nothing was stored.
@@ -66,17 +73,64 @@ pub enum SignInError {
 impl SignInError {
     /// The reason the error page gives after the provider's name. One
     /// exhaustive match (STYLE.md section 3).
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Cow<'static, str> {
         match self {
-            Self::Upstream(error) => error.reason().message(),
-            Self::Unreachable { .. } => "the provider could not be reached; try again later",
-            Self::UnknownProvider => "this sign-in option does not exist",
+            Self::Upstream(error) => error.page_reason(),
+            Self::Unreachable { .. } => "the provider could not be reached; try again later".into(),
+            Self::UnknownProvider => "this sign-in option does not exist".into(),
             Self::NoPendingSignIn => {
-                "this sign-in response does not belong to a sign-in started in this browser; start again"
+                "this sign-in response does not belong to a sign-in started in this browser; start again".into()
             }
-            Self::Replayed => "this sign-in response was already used; start again",
-            Self::Store => "the server could not finish this step; try again in a moment",
+            Self::Replayed => "this sign-in response was already used; start again".into(),
+            Self::Store => "the server could not finish this step; try again in a moment".into(),
         }
+    }
+}
+
+/// How long a provider's discovery document and JWK Set are used before
+/// they are read again: 24 hours. The discovery document is also read again
+/// after any fetch with it failed (an endpoint moved); the JWK Set also on
+/// an unknown `kid`, at most once per [`KEY_REFRESH_INTERVAL`].
+pub const DOCUMENT_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The least time between two reads of a provider's JWK Set caused by an
+/// unknown `kid` (OIDC Core 1.0 section 10.1.1): an ID token with a forged
+/// `kid` cannot make Latchkey fetch the provider's keys more often.
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A fetched document and when it was fetched.
+#[derive(Debug, Clone)]
+struct Kept<T> {
+    value: T,
+    fetched_at: UnixTime,
+}
+
+impl<T: Clone> Kept<T> {
+    /// The value, if fetched less than [`DOCUMENT_LIFETIME`] before `now`
+    /// (a clock that went back keeps it).
+    fn fresh(slot: &Option<Self>, now: UnixTime) -> Option<T> {
+        let kept = slot.as_ref()?;
+        let age = now.duration_since(kept.fetched_at).unwrap_or_default();
+        (age < DOCUMENT_LIFETIME).then(|| kept.value.clone())
+    }
+}
+
+/// A provider's JWK Set as kept: the set, and when an unknown `kid` last
+/// caused a read.
+#[derive(Debug, Default)]
+struct KeySet {
+    kept: Option<Kept<Jwks>>,
+    last_refresh: Option<UnixTime>,
+}
+
+impl KeySet {
+    /// Whether an unknown `kid` may cause a read at `now`: none yet, or the
+    /// last one at least [`KEY_REFRESH_INTERVAL`] ago.
+    fn may_refresh(&self, now: UnixTime) -> bool {
+        self.last_refresh.is_none_or(|last| {
+            now.duration_since(last)
+                .is_some_and(|elapsed| elapsed >= KEY_REFRESH_INTERVAL)
+        })
     }
 }
 
@@ -86,8 +140,11 @@ struct Configured {
     secret: ClientSecret,
     callback: CallbackUrl,
     fetcher: Fetcher,
-    endpoints: Mutex<Option<Endpoints>>,
-    jwks: Mutex<Option<Jwks>>,
+    /// `oauth2`: from the configuration, for good.
+    configured_endpoints: Option<Endpoints>,
+    /// `oidc`: from discovery, for [`DOCUMENT_LIFETIME`].
+    discovered: Mutex<Option<Kept<Endpoints>>>,
+    jwks: Mutex<KeySet>,
 }
 
 impl std::fmt::Debug for Configured {
@@ -129,8 +186,9 @@ impl UpstreamSignIn {
                     secret,
                     callback,
                     fetcher,
-                    endpoints: Mutex::new(endpoints),
-                    jwks: Mutex::new(None),
+                    configured_endpoints: endpoints,
+                    discovered: Mutex::new(None),
+                    jwks: Mutex::new(KeySet::default()),
                 })
             })
             .collect::<Result<Vec<_>, ServerError>>()?;
@@ -163,10 +221,10 @@ impl UpstreamSignIn {
 
     /// The origins of the providers' authorization endpoints (discovered
     /// when needed; a provider that cannot be reached now is left out).
-    pub async fn authorization_origins(&self) -> Vec<String> {
+    pub async fn authorization_origins(&self, now: UnixTime) -> Vec<String> {
         let mut origins = Vec::new();
         for configured in &self.providers {
-            let Ok(endpoints) = self.endpoints(configured).await else {
+            let Ok(endpoints) = self.endpoints(configured, now).await else {
                 continue;
             };
             if let Ok(url) = Url::parse(endpoints.authorization_endpoint()) {
@@ -193,7 +251,7 @@ impl UpstreamSignIn {
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<(String, PendingUpstream), SignInError> {
         let configured = self.configured(id).ok_or(SignInError::UnknownProvider)?;
-        let endpoints = self.endpoints(configured).await?;
+        let endpoints = self.endpoints(configured, now).await?;
         let (redirect, pending) = latchkey_upstream::begin(
             &configured.provider,
             &endpoints,
@@ -215,8 +273,28 @@ impl UpstreamSignIn {
         now: UnixTime,
     ) -> Result<UpstreamIdentity, SignInError> {
         let configured = self.configured(id).ok_or(SignInError::UnknownProvider)?;
+        let endpoints = self.endpoints(configured, now).await?;
+        let result = self
+            .finish_with(configured, &endpoints, pending, query, now)
+            .await;
+        if matches!(result, Err(SignInError::Unreachable { .. })) {
+            // An endpoint of the discovery document failed: read it again
+            // next time, in case the provider moved it.
+            *configured.discovered.lock().await = None;
+        }
+        result
+    }
+
+    async fn finish_with(
+        &self,
+        configured: &Configured,
+        endpoints: &Endpoints,
+        pending: PendingUpstream,
+        query: &str,
+        now: UnixTime,
+    ) -> Result<UpstreamIdentity, SignInError> {
         let provider = &configured.provider;
-        let endpoints = self.endpoints(configured).await?;
+        let endpoints = endpoints.clone();
         let redemption = complete_callback(
             provider,
             &endpoints,
@@ -230,7 +308,7 @@ impl UpstreamSignIn {
         let tokens = self.redeem(configured, &redemption.token_request).await?;
         let person = match provider.kind() {
             ProviderKind::Oidc => {
-                let jwks = self.jwks(configured, &endpoints, false).await?;
+                let jwks = self.jwks(configured, &endpoints, false, now).await?;
                 let validate = |jwks: &Jwks| {
                     validate_id_token(
                         provider,
@@ -245,8 +323,9 @@ impl UpstreamSignIn {
                 match validate(&jwks) {
                     Err(UpstreamError::IdTokenUnknownKey) => {
                         // OIDC Core 1.0 section 10.1.1: the provider may have
-                        // rotated its keys; fetch them once more.
-                        let jwks = self.jwks(configured, &endpoints, true).await?;
+                        // rotated its keys; fetch them once more, unless an
+                        // unknown kid did so less than a minute ago.
+                        let jwks = self.jwks(configured, &endpoints, true, now).await?;
                         validate(&jwks)?
                     }
                     other => other?,
@@ -284,7 +363,7 @@ impl UpstreamSignIn {
             if configured.provider.kind() != ProviderKind::Oidc {
                 continue;
             }
-            if let Err(error) = self.endpoints(configured).await {
+            if let Err(error) = self.endpoints(configured, crate::now()).await {
                 problems.push(format!(
                     "identity provider {:?}: {error}",
                     configured.provider.id().as_str()
@@ -299,12 +378,19 @@ impl UpstreamSignIn {
         self.providers.iter().find(|c| *c.provider.id() == id)
     }
 
-    /// The provider's endpoints: configured (`oauth2`), or discovered once
-    /// (`oidc`) and kept.
-    async fn endpoints(&self, configured: &Configured) -> Result<Endpoints, SignInError> {
-        let mut slot = configured.endpoints.lock().await;
-        if let Some(endpoints) = slot.as_ref() {
+    /// The provider's endpoints: configured (`oauth2`), or discovered
+    /// (`oidc`) and kept for [`DOCUMENT_LIFETIME`].
+    async fn endpoints(
+        &self,
+        configured: &Configured,
+        now: UnixTime,
+    ) -> Result<Endpoints, SignInError> {
+        if let Some(endpoints) = &configured.configured_endpoints {
             return Ok(endpoints.clone());
+        }
+        let mut slot = configured.discovered.lock().await;
+        if let Some(endpoints) = Kept::fresh(&slot, now) {
+            return Ok(endpoints);
         }
         let unreachable = |error| SignInError::Unreachable {
             what: "discovery document",
@@ -321,20 +407,32 @@ impl UpstreamSignIn {
             .await
             .map_err(unreachable)?;
         let endpoints = Endpoints::from_discovery(&configured.provider, response.body())?;
-        *slot = Some(endpoints.clone());
+        *slot = Some(Kept {
+            value: endpoints.clone(),
+            fetched_at: now,
+        });
         Ok(endpoints)
     }
 
-    /// The provider's JWK Set, fetched when not kept yet or when `refresh`.
+    /// The provider's JWK Set: kept for [`DOCUMENT_LIFETIME`], and read
+    /// again when `refresh` (an unknown `kid`) unless the last such read was
+    /// less than [`KEY_REFRESH_INTERVAL`] ago, which is then
+    /// [`UpstreamError::IdTokenUnknownKey`].
     async fn jwks(
         &self,
         configured: &Configured,
         endpoints: &Endpoints,
         refresh: bool,
+        now: UnixTime,
     ) -> Result<Jwks, SignInError> {
         let mut slot = configured.jwks.lock().await;
-        if !refresh && let Some(jwks) = slot.as_ref() {
-            return Ok(jwks.clone());
+        if refresh {
+            if !slot.may_refresh(now) {
+                return Err(UpstreamError::IdTokenUnknownKey.into());
+            }
+            slot.last_refresh = Some(now);
+        } else if let Some(jwks) = Kept::fresh(&slot.kept, now) {
+            return Ok(jwks);
         }
         let unreachable = |error| SignInError::Unreachable {
             what: "keys",
@@ -350,7 +448,10 @@ impl UpstreamSignIn {
             .await
             .map_err(unreachable)?;
         let jwks = Jwks::parse(response.body()).map_err(UpstreamError::IdTokenMalformed)?;
-        *slot = Some(jwks.clone());
+        slot.kept = Some(Kept {
+            value: jwks.clone(),
+            fetched_at: now,
+        });
         Ok(jwks)
     }
 
@@ -380,9 +481,17 @@ impl UpstreamSignIn {
                 SecretString::new(configured.secret.expose_secret().to_owned()),
             )
         });
+        // RFC 6749 section 5.2: a refusal is a 400 (or 401) with a JSON
+        // body naming the `error`; read it, within a small bound.
         let response = configured
             .fetcher
-            .post_form(&url, &pairs, basic.as_ref(), MAX_TOKEN_RESPONSE_LEN)
+            .post_form_reading_errors(
+                &url,
+                &pairs,
+                basic.as_ref(),
+                MAX_TOKEN_RESPONSE_LEN,
+                MAX_TOKEN_ERROR_LEN,
+            )
             .await;
         let response = match response {
             Ok(response) => response,
@@ -393,7 +502,7 @@ impl UpstreamSignIn {
         };
         Ok(TokenResponse::parse(
             configured.provider.kind(),
-            200,
+            response.status(),
             response.body(),
         )?)
     }
@@ -419,5 +528,52 @@ fn policy_for(provider: &Provider) -> Policy {
             .into()
     } else {
         Policy::operator_configured().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+    #[test]
+    fn a_kept_document_is_used_for_24_hours_then_read_again() {
+        let slot = Some(Kept {
+            value: 7,
+            fetched_at: T0,
+        });
+        let day = DOCUMENT_LIFETIME.as_secs();
+        assert_eq!(Kept::fresh(&slot, T0), Some(7));
+        assert_eq!(
+            Kept::fresh(&slot, T0.saturating_add(Duration::from_secs(day - 1))),
+            Some(7)
+        );
+        assert_eq!(
+            Kept::fresh(&slot, T0.saturating_add(DOCUMENT_LIFETIME)),
+            None
+        );
+        // A clock that went back does not throw it away.
+        assert_eq!(
+            Kept::fresh(&slot, UnixTime::from_secs(T0.as_secs() - 5)),
+            Some(7)
+        );
+        assert_eq!(Kept::<u8>::fresh(&None, T0), None);
+    }
+
+    #[test]
+    fn oidc_core_section_10_1_1_an_unknown_kid_reads_the_keys_at_most_once_a_minute() {
+        let mut keys = KeySet::default();
+        assert!(keys.may_refresh(T0));
+        keys.last_refresh = Some(T0);
+        for later in [0, 1, 59] {
+            assert!(
+                !keys.may_refresh(T0.saturating_add(Duration::from_secs(later))),
+                "{later}"
+            );
+        }
+        assert!(keys.may_refresh(T0.saturating_add(KEY_REFRESH_INTERVAL)));
+        // A clock that went back does not open the gate.
+        assert!(!keys.may_refresh(UnixTime::from_secs(T0.as_secs() - 120)));
     }
 }

@@ -41,6 +41,8 @@ struct Op {
     jwks_fetches: usize,
     /// The `Authorization` header of each userinfo request.
     userinfo_requests: Vec<Option<String>>,
+    /// When set, the token endpoint answers with this status and body.
+    token_error: Option<(u16, Value)>,
 }
 
 type Shared = Arc<Mutex<Op>>;
@@ -57,6 +59,7 @@ async fn start_provider() -> (String, Shared) {
     let keys = vec![
         SigningKey::generate(Algorithm::Es256, "op-1".to_owned(), &mut rng),
         SigningKey::generate(Algorithm::Es256, "op-2".to_owned(), &mut rng),
+        SigningKey::generate(Algorithm::Es256, "op-3".to_owned(), &mut rng),
     ];
     let op = Arc::new(Mutex::new(Op {
         issuer: issuer.clone(),
@@ -67,6 +70,7 @@ async fn start_provider() -> (String, Shared) {
         token_requests: Vec::new(),
         jwks_fetches: 0,
         userinfo_requests: Vec::new(),
+        token_error: None,
     }));
     let userinfo = Arc::clone(&op);
     let (discovery, jwks, token) = (Arc::clone(&op), Arc::clone(&op), Arc::clone(&op));
@@ -120,6 +124,10 @@ async fn start_provider() -> (String, Shared) {
                     .into_owned()
                     .collect();
                 op.token_requests.push((authorization, form));
+                if let Some((status, body)) = op.token_error.clone() {
+                    let status = axum::http::StatusCode::from_u16(status).expect("status");
+                    return std::future::ready((status, axum::Json(body)));
+                }
                 let key = &op.keys[op.current];
                 let mut header = JoseHeader::new(Algorithm::Es256);
                 header.kid = Some(key.public_jwk().kid().unwrap_or_default().to_owned());
@@ -131,14 +139,15 @@ async fn start_provider() -> (String, Shared) {
                     parts[1] = Base64UrlUnpadded::encode_string(claims.to_string().as_bytes());
                     id_token = parts.join(".");
                 }
-                async move {
+                std::future::ready((
+                    axum::http::StatusCode::OK,
                     axum::Json(json!({
                         "access_token": "upstream-access-token",
                         "token_type": "Bearer",
                         "expires_in": 300,
                         "id_token": id_token
-                    }))
-                }
+                    })),
+                ))
             }),
         );
     // A plain OAuth 2.0 provider's userinfo endpoint, GitHub-shaped.
@@ -278,6 +287,25 @@ fn set_cookie(response: &Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The `name=value` of the Set-Cookie header of the upstream cookie (named
+/// `latchkey-upstream-{id}`, one per pending sign-in) being set or cleared.
+fn upstream_cookie(response: &Response) -> Option<String> {
+    let all = upstream_cookies(response);
+    assert!(all.len() <= 1, "{all:?}");
+    all.into_iter().next()
+}
+
+/// Every upstream cookie set or cleared by `response`, as `name=value`.
+fn upstream_cookies(response: &Response) -> Vec<String> {
+    response
+        .header_all("set-cookie")
+        .into_iter()
+        .filter_map(|set| set.split(';').next())
+        .filter(|pair| pair.starts_with("latchkey-upstream-"))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn field(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = body.find(&marker).expect("form field") + marker.len();
@@ -309,9 +337,19 @@ impl Started {
     }
 }
 
-/// `/authorize` -> the login page -> "Continue with Corp SSO".
+/// `/authorize` -> the login page -> "Continue with Corp SSO", in a new browser.
 async fn start(server: &Server, provider: &str) -> Started {
-    let login = send(&server.base, &Request::new("GET", &authorize_path(server))).await;
+    start_in(server, provider, None).await
+}
+
+/// The same in the browser whose cookies are `jar` (its `latchkey=` cookie
+/// first), or in a new one.
+async fn start_in(server: &Server, provider: &str, jar: Option<&str>) -> Started {
+    let mut get = Request::new("GET", &authorize_path(server));
+    if let Some(jar) = jar {
+        get = get.header("cookie", jar);
+    }
+    let login = send(&server.base, &get).await;
     assert_eq!(login.status, 200, "{}", login.text());
     let page = login.text();
     assert!(page.contains("Continue with Corp SSO"), "{page}");
@@ -326,13 +364,16 @@ async fn start(server: &Server, provider: &str) -> Started {
         )),
         "{csp}"
     );
-    let browser = set_cookie(&login, "latchkey").expect("browser cookie");
+    let browser = match jar {
+        Some(jar) => jar.split("; ").next().expect("browser cookie").to_owned(),
+        None => set_cookie(&login, "latchkey").expect("browser cookie"),
+    };
     let csrf = field(&page, "csrf");
     let request = field(&page, "request");
     let begun = send(
         &server.base,
         &Request::new("POST", "/latchkey/upstream/corp")
-            .header("cookie", &browser)
+            .header("cookie", jar.unwrap_or(&browser))
             .form(&[("csrf", &csrf), ("request", &request)]),
     )
     .await;
@@ -342,7 +383,10 @@ async fn start(server: &Server, provider: &str) -> Started {
         location.starts_with(&format!("{provider}/authorize?")),
         "{location}"
     );
-    let upstream = set_cookie(&begun, "latchkey-upstream").expect("upstream cookie");
+    let upstream = upstream_cookies(&begun)
+        .into_iter()
+        .find(|pair| !pair.ends_with('='))
+        .expect("upstream cookie");
     let set = begun.header_all("set-cookie").join("\n");
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Lax"),
@@ -400,10 +444,8 @@ async fn assert_refused(server: &Server, response: &Response, sub: &str, reason:
         "{body}"
     );
     assert!(response.header("location").is_none());
-    assert_eq!(
-        set_cookie(response, "latchkey-upstream").as_deref(),
-        Some("latchkey-upstream=")
-    );
+    let cleared = upstream_cookie(response).expect("the upstream cookie cleared");
+    assert!(cleared.ends_with('='), "{cleared}");
     assert_eq!(set_cookie(response, "latchkey"), None, "no session");
     let subject = Subject::parse(&format!("corp:{sub}")).expect("subject");
     assert_eq!(server.store.user(&subject).await.expect("store"), None);
@@ -641,8 +683,16 @@ async fn issue_10_each_listed_refusal_ends_on_an_error_page_with_nothing_stored(
     let mixed = format!("{}; {}", other.browser, started.upstream);
     let response = callback(&server, &mixed, &path).await;
     assert_refused(&server, &response, "victim", elsewhere).await;
-    // The other browser's own pending sign-in, with this state: a mismatch.
+    // The other browser's own pending sign-in is under another name (each
+    // is named after its own state): nothing waits for this state there.
     let response = callback(&server, &other.cookies(), &path).await;
+    assert_refused(&server, &response, "victim", elsewhere).await;
+    // Its cookie renamed to this state's: sealed to the other browser's
+    // pending sign-in, whose state differs.
+    let (_, value) = other.upstream.split_once('=').expect("cookie");
+    let (name, _) = started.upstream.split_once('=').expect("cookie");
+    let renamed = format!("{}; {name}={value}", other.browser);
+    let response = callback(&server, &renamed, &path).await;
     assert_refused(
         &server,
         &response,
@@ -666,7 +716,7 @@ async fn issue_10_each_listed_refusal_ends_on_an_error_page_with_nothing_stored(
         .await;
         assert_eq!(forged.status, 403, "{}", forged.text());
         assert!(forged.header("location").is_none());
-        assert_eq!(set_cookie(&forged, "latchkey-upstream"), None);
+        assert_eq!(upstream_cookie(&forged), None);
     }
 
     // Denied at the provider.
@@ -715,6 +765,25 @@ async fn oidc_core_section_10_1_1_an_unknown_kid_fetches_the_keys_once_more() {
     let response = callback(&server, &started.cookies(), &path).await;
     assert_eq!(response.status, 303, "{}", response.text());
     assert_eq!(op.lock().expect("the provider's state").jwks_fetches, 2);
+
+    // Another unknown kid within the minute (a forged one, or a second
+    // rotation): the keys are not fetched again, and the token is refused.
+    let started = start(&server, &provider).await;
+    {
+        let mut op = op.lock().expect("the provider's state");
+        op.current = 2;
+        op.claims = claims(&provider, &started, "third");
+    }
+    let path = callback_path(&provider, started.param("state"));
+    let response = callback(&server, &started.cookies(), &path).await;
+    assert_refused(
+        &server,
+        &response,
+        "third",
+        "the provider&#39;s identity token was not valid",
+    )
+    .await;
+    assert_eq!(op.lock().expect("the provider's state").jwks_fetches, 2);
 }
 
 #[tokio::test]
@@ -729,7 +798,7 @@ async fn issue_10_one_provider_without_passwords_goes_straight_to_it() {
         "{location}"
     );
     assert!(set_cookie(&response, "latchkey").is_some());
-    assert!(set_cookie(&response, "latchkey-upstream").is_some());
+    assert!(upstream_cookie(&response).is_some());
     // And the password form is refused.
     let posted = send(
         &server.base,
@@ -744,10 +813,9 @@ async fn issue_10_one_provider_without_passwords_goes_straight_to_it() {
     assert_eq!(posted.status, 403);
 }
 
-#[tokio::test]
-async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
-    let (provider, op) = start_provider().await;
-    let server = start_server_with(
+/// A server with the fake provider configured as `kind = "oauth2"`, with `extra`.
+async fn start_oauth2_server(provider: &str, extra: &str) -> Server {
+    start_server_with(
         &format!(
             r#"
             [[identity_providers]]
@@ -761,11 +829,138 @@ async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
             userinfo_endpoint = "{provider}/userinfo"
             subject_field = "id"
             token_endpoint_auth_method = "client_secret_post"
+            {extra}
             "#
         ),
         true,
     )
+    .await
+}
+
+/// The callback path with `code`, the state of `started`, and `iss` if given.
+fn oauth2_callback_path(started: &Started, iss: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("code", "c0de")
+        .append_pair("state", started.param("state"));
+    if let Some(iss) = iss {
+        query.append_pair("iss", iss);
+    }
+    format!("/latchkey/callback/corp?{}", query.finish())
+}
+
+#[tokio::test]
+async fn rfc_9207_section_2_4_an_oauth2_provider_sending_iss_needs_a_configured_issuer() {
+    let (provider, op) = start_provider().await;
+    // No issuer configured: a sent iss cannot be compared, so the sign-in
+    // stops on the "misconfigured" page before the code is redeemed.
+    let server = start_oauth2_server(&provider, "").await;
+    let started = start(&server, &provider).await;
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &oauth2_callback_path(&started, Some(&provider)),
+    )
     .await;
+    assert_refused(
+        &server,
+        &response,
+        "583231",
+        "this sign-in option is misconfigured; tell the administrator",
+    )
+    .await;
+    assert!(
+        op.lock()
+            .expect("the provider's state")
+            .token_requests
+            .is_empty()
+    );
+
+    // With `issuer` set: the same iss is accepted, another one refused, and
+    // a response without iss still accepted (oauth2 has no metadata saying
+    // the provider always sends it).
+    let server = start_oauth2_server(&provider, &format!("issuer = \"{provider}\"")).await;
+    let started = start(&server, &provider).await;
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &oauth2_callback_path(&started, Some(&format!("{provider}/"))),
+    )
+    .await;
+    assert_refused(
+        &server,
+        &response,
+        "583231",
+        "the provider&#39;s response was malformed",
+    )
+    .await;
+    for iss in [Some(provider.as_str()), None] {
+        let started = start(&server, &provider).await;
+        let response = callback(
+            &server,
+            &started.cookies(),
+            &oauth2_callback_path(&started, iss),
+        )
+        .await;
+        assert_eq!(response.status, 303, "{iss:?}: {}", response.text());
+    }
+}
+
+#[tokio::test]
+async fn rfc_6749_section_5_2_the_token_endpoints_error_is_named_on_the_page() {
+    let (provider, op) = start_provider().await;
+    let server = start_oauth2_server(&provider, "").await;
+    for (status, error, shown) in [
+        (400, "invalid_grant", "invalid_grant"),
+        (401, "invalid_client", "invalid_client"),
+        (400, "<b>bad</b>", "?b?bad??b?"),
+    ] {
+        op.lock().expect("the provider's state").token_error = Some((
+            status,
+            json!({"error": error, "error_description": "The code has expired <script>"}),
+        ));
+        let started = start(&server, &provider).await;
+        let response = callback(
+            &server,
+            &started.cookies(),
+            &oauth2_callback_path(&started, None),
+        )
+        .await;
+        assert_refused(
+            &server,
+            &response,
+            "583231",
+            &format!("the provider refused the code: {shown}."),
+        )
+        .await;
+        let body = response.text();
+        assert!(
+            !body.contains("<script>") && !body.contains("expired"),
+            "{body}"
+        );
+    }
+    // A 400 that is not JSON: only its status, as before.
+    op.lock().expect("the provider's state").token_error = Some((400, json!(["not", "an object"])));
+    let started = start(&server, &provider).await;
+    let response = callback(
+        &server,
+        &started.cookies(),
+        &oauth2_callback_path(&started, None),
+    )
+    .await;
+    assert_refused(
+        &server,
+        &response,
+        "583231",
+        "the provider did not complete the sign-in",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
+    let (provider, op) = start_provider().await;
+    let server = start_oauth2_server(&provider, "").await;
     let started = start(&server, &provider).await;
     assert!(!started.params.iter().any(|(name, _)| name == "nonce"));
     // No RFC 9207 `iss` from a plain OAuth 2.0 provider.
@@ -802,4 +997,129 @@ async fn issue_10_oauth2_sign_in_takes_the_subject_from_userinfo() {
         user.upstream.and_then(|u| u.name).as_deref(),
         Some("The Octocat")
     );
+}
+
+/// `jar` after `response`: each cookie it sets replaces the one of that
+/// name; a cleared one (empty value) goes.
+fn update_jar(jar: &str, response: &Response) -> String {
+    let mut pairs: Vec<(String, String)> = jar
+        .split("; ")
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    for set in response.header_all("set-cookie") {
+        let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
+            continue;
+        };
+        pairs.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            pairs.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    // The browser cookie first, as `start_in` expects.
+    pairs.sort_by_key(|(n, _)| n != "latchkey");
+    pairs
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn issue_10_two_tabs_of_one_browser_sign_in_at_once_and_the_pending_ones_are_capped() {
+    let (provider, op) = start_provider().await;
+    let server = start_server(&provider, true).await;
+    // Tab 1 and tab 2 both go to the provider before either comes back.
+    let first = start(&server, &provider).await;
+    let mut jar = first.cookies();
+    let second = start_in(&server, &provider, Some(&jar)).await;
+    assert_ne!(first.upstream, second.upstream);
+    jar = format!("{jar}; {}", second.upstream);
+    assert_eq!(jar.matches("latchkey-upstream-").count(), 2);
+
+    // Tab 2 comes back first and signs in; the browser's cookie changes.
+    op.lock().expect("the provider's state").claims = claims(&provider, &second, "second");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, second.param("state")),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    jar = update_jar(&jar, &response);
+    assert_eq!(jar.matches("latchkey-upstream-").count(), 1, "{jar}");
+    // Then tab 1, with the same browser's cookies.
+    op.lock().expect("the provider's state").claims = claims(&provider, &first, "first");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, first.param("state")),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    for sub in ["corp:first", "corp:second"] {
+        let subject = Subject::parse(sub).expect("subject");
+        assert!(
+            server.store.user(&subject).await.expect("store").is_some(),
+            "{sub}"
+        );
+    }
+
+    // At most four pending at once: a fifth drops the oldest, whose
+    // callback then finds nothing; the newer ones still complete.
+    let mut tabs = vec![start(&server, &provider).await];
+    let mut jar = tabs[0].cookies();
+    for _ in 1..4 {
+        let tab = start_in(&server, &provider, Some(&jar)).await;
+        assert!(!jar.contains(&tab.upstream));
+        jar = format!("{jar}; {}", tab.upstream);
+        tabs.push(tab);
+    }
+    // The fifth's response cleared the first one.
+    let login = send(
+        &server.base,
+        &Request::new("GET", &authorize_path(&server)).header("cookie", &jar),
+    )
+    .await;
+    let page = login.text();
+    let begun = send(
+        &server.base,
+        &Request::new("POST", "/latchkey/upstream/corp")
+            .header("cookie", &jar)
+            .form(&[
+                ("csrf", &field(&page, "csrf")),
+                ("request", &field(&page, "request")),
+            ]),
+    )
+    .await;
+    assert_eq!(begun.status, 303);
+    let set = upstream_cookies(&begun);
+    let (oldest, _) = tabs[0].upstream.split_once('=').expect("cookie");
+    assert!(set.contains(&format!("{oldest}=")), "{set:?}");
+    assert_eq!(set.len(), 2, "{set:?}");
+    // In the browser: at most four upstream cookies.
+    let jar = update_jar(&jar, &begun);
+    assert_eq!(jar.matches("latchkey-upstream-").count(), 4, "{jar}");
+    op.lock().expect("the provider's state").claims = claims(&provider, &tabs[0], "oldest");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, tabs[0].param("state")),
+    )
+    .await;
+    assert_refused(
+        &server,
+        &response,
+        "oldest",
+        "this sign-in response does not belong to a sign-in started in this browser",
+    )
+    .await;
+    op.lock().expect("the provider's state").claims = claims(&provider, &tabs[1], "kept");
+    let response = callback(
+        &server,
+        &jar,
+        &callback_path(&provider, tabs[1].param("state")),
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.text());
 }

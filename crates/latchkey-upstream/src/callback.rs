@@ -116,9 +116,17 @@ impl fmt::Debug for CallbackParams {
 ///    first one (the caller deletes its cookie or row).
 /// 5. RFC 9207 section 2.4: when the provider advertises
 ///    `authorization_response_iss_parameter_supported`, `iss` must be present;
-///    whenever present, it must equal the provider's issuer (for an `oauth2`
-///    provider without a configured issuer, a sent `iss` cannot be checked and
-///    is refused). Checked for error responses too.
+///    whenever present, it must equal the provider's issuer byte for byte
+///    ("simple string comparison", RFC 3986 section 6.2.1):
+///    [`UpstreamError::IssuerParameterMismatch`]. An `oauth2` provider's
+///    issuer is its optional `issuer` setting (no discovery); without one, a
+///    sent `iss` cannot be compared and is refused with
+///    [`UpstreamError::IssuerParameterUnconfigured`], which tells the
+///    operator to set it (section 2.4: without metadata, clients "MUST use
+///    deployment-specific ways (for example, a static configuration)" to
+///    decide whether `iss` is expected, and "SHOULD discard" responses with
+///    `iss` from servers that do not indicate support). Checked for error
+///    responses too.
 /// 6. `error=access_denied` is [`UpstreamError::Denied`]; any other `error` is
 ///    [`UpstreamError::ProviderError`] (RFC 6749 section 4.1.2.1).
 /// 7. `code` is present ([`UpstreamError::CodeMissing`]).
@@ -152,11 +160,16 @@ pub fn complete_callback(
     if state.digest() != pending.state {
         return Err(UpstreamError::StateMismatch);
     }
-    match (&params.iss, endpoints.iss_parameter_supported()) {
-        (None, true) => return Err(UpstreamError::IssuerParameterMissing),
-        (None, false) => {}
-        (Some(iss), _) => {
-            if endpoints.issuer() != Some(iss.as_str()) {
+    match (
+        &params.iss,
+        endpoints.iss_parameter_supported(),
+        endpoints.issuer(),
+    ) {
+        (None, true, _) => return Err(UpstreamError::IssuerParameterMissing),
+        (None, false, _) => {}
+        (Some(_), _, None) => return Err(UpstreamError::IssuerParameterUnconfigured),
+        (Some(iss), _, Some(issuer)) => {
+            if iss.as_bytes() != issuer.as_bytes() {
                 return Err(UpstreamError::IssuerParameterMismatch);
             }
         }
@@ -569,6 +582,144 @@ mod tests {
         assert_eq!(
             complete(&endpoints, pending, &query, T0).unwrap_err(),
             UpstreamError::IssuerParameterMismatch
+        );
+    }
+
+    /// An `oauth2` provider from `oauth2_provider()`'s settings, with `extra`.
+    fn oauth2_with(extra: &str) -> crate::Provider {
+        let config: crate::ProviderConfig = toml::from_str(&format!(
+            r#"
+            id = "github"
+            kind = "oauth2"
+            display_name = "GitHub"
+            client_id = "Iv1.abc"
+            client_secret = "gh-secret"
+            authorization_endpoint = "https://github.com/login/oauth/authorize"
+            token_endpoint = "https://github.com/login/oauth/access_token"
+            userinfo_endpoint = "https://api.github.com/user"
+            {extra}
+            "#
+        ))
+        .unwrap();
+        config.validate().unwrap()
+    }
+
+    /// Begins at `provider` and answers its callback with `pairs` plus the state.
+    fn oauth2_callback(
+        provider: &crate::Provider,
+        pairs: &[(&str, &str)],
+    ) -> Result<Redemption, UpstreamError> {
+        let endpoints = Endpoints::from_config(provider).unwrap();
+        let (redirect, pending) = begin(
+            provider,
+            &endpoints,
+            &callback_url(),
+            UnixTime::from_secs(T0),
+            &mut rng(12),
+        );
+        let (_, query) = redirect.as_str().split_once('?').unwrap();
+        let state = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(n, _)| n == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let mut all = vec![("state", state.as_str())];
+        all.extend_from_slice(pairs);
+        complete_callback(
+            provider,
+            &endpoints,
+            pending,
+            &callback_url(),
+            &encode(&all),
+            &secret(),
+            UnixTime::from_secs(T0),
+            &UpstreamPolicy::default(),
+        )
+    }
+
+    #[test]
+    fn rfc_9207_section_2_4_an_oauth2_issuer_is_compared_byte_for_byte_when_configured() {
+        let provider = oauth2_with(r#"issuer = "https://github.com/login/oauth""#);
+        assert_eq!(provider.issuer(), Some("https://github.com/login/oauth"));
+        // Not advertised (no discovery for oauth2): an absent iss is accepted.
+        assert!(oauth2_callback(&provider, &[("code", "c")]).is_ok());
+        assert!(
+            oauth2_callback(
+                &provider,
+                &[("code", "c"), ("iss", "https://github.com/login/oauth")]
+            )
+            .is_ok()
+        );
+        for other in [
+            "https://github.com/login/oauth/",
+            "https://GitHub.com/login/oauth",
+            "https://github.com/login/OAuth",
+            "https://evil.example.com",
+        ] {
+            assert_eq!(
+                oauth2_callback(&provider, &[("code", "c"), ("iss", other)]).unwrap_err(),
+                UpstreamError::IssuerParameterMismatch,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc_9207_section_2_4_an_oauth2_provider_sending_iss_without_a_configured_issuer_is_refused_with_advice()
+     {
+        let provider = oauth2_with("");
+        assert_eq!(provider.issuer(), None);
+        assert!(oauth2_callback(&provider, &[("code", "c")]).is_ok());
+        let error = oauth2_callback(
+            &provider,
+            &[("code", "c"), ("iss", "https://github.com/login/oauth")],
+        )
+        .unwrap_err();
+        assert_eq!(error, UpstreamError::IssuerParameterUnconfigured);
+        assert!(error.to_string().contains("set issuer"), "{error}");
+        assert_eq!(error.reason(), crate::Reason::Misconfigured);
+        // Error responses too: their origin cannot be trusted either.
+        assert_eq!(
+            oauth2_callback(
+                &provider,
+                &[("error", "access_denied"), ("iss", "https://x.example")]
+            )
+            .unwrap_err(),
+            UpstreamError::IssuerParameterUnconfigured
+        );
+    }
+
+    #[test]
+    fn an_oauth2_issuer_is_validated_like_an_oidc_one() {
+        for bad in [
+            "http://github.com",
+            "https://github.com/?q=1",
+            "https://github.com/#f",
+            "not a url",
+        ] {
+            let config: crate::ProviderConfig = toml::from_str(&format!(
+                r#"
+                id = "github"
+                kind = "oauth2"
+                display_name = "GitHub"
+                client_id = "Iv1.abc"
+                issuer = "{bad}"
+                authorization_endpoint = "https://github.com/login/oauth/authorize"
+                token_endpoint = "https://github.com/login/oauth/access_token"
+                userinfo_endpoint = "https://api.github.com/user"
+                "#
+            ))
+            .unwrap();
+            assert_eq!(
+                config.validate().unwrap_err(),
+                UpstreamError::IssuerInvalid,
+                "{bad}"
+            );
+        }
+        // No discovery document for oauth2, issuer or not.
+        assert_eq!(
+            oauth2_with(r#"issuer = "https://github.com""#).discovery_url(),
+            None
         );
     }
 

@@ -129,6 +129,12 @@ pub enum UpstreamError {
     /// The callback's `iss` is not the provider's issuer (RFC 9207 section 2.4).
     #[error("callback iss is not the provider's issuer")]
     IssuerParameterMismatch,
+    /// The callback carries `iss` but the `oauth2` provider has no `issuer`
+    /// configured to compare it with (RFC 9207 section 2.4).
+    #[error(
+        "callback has an iss parameter but this oauth2 provider has no issuer configured; set issuer to the provider's issuer identifier"
+    )]
+    IssuerParameterUnconfigured,
     /// The end-user or the provider denied the request (`error=access_denied`).
     #[error("sign-in was denied at the provider")]
     Denied,
@@ -149,10 +155,21 @@ pub enum UpstreamError {
     #[error("token response: {0}")]
     TokenResponseJson(JsonError),
     /// The token endpoint answered with an error (RFC 6749 section 5.2).
-    #[error("token endpoint refused the code with {code}")]
+    /// The log line carries the sanitized `error_description`; the page
+    /// shows only the code.
+    #[error(
+        "the provider refused the code: {error}{}",
+        description.as_deref().map(|d| format!(" (error_description {d:?})")).unwrap_or_default()
+    )]
     TokenRefused {
         /// The `error` code the token endpoint sent.
         code: ProviderErrorCode,
+        /// The `error` value as sent, sanitized: the registered name, or at
+        /// most 64 of `A-Z a-z 0-9 _ - . :` (anything else becomes `?`).
+        error: String,
+        /// Its `error_description`, sanitized to printable ASCII and cut at
+        /// 200 characters; for the log only.
+        description: Option<String>,
     },
     /// The token endpoint answered with a status other than 200 and no error body.
     #[error("token endpoint answered with http status {0}")]
@@ -320,7 +337,8 @@ impl UpstreamError {
             | Self::DiscoveryNoCodeFlow
             | Self::DiscoveryNoS256
             | Self::DiscoveryNoUsableAlgorithm
-            | Self::ClientAuthUnsupported => Reason::Misconfigured,
+            | Self::ClientAuthUnsupported
+            | Self::IssuerParameterUnconfigured => Reason::Misconfigured,
             Self::Denied => Reason::Denied,
             Self::PendingMalformed
             | Self::PendingProviderMismatch
@@ -376,8 +394,20 @@ impl UpstreamError {
     pub fn page_message(&self, provider_display_name: &str) -> String {
         format!(
             "Sign-in with {provider_display_name} failed: {}.",
-            self.reason().message()
+            self.page_reason()
         )
+    }
+
+    /// The reason the error page gives: [`Reason::message`], except that a
+    /// token endpoint's refusal names its (sanitized) `error` code, so that
+    /// the person can tell the administrator why (RFC 6749 section 5.2).
+    pub fn page_reason(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::TokenRefused { error, .. } => {
+                format!("the provider refused the code: {error}").into()
+            }
+            other => other.reason().message().into(),
+        }
     }
 }
 

@@ -15,6 +15,26 @@ pub const MAX_TOKEN_RESPONSE_LEN: usize = 64 * 1024;
 /// The largest access or ID token accepted, in bytes.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
+/// The longest unregistered `error` code kept from a token error response.
+const MAX_ERROR_CODE_LEN: usize = 64;
+/// The longest `error_description` kept from a token error response.
+const MAX_ERROR_DESCRIPTION_LEN: usize = 200;
+
+/// `text` with every character `keep` refuses replaced by `?`, cut after
+/// `max` characters (then ending in `...`). The result is ASCII whenever
+/// `keep` admits only ASCII.
+fn sanitize(text: &str, max: usize, keep: impl Fn(char) -> bool) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if keep(c) { c } else { '?' })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 /// A successful token response, reduced to what sign-in needs.
 ///
 /// Upstream tokens are never passed on (no token passthrough, MCP security
@@ -47,10 +67,30 @@ impl TokenResponse {
             }
         })?;
         if let Some(error) = doc.get("error") {
-            let code = error
-                .as_str()
-                .map_or(ProviderErrorCode::Unregistered, ProviderErrorCode::parse);
-            return Err(UpstreamError::TokenRefused { code });
+            let sent = error.as_str().unwrap_or_default();
+            let code = ProviderErrorCode::parse(sent);
+            let error = match code {
+                ProviderErrorCode::Unregistered if !sent.is_empty() => {
+                    sanitize(sent, MAX_ERROR_CODE_LEN, |c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')
+                    })
+                }
+                code => code.as_str().to_owned(),
+            };
+            let description = doc
+                .get("error_description")
+                .and_then(Value::as_str)
+                .map(|d| {
+                    sanitize(d, MAX_ERROR_DESCRIPTION_LEN, |c| {
+                        c.is_ascii() && !c.is_ascii_control()
+                    })
+                })
+                .filter(|d| !d.is_empty());
+            return Err(UpstreamError::TokenRefused {
+                code,
+                error,
+                description,
+            });
         }
         if status != 200 {
             return Err(UpstreamError::TokenStatus(status));
@@ -216,20 +256,29 @@ mod tests {
                 )
                 .unwrap_err(),
                 UpstreamError::TokenRefused {
-                    code: ProviderErrorCode::InvalidGrant
+                    code: ProviderErrorCode::InvalidGrant,
+                    error: "invalid_grant".to_owned(),
+                    description: Some("code used".to_owned()),
                 }
             );
         }
+        let error = TokenResponse::parse(
+            ProviderKind::OAuth2,
+            200,
+            br#"{"error":"bad_verification_code"}"#,
+        )
+        .unwrap_err();
         assert_eq!(
-            TokenResponse::parse(
-                ProviderKind::OAuth2,
-                200,
-                br#"{"error":"bad_verification_code"}"#
-            )
-            .unwrap_err(),
+            error,
             UpstreamError::TokenRefused {
-                code: ProviderErrorCode::Unregistered
+                code: ProviderErrorCode::Unregistered,
+                error: "bad_verification_code".to_owned(),
+                description: None,
             }
+        );
+        assert_eq!(
+            error.page_message("GitHub"),
+            "Sign-in with GitHub failed: the provider refused the code: bad_verification_code."
         );
         assert_eq!(
             TokenResponse::parse(ProviderKind::Oidc, 502, b"<html>").unwrap_err(),
@@ -243,6 +292,49 @@ mod tests {
             )
             .unwrap_err(),
             UpstreamError::TokenStatus(500)
+        );
+    }
+
+    #[test]
+    fn rfc_6749_section_5_2_the_error_is_named_on_the_page_and_its_description_in_the_log_sanitized()
+     {
+        let error = TokenResponse::parse(
+            ProviderKind::OAuth2,
+            400,
+            br#"{"error":"invalid_grant","error_description":"The code\u0000 <b>expired</b>\n\u00e9t\u00e9"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.page_message("Plain"),
+            "Sign-in with Plain failed: the provider refused the code: invalid_grant."
+        );
+        assert_eq!(
+            error.to_string(),
+            "the provider refused the code: invalid_grant (error_description \"The code? <b>expired</b>??t?\")"
+        );
+        // Long descriptions are cut; odd codes keep only safe characters.
+        let long = format!(
+            r#"{{"error":"<script>alert(1)</script>","error_description":"{}"}}"#,
+            "x".repeat(5000)
+        );
+        let error = TokenResponse::parse(ProviderKind::OAuth2, 401, long.as_bytes()).unwrap_err();
+        let UpstreamError::TokenRefused {
+            code,
+            error: sent,
+            description,
+        } = &error
+        else {
+            panic!("{error:?}");
+        };
+        assert_eq!(*code, ProviderErrorCode::Unregistered);
+        assert_eq!(sent, "?script?alert?1???script?");
+        assert_eq!(description.as_deref().map(str::len), Some(203));
+        assert!(!error.page_message("P").contains('<'));
+        // A non-string error is still a refusal, named as unregistered.
+        let error = TokenResponse::parse(ProviderKind::OAuth2, 400, br#"{"error":7}"#).unwrap_err();
+        assert_eq!(
+            error.page_reason(),
+            "the provider refused the code: unregistered"
         );
     }
 

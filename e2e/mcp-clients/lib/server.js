@@ -1,13 +1,14 @@
 // Starts `latchkey serve` (the binary named by LATCHKEY_BIN) on a free loopback
 // port in a temporary directory and waits until it answers. `config`, when
 // given, is the text of a TOML configuration file passed with --config.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 
-function freePort() {
+/** A free TCP port on 127.0.0.1 (for a peer that must be named before it starts). */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -25,23 +26,25 @@ export async function startLatchkey({ password, config }) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
-  const args = ['serve'];
+  const configArgs = [];
   if (config !== undefined) {
     const path = join(dir, 'latchkey.toml');
     writeFileSync(path, config);
-    args.unshift('--config', path);
+    configArgs.push('--config', path);
   }
+  const args = [...configArgs, 'serve'];
   // Only the --config given here: no configuration file from the environment.
   const { LATCHKEY_CONFIG: _ignored, ...env } = process.env;
   let log = '';
+  const serverEnv = {
+    ...env,
+    LATCHKEY_DEMO_PASSWORD: password,
+    LATCHKEY_BIND: `127.0.0.1:${port}`,
+    LATCHKEY_ISSUER: base,
+  };
   const child = spawn(resolvePath(bin), args, {
     cwd: dir,
-    env: {
-      ...env,
-      LATCHKEY_DEMO_PASSWORD: password,
-      LATCHKEY_BIND: `127.0.0.1:${port}`,
-      LATCHKEY_ISSUER: base,
-    },
+    env: serverEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d) => { log += d; });
@@ -71,6 +74,13 @@ export async function startLatchkey({ password, config }) {
     base,
     mcpUrl: new URL(`${base}/mcp`),
     log: () => log,
+    /** `latchkey users list` over the same configuration and database. */
+    users() {
+      return new Promise((resolveList, reject) => {
+        execFile(resolvePath(bin), [...configArgs, 'users', 'list'], { cwd: dir, env: serverEnv },
+          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolveList(stdout)));
+      });
+    },
     async stop() {
       if (!exited) {
         const done = new Promise((r) => child.once('exit', r));
