@@ -9,7 +9,10 @@
 //!   through `RUSTC_BOOTSTRAP=1`. See docs/fuzzing.md.
 //! - `cargo xtask bench`: runs the criterion benchmarks.
 //! - `cargo xtask tidy`: checks the layering rules (also a `#[test]`).
+//! - `cargo xtask package`: packages every library crate, builds them all from
+//!   their tarballs and runs the tests of the no-I/O ones there (`package.rs`).
 
+mod package;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -21,9 +24,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => run(Command::new(cargo()).args(["bench", "--workspace"])),
+        Some("package") => package::package(),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => Err(
-            "usage: cargo xtask <ci | fuzz [--seconds N] [--no-asan] [TARGET...] | bench | tidy>"
+            "usage: cargo xtask <ci | fuzz [--seconds N] [--no-asan] [TARGET...] | bench | tidy | package>"
                 .to_owned(),
         ),
     };

@@ -1,46 +1,4 @@
-//! The authorization server's signing keys, fetched over HTTP, for a resource
-//! server that runs apart from its authorization server (MCP R5: tokens are
-//! validated locally, with the issuer's keys).
-//!
-//! - [`RemoteKeys::discover`]: the issuer's metadata, from any standard
-//!   issuer: first `/.well-known/oauth-authorization-server` (RFC 8414
-//!   section 3.1), then `/.well-known/openid-configuration`, path-inserted
-//!   and then appended to the issuer (RFC 8414 section 5, OpenID Connect
-//!   Discovery 1.0 section 4). Only a `404` moves on to the next location;
-//!   the first document that answers is accepted only when its `issuer` is
-//!   identical to the configured one (RFC 8414 section 3.3, OpenID Connect
-//!   Discovery 1.0 section 4.3), and any failure ends discovery rather than
-//!   falling through to a later location. It names the `jwks_uri`.
-//! - [`RemoteKeys::fetch`]: the JWK Set at `jwks_uri` (RFC 7517 section 5).
-//! - [`KeySource`]: what the resource-server layers of `latchkey-axum` and
-//!   `latchkey-actix` (`ResourceServer::with_key_refresh`) ask again when a
-//!   token names a `kid` the validator does not know (the authorization server
-//!   rotated its key), at most once per interval.
-//!
-//! - [`Introspect`] and [`RemoteIntrospection`]: the token introspection
-//!   request (RFC 7662 section 2.1) to the issuer's `introspection_endpoint`
-//!   (from its metadata or configured), the resource server authenticated
-//!   with `client_secret_basic` (RFC 6749 section 2.3.1). The answer is
-//!   checked by the resource server, not here.
-//!
-//! Transport: `latchkey-fetch` (the client the server uses for client
-//! metadata documents) under its operator-configured policy, `https` through
-//! rustls (aws-lc-rs, Mozilla's roots from `webpki-roots`). The issuer is the
-//! operator's choice, so private-network and loopback addresses are allowed;
-//! link-local, multicast and the other special-purpose ranges are not
-//! ([`KeysError::Refused`]). Plain `http` only when the issuer itself is `http` on a
-//! loopback host (a development server such as `latchkey serve` on
-//! `127.0.0.1`, the rule the engine applies to issuers), and then the
-//! `jwks_uri` must be `http` on a loopback host too. Redirects are refused,
-//! only `200` is accepted, bodies are limited to the documents' own limits
-//! (64 KiB) and every fetch must finish within `RemoteKeys::TIMEOUT`.
-//! The keys come from the configured issuer's own metadata, never from a
-//! token header (RFC 8725bis sections 3.8 and 3.10).
-//!
-//! Feature `http` (on by default) brings [`RemoteKeys`] and the HTTP client it
-//! needs (`latchkey-fetch`). Without it the crate is
-//! [`KeySource`], [`KeyRefresh`] and [`KeysError`] only, for deployments that
-//! distribute keys themselves; the adapters' `remote-keys` feature is this one.
+#![doc = include_str!("../README.md")]
 
 use std::future::Future;
 use std::pin::Pin;

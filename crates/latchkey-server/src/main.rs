@@ -84,7 +84,7 @@ enum ClientsCommand {
         /// The name shown on the consent page.
         #[arg(long)]
         name: Option<String>,
-        /// A redirect URI (repeat for several): https, or http on 127.0.0.1, [::1] or localhost.
+        /// A redirect URI (repeat for several): https, or http on 127.0.0.1, ::1 or localhost.
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// How the client authenticates: none (public), client_secret_basic or client_secret_post.

@@ -1,5 +1,5 @@
 //! Upstream sign-in (issue 10): the I/O around `latchkey-upstream`. Each
-//! `[[identity_providers]]` entry becomes a [`Configured`] provider with its
+//! `[[identity_providers]]` entry becomes a `Configured` provider with its
 //! own [`Fetcher`], its discovery document and JWK Set fetched when first
 //! needed and kept for [`DOCUMENT_LIFETIME`], and the one exchange the callback needs
 //! ([`UpstreamSignIn::finish`]): the token request, the ID token validated

@@ -1,45 +1,4 @@
-//! Values every Latchkey crate shares.
-//!
-//! This crate holds the small vocabulary the protocol crates speak in, so that
-//! two crates never disagree about what a client id, a scope or an error code is:
-//!
-//! - [`UnixTime`]: an instant in whole seconds since the Unix epoch. Core crates
-//!   never read the clock; callers pass `now: UnixTime` (STYLE.md section 6).
-//! - [`ErrorCode`]: the closed set of registered OAuth error codes
-//!   (RFC 6749 section 4.1.2.1 and 5.2, RFC 6750 section 3.1, RFC 7009 section 2.2.1,
-//!   RFC 7591 section 3.2.2, RFC 8707 section 2, RFC 9449 sections 7.1 and 8),
-//!   with the HTTP status each one travels with.
-//! - [`ClientId`] (RFC 6749 section 2.2 and appendix A.1), [`Subject`] and
-//!   [`Scope`] / [`ScopeToken`] (RFC 6749 section 3.3 and appendix A.4), and
-//!   [`ScopeHierarchy`]: broader scopes implying narrower ones (MCP 2026-07-28
-//!   "Step-Up Authorization Flow": "Servers **MUST** account for scope
-//!   hierarchies, where a broader scope implies narrower ones").
-//! - [`SecretString`] and [`TokenDigest`]: secrets that zeroize on drop, never
-//!   print, and are compared and stored only as SHA-256 digests
-//!   ([`secret_type!`] declares a named secret type on top of them).
-//! - [`json::parse_object`] and [`json::StrictValue`]: JSON objects that name no
-//!   member twice at any depth (RFC 8259 section 4), read from bounded bytes;
-//!   the one reader of the metadata and registration documents
-//!   (`latchkey-metadata`, `latchkey-registration`).
-//!
-//! It does no I/O, reads no clock and no OS randomness: generation takes the
-//! caller's [`rand_core::CryptoRng`].
-//!
-//! ```
-//! use latchkey_types::{ErrorCode, Scope, UnixTime};
-//! use std::time::Duration;
-//!
-//! let granted = Scope::parse("mcp:read mcp:write")?;
-//! let asked = Scope::parse("mcp:read")?;
-//! assert!(asked.is_subset(&granted));
-//! assert_eq!(granted.to_string(), "mcp:read mcp:write");
-//!
-//! let now = UnixTime::from_secs(1_700_000_000);
-//! assert_eq!(now.checked_add(Duration::from_secs(600)), Some(UnixTime::from_secs(1_700_000_600)));
-//! assert_eq!(ErrorCode::InvalidGrant.as_str(), "invalid_grant");
-//! assert_eq!(ErrorCode::InvalidToken.http_status(), 401);
-//! # Ok::<(), latchkey_types::TypesError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod client;
 mod error_code;
