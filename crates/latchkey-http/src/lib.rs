@@ -15,6 +15,11 @@
 //!   redirect, and the headers every authorization-server response carries.
 //! - [`form_pairs`]: the one strict `application/x-www-form-urlencoded` decoder.
 //! - [`cache_ttl`]: how long a fetched document may be kept, from its `Cache-Control`.
+//! - The readers of a server's own sign-in and consent pages: [`PageForm`],
+//!   [`ConsentChoice`], [`parse_remember`], [`query_request_id`], the
+//!   cookies ([`cookie`], [`session_cookie`], [`looks_like_session_id`]) and
+//!   the client address behind trusted proxies ([`TrustedProxies`],
+//!   `X-Forwarded-For`).
 //! - [`mark_sensitive`] and [`SENSITIVE_HEADERS`]: credentials redacted.
 //! - [`ResourceServer`]: the configuration and the guard.
 //!   [`ResourceServer::guard`] takes a request head ([`RequestHead`], e.g.
@@ -142,11 +147,14 @@
 mod authorization;
 mod cache;
 mod cache_control;
+mod cookie;
 mod error;
 mod form;
+mod forwarded;
 mod introspection;
 mod layer;
 mod page;
+mod page_form;
 mod resource;
 mod sensitive;
 
@@ -159,17 +167,20 @@ pub use authorization::{
     refusal_response,
 };
 pub use cache_control::cache_ttl;
+pub use cookie::{cookie, looks_like_session_id, session_cookie};
 pub use error::HttpError;
 pub use form::{
     FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, declared_too_large,
     form_pairs,
 };
+pub use forwarded::{MAX_FORWARDED_HOPS, TrustedProxies, TrustedProxyError};
 pub use introspection::{Introspection, IntrospectionMode};
 pub use layer::{
     Admit, Clock, OriginLayer, RequestUri, RequireAccessToken, RequireAccessTokenLayer,
     ValidateOrigin,
 };
 pub use page::{error_page, security_headers};
+pub use page_form::{ConsentChoice, PageForm, PageFormError, parse_remember, query_request_id};
 pub use resource::{
     AccessToken, DPOP, DPOP_NONCE, RequestHead, ResourceServer, Scheme, into_response,
     parse_authorization, protected_resource_metadata_paths, protected_resource_metadata_response,
