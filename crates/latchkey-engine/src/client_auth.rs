@@ -23,6 +23,7 @@ use base64ct::{Base64, Encoding};
 use latchkey_jose::{Algorithm, CompactJws, Jwks};
 use latchkey_registration::TokenEndpointAuthMethod;
 use latchkey_store::Store;
+use latchkey_types::json::parse_object;
 use latchkey_types::{ClientId, TokenDigest, UnixTime};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -314,11 +315,10 @@ fn check_secret(
 /// The `sub` of an unverified assertion, to find the client when no
 /// `client_id` parameter is sent (RFC 7523 section 3: `sub` is the client id).
 /// The assertion is verified afterwards with that client's keys.
-fn assertion_subject(params: &Params) -> Option<String> {
+pub(crate) fn assertion_subject(params: &Params) -> Option<String> {
     let assertion = params.get("client_assertion")?;
     let jws = CompactJws::parse(assertion, MAX_ASSERTION_LEN).ok()?;
-    let claims: AssertionClaims = serde_json::from_slice(jws.payload()).ok()?;
-    claims.sub
+    parse_claims(jws.payload()).ok()?.sub
 }
 
 impl<S: Store, F: MetadataFetcher> Engine<S, F> {
@@ -343,9 +343,9 @@ impl<S: Store, F: MetadataFetcher> Engine<S, F> {
     }
 }
 
-struct CheckedAssertion {
-    replay_key: [u8; 32],
-    expires_at: UnixTime,
+pub(crate) struct CheckedAssertion {
+    pub(crate) replay_key: [u8; 32],
+    pub(crate) expires_at: UnixTime,
 }
 
 #[derive(Deserialize)]
@@ -359,12 +359,23 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
+/// The claims of an assertion: one JSON object (RFC 7519 section 7.2 step
+/// 10), no member twice (RFC 7519 section 4, through the strict reader), the
+/// registered claims of the types RFC 7519 section 4.1 gives them. A JSON
+/// array holding the same values in field order is not a claims set.
+fn parse_claims(payload: &[u8]) -> Result<AssertionClaims, &'static str> {
+    let object =
+        parse_object(payload, MAX_ASSERTION_LEN).map_err(|_| "assertion claims malformed")?;
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|_| "assertion claims malformed")
+}
+
 /// RFC 7523 sections 2.2 and 3: the assertion type, a signature with one of
 /// [`ASSERTION_ALGORITHMS`] by a key of the client's `jwks` that verifies that
 /// algorithm (see [`Engine::client_jwks`]), `iss` and `sub` equal
 /// to the client id, an `aud` naming this server, an `exp` in the (near)
 /// future, `nbf`/`iat` not in the future, and a `jti`.
-fn check_assertion(
+pub(crate) fn check_assertion(
     client: &ResolvedClient,
     jwks: &Jwks,
     params: &Params,
@@ -395,8 +406,7 @@ fn check_assertion(
     }
     jws.verify_with(key)
         .map_err(|_| "assertion signature does not verify")?;
-    let claims: AssertionClaims =
-        serde_json::from_slice(jws.payload()).map_err(|_| "assertion claims malformed")?;
+    let claims = parse_claims(jws.payload())?;
     let id = client.client_id.as_str();
     if claims.iss.as_deref() != Some(id) || claims.sub.as_deref() != Some(id) {
         return Err("assertion iss or sub is not the client id");

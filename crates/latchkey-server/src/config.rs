@@ -839,6 +839,7 @@ impl ServerConfig {
     /// The parsed trusted proxies.
     pub fn parsed_trusted_proxies(&self) -> Result<TrustedProxies, ServerError> {
         TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|error| ServerError::TrustedProxyInvalid { entry: error.entry })
     }
 
     /// One line describing the login limits in force, for `latchkey check`.

@@ -77,7 +77,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request};
-use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -88,7 +88,7 @@ use latchkey_engine::authorize::{
     AuthorizationDecision, AuthorizeOutcome, PendingAuthorization, PromptNoneRefusal,
 };
 use latchkey_engine::{EndpointResponse, Engine, EngineError, MetadataFetcher, SECURITY_TARGET};
-use latchkey_http::Event;
+use latchkey_http::{ConsentChoice, Event, PageForm, looks_like_session_id, query_request_id};
 use latchkey_store::Store;
 use latchkey_types::{Scope, SecretString, Subject, TokenDigest, UnixTime};
 use latchkey_upstream::{PendingUpstream, UpstreamError};
@@ -105,10 +105,7 @@ use crate::pages::{
 use crate::password;
 use crate::sealed::{PageKey, SealedError, UpstreamSeal};
 use crate::serve::RequestId;
-use crate::session::{
-    MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, UpstreamProfile,
-    looks_like_session_id,
-};
+use crate::session::{MAX_SESSIONS_PER_ADDRESS, PendingError, Sessions, SignedIn, UpstreamProfile};
 use crate::upstream::{SignInError, UpstreamSignIn};
 use crate::{Clock, os_rng};
 
@@ -624,16 +621,12 @@ where
             );
         };
         // The "remember" box: absent (unticked) or `yes`.
-        let remember_ticked = match form.get("remember") {
-            "" => false,
-            "yes" => true,
-            _ => {
-                return pages::html(
-                    StatusCode::BAD_REQUEST,
-                    pages::message("Something went wrong", "The form could not be read."),
-                    None,
-                );
-            }
+        let Some(remember_ticked) = latchkey_http::parse_remember(form.get("remember")) else {
+            return pages::html(
+                StatusCode::BAD_REQUEST,
+                pages::message("Something went wrong", "The form could not be read."),
+                None,
+            );
         };
         let request_id = form.get("request");
         if !looks_like_session_id(request_id) {
@@ -648,7 +641,7 @@ where
         // A loopback redirect is remembered only if the user ticked the box
         // (any local program can claim the port); any other, always.
         let remember = !pending.redirect_is_loopback() || remember_ticked;
-        let decision = choice.into_decision(&user, remember);
+        let decision = consent_decision(choice, &user, remember);
         // Before completing: an approval remembers the new consent.
         let approved = matches!(decision, AuthorizationDecision::Approve { .. });
         let correlation_id = parts.extensions.get::<RequestId>().copied();
@@ -1119,15 +1112,7 @@ where
     /// The value of this server's cookie: a session id once signed in,
     /// before that the random value the login form is bound to.
     fn cookie_value(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie_name)
-            .map(|(_, value)| value.to_owned())
-            .filter(|value| looks_like_session_id(value))
+        latchkey_http::session_cookie(headers, self.cookie_name)
     }
 
     fn set_cookie(&self, headers: &mut HeaderMap, id: &str) {
@@ -1197,58 +1182,26 @@ pub fn endpoint_response(response: EndpointResponse) -> Response {
     out
 }
 
-/// The fields of a posted form; repeated fields make the form unreadable.
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-}
-
-async fn read_form(body: Body) -> Option<Form> {
+/// A posted form of at most [`MAX_FORM_LEN`] bytes
+/// ([`PageForm::parse`]: repeated fields make it unreadable).
+async fn read_form(body: Body) -> Option<PageForm> {
     let bytes = axum::body::to_bytes(body, MAX_FORM_LEN).await.ok()?;
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-    for (i, (name, _)) in pairs.iter().enumerate() {
-        if pairs
-            .iter()
-            .skip(i.saturating_add(1))
-            .any(|(other, _)| other == name)
-        {
-            return None;
-        }
-    }
-    Some(Form(pairs))
+    PageForm::parse(&bytes).ok()
 }
 
-/// What the consent form asks, before it is applied to a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ConsentChoice {
-    Allow,
-    Deny,
-}
-
-impl ConsentChoice {
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "allow" => Some(Self::Allow),
-            "deny" => Some(Self::Deny),
-            _ => None,
-        }
-    }
-
-    fn into_decision(self, user: &SignedIn, remember_consent: bool) -> AuthorizationDecision {
-        match self {
-            Self::Allow => AuthorizationDecision::Approve {
-                subject: user.subject.clone(),
-                auth_time: user.auth_time,
-                remember_consent,
-            },
-            Self::Deny => AuthorizationDecision::Deny,
-        }
+/// What the consent form asked, applied to the signed-in `user`.
+fn consent_decision(
+    choice: ConsentChoice,
+    user: &SignedIn,
+    remember_consent: bool,
+) -> AuthorizationDecision {
+    match choice {
+        ConsentChoice::Allow => AuthorizationDecision::Approve {
+            subject: user.subject.clone(),
+            auth_time: user.auth_time,
+            remember_consent,
+        },
+        ConsentChoice::Deny => AuthorizationDecision::Deny,
     }
 }
 
@@ -1256,19 +1209,6 @@ impl ConsentChoice {
 struct LoginForm {
     csrf: String,
     request: String,
-}
-
-/// The `request` parameter of the consent page's query, when it is there
-/// once and has the shape of a request id.
-fn query_request_id(query: Option<&str>) -> Option<String> {
-    let mut values = url::form_urlencoded::parse(query?.as_bytes())
-        .filter(|(name, _)| name == "request")
-        .map(|(_, value)| value.into_owned());
-    let value = values.next()?;
-    if values.next().is_some() || !looks_like_session_id(&value) {
-        return None;
-    }
-    Some(value)
 }
 
 /// `303 See Other` to the consent page of request `request_id`.
@@ -1306,17 +1246,11 @@ fn too_many_attempts(
     response
 }
 
-/// The value of the cookie `name`, once.
+/// The value of the cookie `name` ([`latchkey_http::cookie`]), if not empty.
 fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
+    latchkey_http::cookie(headers, name)
         .filter(|value| !value.is_empty())
+        .map(str::to_owned)
 }
 
 /// Every cookie whose name starts with `prefix`, as (name, value), once each.

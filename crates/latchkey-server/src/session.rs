@@ -35,7 +35,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use latchkey_engine::authorize::PendingAuthorization;
 use latchkey_types::{SecretString, Subject, TokenDigest, UnixTime};
 use rand_core::CryptoRng;
@@ -379,9 +378,7 @@ fn key_of(id: &str) -> [u8; 32] {
 
 /// Unpadded base64url of 32 random bytes: the shape of every session id,
 /// pre-login cookie and request id.
-pub fn looks_like_session_id(value: &str) -> bool {
-    value.len() == 43 && Base64UrlUnpadded::decode_vec(value).is_ok_and(|bytes| bytes.len() == 32)
-}
+pub use latchkey_http::looks_like_session_id;
 
 #[cfg(test)]
 mod tests {

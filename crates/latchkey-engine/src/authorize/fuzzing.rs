@@ -164,7 +164,7 @@ fn fixture() -> &'static Engine<MemoryStore> {
 }
 
 /// Polls a future that completes without waiting (the memory store's).
-fn block_on<T>(future: impl Future<Output = T>) -> T {
+pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> T {
     let mut future = pin!(future);
     let mut context = Context::from_waker(Waker::noop());
     loop {
@@ -175,7 +175,7 @@ fn block_on<T>(future: impl Future<Output = T>) -> T {
 }
 
 /// A deterministic generator for fuzzing only: SHA-256 of a counter.
-struct FuzzRng(u64);
+pub(crate) struct FuzzRng(pub(crate) u64);
 
 impl rand_core::TryRng for FuzzRng {
     type Error = core::convert::Infallible;

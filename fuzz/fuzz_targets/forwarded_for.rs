@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| latchkey_http::fuzzing::forwarded_for(data));
