@@ -7,9 +7,12 @@
 //!   instrumentation (no `cargo fuzz` needed), runs each for N seconds (default
 //!   60), and reports every failure at the end with its artifact; on stable
 //!   through `RUSTC_BOOTSTRAP=1`. See docs/fuzzing.md.
-//! - `cargo xtask bench`: runs the criterion benchmarks.
+//! - `cargo xtask bench [--quick] [--ops a,b] [--connections 1,16,64] ...`: Latchkey
+//!   beside node-oidc-provider over HTTP with wrk, same core budget (see `bench.rs`);
+//!   `cargo xtask bench --criterion` runs the in-process criterion benchmarks.
 //! - `cargo xtask tidy`: checks the layering rules (also a `#[test]`).
 
+mod bench;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -20,10 +23,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
-        Some("bench") => run(Command::new(cargo()).args(["bench", "--workspace"])),
+        Some("bench") => bench::bench(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => Err(
-            "usage: cargo xtask <ci | fuzz [--seconds N] [--no-asan] [TARGET...] | bench | tidy>"
+            "usage: cargo xtask <ci | fuzz [--seconds N] [--no-asan] [TARGET...] | bench [--quick | --smoke] \
+             [--ops a,b] [--connections 1,16,64] [--duration S] [--reps N] [--no-peer] \
+             [--log-filter F] [--latchkey-bin PATH] [--write | --no-write] [--criterion] | tidy>"
                 .to_owned(),
         ),
     };
