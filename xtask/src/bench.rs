@@ -17,7 +17,8 @@
 //! Options: `--quick` (2 s runs, one repetition, docs not written),
 //! `--duration S`, `--reps N`, `--connections 1,16,64`, `--ops a,b`,
 //! `--no-peer`, `--log-filter F` (Latchkey's `RUST_LOG`), `--latchkey-bin P`
-//! (measure another build), `--write`/`--no-write` (docs/benchmarks.md and
+//! (measure another build), `--keep` (keep the temporary directory with the
+//! servers' logs), `--write`/`--no-write` (docs/benchmarks.md and
 //! docs/benchmarks.json; default: written unless `--quick`), `--criterion`
 //! (the in-process criterion benchmarks instead), `--smoke` (1 s runs at 16
 //! connections, one repetition: that the harness works, not figures).
@@ -77,6 +78,7 @@ struct Options {
     latchkey_bin: Option<PathBuf>,
     write: bool,
     quick: bool,
+    keep: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -90,6 +92,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         latchkey_bin: None,
         write: true,
         quick: false,
+        keep: false,
     };
     let mut write = None;
     let mut iter = args.iter();
@@ -153,6 +156,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.ops = ops;
             }
             "--no-peer" => options.peer = false,
+            "--keep" => options.keep = true,
             "--log-filter" => options.log_filter = Some(value(&mut iter, arg)?),
             "--latchkey-bin" => options.latchkey_bin = Some(PathBuf::from(value(&mut iter, arg)?)),
             "--write" => write = Some(true),
@@ -364,7 +368,14 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     drop(latchkey);
     drop(peer);
-    let _ = std::fs::remove_dir_all(&dir);
+    if options.keep {
+        eprintln!(
+            "xtask: kept {} (the servers' logs and the seeded items)",
+            dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     let command = std::iter::once("cargo xtask bench".to_owned())
         .chain(args.iter().cloned())
@@ -1409,4 +1420,89 @@ fn write_docs(root: &Path, report: &str, runs: &[Run], context: &Context) -> Res
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!("xtask: wrote docs/benchmarks.md and docs/benchmarks.json");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_rfc_4648_base64() {
+        assert_eq!(basic("a:b"), "Authorization: Basic YTpi");
+        assert_eq!(basic("ab:c"), "Authorization: Basic YWI6Yw==");
+        assert_eq!(basic("bench-cc:s"), "Authorization: Basic YmVuY2gtY2M6cw==");
+    }
+
+    #[test]
+    fn form_encoding_escapes_everything_but_the_unreserved() {
+        assert_eq!(
+            form_encode("http://127.0.0.1:9/cb"),
+            "http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+        );
+        assert_eq!(form_encode("a-b_c.d~"), "a-b_c.d~");
+    }
+
+    #[test]
+    fn the_wrk_line_is_read_back() {
+        let line = r#"{"requests":120,"duration_us":2000131,"p50_us":950,"p99_us":3100,"bad":2,"socket_errors":0,"stopped_after_us":0,"sample":"503 {\u0022error\u0022}"}"#;
+        assert_eq!(json_number(line, "requests"), Some(120.0));
+        assert_eq!(json_number(line, "duration_us"), Some(2_000_131.0));
+        assert_eq!(json_number(line, "bad"), Some(2.0));
+        assert_eq!(json_number(line, "missing"), None);
+        assert_eq!(
+            json_string_field(line, "sample").as_deref(),
+            Some(r"503 {\u0022error\u0022}")
+        );
+    }
+
+    #[test]
+    fn medians_and_ratios_pair_the_same_repetition() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+        let run = |server, rep, rps| Run {
+            op: "metadata",
+            server,
+            connections: 16,
+            rep,
+            requests: 1,
+            seconds: 1.0,
+            rps,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            cpu_us_per_request: 1.0,
+            peak_rss_kib: 0,
+            bad: 0,
+            socket_errors: 0,
+            supply_ran_out: false,
+            sample: String::new(),
+        };
+        let runs = vec![
+            run(Server::Latchkey, 1, 100.0),
+            run(Server::Peer, 1, 50.0),
+            run(Server::Latchkey, 2, 300.0),
+            run(Server::Peer, 2, 100.0),
+            run(Server::Latchkey, 3, 100.0),
+            run(Server::Peer, 3, 10.0),
+        ];
+        // Ratios 2, 3 and 10: the median is 3, not the ratio of medians (100 / 50).
+        assert_eq!(ratio(&runs, "metadata", 16, |r| r.rps), Some(3.0));
+        assert_eq!(ratio(&runs, "metadata", 64, |r| r.rps), None);
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let quick = parse(&args(&["--quick", "--ops", "refresh,metadata"])).expect("quick");
+        assert_eq!(quick.ops, vec!["metadata", "refresh"]);
+        assert_eq!(quick.reps, 1);
+        assert!(!quick.write, "a quick run does not write the docs");
+        let full = parse(&[]).expect("defaults");
+        assert!(full.write);
+        assert_eq!(full.connections, vec![1, 16, 64]);
+        assert!(parse(&args(&["--ops", "nope"])).is_err());
+        assert!(parse(&args(&["--connections", "0"])).is_err());
+        assert!(parse(&args(&["--duration"])).is_err());
+        assert!(parse(&args(&["--frobnicate"])).is_err());
+    }
 }
