@@ -797,7 +797,6 @@ impl Bench {
                     items: Some(items),
                     chain: true,
                     expect: "access_token",
-                    ..Load::default()
                 }
             }
             "introspection" => {
