@@ -7,11 +7,14 @@
 //!   instrumentation (no `cargo fuzz` needed), runs each for N seconds (default
 //!   60), and reports every failure at the end with its artifact; on stable
 //!   through `RUSTC_BOOTSTRAP=1`. See docs/fuzzing.md.
-//! - `cargo xtask bench`: runs the criterion benchmarks.
+//! - `cargo xtask bench [--quick] [--ops a,b] [--connections 1,16,64] ...`: Latchkey
+//!   beside node-oidc-provider over HTTP with wrk, same core budget (see `bench.rs`);
+//!   `cargo xtask bench --criterion` runs the in-process criterion benchmarks.
 //! - `cargo xtask tidy`: checks the layering rules (also a `#[test]`).
-//! - `cargo xtask package`: packages every library crate, builds them all from
+//! - `cargo xtask package`: packages every library crate, checks them all from
 //!   their tarballs and runs the tests of the no-I/O ones there (`package.rs`).
 
+mod bench;
 mod package;
 mod tidy;
 
@@ -23,11 +26,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
-        Some("bench") => run(Command::new(cargo()).args(["bench", "--workspace"])),
+        Some("bench") => bench::bench(&args[1..]),
         Some("package") => package::package(),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => Err(
-            "usage: cargo xtask <ci | fuzz [--seconds N] [--no-asan] [TARGET...] | bench | tidy | package>"
+            "usage: cargo xtask <ci | fuzz [--seconds N] [--no-asan] [TARGET...] | bench [--quick | --smoke] \
+             [--ops a,b] [--connections 1,16,64] [--duration S] [--reps N] [--no-peer] \
+             [--log-filter F] [--latchkey-bin PATH] [--write | --no-write] [--criterion] | tidy | package>"
                 .to_owned(),
         ),
     };

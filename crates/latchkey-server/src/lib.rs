@@ -44,11 +44,17 @@
 //!
 //! # Logs
 //!
-//! Structured logs through `tracing` on standard error (`RUST_LOG` filters,
-//! default `info`): one span per request with a random id (also sent back as
-//! `x-request-id`), the method and the path, never the query, a body, a
-//! cookie, a token or a redirect target. `Authorization`, `DPoP`, `Cookie`
-//! and `Set-Cookie` are marked sensitive before any layer sees them.
+//! Structured logs through `tracing` on standard error. `RUST_LOG` filters;
+//! the default ([`serve::DEFAULT_LOG_FILTER`],
+//! `warn,latchkey=info,latchkey::access=off`) keeps Latchkey's own events at
+//! `info` and every library's (rmcp, hyper, sqlx, ...) at `warn`, and writes
+//! nothing per request. Every answer carries an unpredictable
+//! `x-request-id`. `RUST_LOG=warn,latchkey=info` adds one span per request
+//! with that id, the method and the path (never the query, a body, a cookie,
+//! a token or a redirect target) and one access line with the status and
+//! the time taken (target `latchkey::access`). `Authorization`, `DPoP`,
+//! `Cookie` and `Set-Cookie` are marked sensitive before any layer sees
+//! them.
 //!
 //! Specifications it touches (the rules themselves live in the engine):
 //!

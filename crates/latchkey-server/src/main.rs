@@ -24,7 +24,8 @@ use latchkey_types::{Scope, SecretString};
 LATCHKEY_RESOURCE, LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER, LATCHKEY_TLS_CERT, LATCHKEY_TLS_KEY, \
 LATCHKEY_ALLOWED_ORIGINS, LATCHKEY_TRUSTED_PROXIES, LATCHKEY_LOGIN_MAX_FAILURES_PER_USER, \
 LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS, LATCHKEY_LOGIN_WINDOW_SECS, LATCHKEY_LOGIN_MAX_LOCKOUT_SECS and \
-LATCHKEY_DEMO_PASSWORD override the configuration file; RUST_LOG filters the logs."
+LATCHKEY_DEMO_PASSWORD override the configuration file; RUST_LOG filters the logs \
+(default warn,latchkey=info,latchkey::access=off; RUST_LOG=warn,latchkey=info adds an access line per request)."
 )]
 struct Cli {
     /// A TOML configuration file. LATCHKEY_* environment variables override it.

@@ -448,11 +448,51 @@ fn origin_of(uri: &str) -> Option<String> {
         .map(|url| url.origin().ascii_serialization())
 }
 
-/// The random id of one request: in its log span, in `x-request-id`, and
-/// in the request's extensions as the correlation id of the events it
-/// logs (scope elevation).
+/// The log filter when `RUST_LOG` is not set: Latchkey's own events at
+/// `info` (sign-ins, revocations, purges, start and stop), every library's
+/// (rmcp, hyper, sqlx, ...) at `warn`, and no per-request span or access
+/// line ([`ACCESS_LOG_TARGET`]). With `info` for all, every request wrote an
+/// access line and every `/mcp` call four more lines from rmcp (its
+/// initialization and shutdown of each stateless request); measured with
+/// `cargo xtask bench`, the access line and its span alone cost about a
+/// fifth of a metadata request's CPU (docs/benchmarks.md, "Logging").
+/// A directive's target matches as a prefix, so `latchkey` covers every
+/// `latchkey_*` crate. `RUST_LOG=warn,latchkey=info` turns the access line
+/// on.
+pub const DEFAULT_LOG_FILTER: &str = "warn,latchkey=info,latchkey::access=off";
+
+/// The target of the per-request span (an id, the method and the path) and
+/// of the one access line per request (status and time taken). Off by
+/// default; `RUST_LOG=warn,latchkey=info` (or `info`) turns both on.
+pub const ACCESS_LOG_TARGET: &str = "latchkey::access";
+
+/// The filter of [`init_logging`]: `RUST_LOG` when set and valid, else
+/// [`DEFAULT_LOG_FILTER`].
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER))
+}
+
+/// The id of one request: 16 hex digits, SipHash (keyed once per process
+/// from the OS's random source) of a counter. Unique within a process,
+/// unpredictable, and it reveals nothing of how many requests came before;
+/// it costs no call to the OS per request. It is sent back as
+/// `x-request-id`, named in the request's access span, and kept in the
+/// request's extensions as the correlation id of the events it logs (scope
+/// elevation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestId(u64);
+
+impl RequestId {
+    fn next() -> Self {
+        use std::hash::BuildHasher;
+        static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = KEY.get_or_init(std::hash::RandomState::new);
+        Self(key.hash_one(n))
+    }
+}
 
 impl core::fmt::Display for RequestId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -467,18 +507,18 @@ struct Timing {
     observer: SharedObserver,
 }
 
-/// One span per request with a random id (also sent back as `x-request-id`),
-/// the method and the path (never the query: it can hold a `state` or a
-/// redirect target), and one line with the status and the time taken; the
-/// time also goes to the observer, by route name, when one is installed.
+/// An id per request ([`RequestId`], sent back as `x-request-id`); when
+/// [`ACCESS_LOG_TARGET`] is enabled, one span per request with the id, the
+/// method and the path (never the query: it can hold a `state` or a
+/// redirect target), and one access line with the status and the time
+/// taken; the time also goes to the observer, by route name, when one is
+/// installed.
 async fn request_span(
     State(timing): State<Arc<Timing>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let mut bytes = [0u8; 8];
-    rand_core::Rng::fill_bytes(&mut os_rng(), &mut bytes);
-    let request_id = RequestId(u64::from_be_bytes(bytes));
+    let request_id = RequestId::next();
     request.extensions_mut().insert(request_id);
     let id = request_id.to_string();
     let route = timing
@@ -486,6 +526,7 @@ async fn request_span(
         .is_on()
         .then(|| crate::metrics::route_name(&timing.routes, &request));
     let span = tracing::info_span!(
+        target: ACCESS_LOG_TARGET,
         "request",
         id = %id,
         method = %request.method(),
@@ -495,6 +536,7 @@ async fn request_span(
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {
         tracing::info!(
+            target: ACCESS_LOG_TARGET,
             status = response.status().as_u16(),
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "answered"
@@ -510,11 +552,9 @@ async fn request_span(
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .try_init();
@@ -537,5 +577,98 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::{ACCESS_LOG_TARGET, DEFAULT_LOG_FILTER, RequestId};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The lines `filter` lets through of the events `emit` makes.
+    fn logged_with_filter(filter: &str, emit: impl FnOnce()) -> String {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = buffer.0.lock().expect("buffer").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    #[test]
+    fn the_default_filter_keeps_library_info_out_and_latchkey_info_in() {
+        let text = logged_with_filter(DEFAULT_LOG_FILTER, || {
+            // What rmcp writes on every stateless /mcp call, and other libraries' chatter.
+            tracing::info!(target: "rmcp::service::server", "serve server initialized");
+            tracing::info!(target: "rmcp::service", "task cancelled");
+            tracing::info!(target: "hyper_util::client", "connecting");
+            tracing::info!(target: "sqlx::query", "summary");
+            tracing::warn!(target: "rmcp::service", "a library warning");
+            tracing::info!(target: ACCESS_LOG_TARGET, status = 200, "answered");
+            tracing::info!(target: "latchkey_server::interaction", "signed in");
+            tracing::info!(target: "latchkey_engine::events", "token revoked");
+            tracing::debug!(target: "latchkey_server::serve", "a latchkey debug line");
+        });
+        for gone in [
+            "serve server initialized",
+            "task cancelled",
+            "connecting",
+            "summary",
+            "a latchkey debug line",
+        ] {
+            assert!(!text.contains(gone), "{gone} was logged:\n{text}");
+        }
+        for kept in ["a library warning", "signed in", "token revoked"] {
+            assert!(text.contains(kept), "{kept} was not logged:\n{text}");
+        }
+        assert!(
+            !text.contains("answered"),
+            "the access line is opt-in:\n{text}"
+        );
+        assert_eq!(text.lines().count(), 3, "{text}");
+    }
+
+    #[test]
+    fn the_documented_filter_turns_the_access_line_on() {
+        let text = logged_with_filter("warn,latchkey=info", || {
+            let span = tracing::info_span!(target: ACCESS_LOG_TARGET, "request", id = "abc");
+            span.in_scope(|| tracing::info!(target: ACCESS_LOG_TARGET, status = 200, "answered"));
+            tracing::info!(target: "rmcp::service", "serve finished");
+        });
+        assert!(text.contains("request{id=\"abc\"}"), "{text}");
+        assert!(text.contains("answered status=200"), "{text}");
+        assert!(!text.contains("serve finished"), "{text}");
+    }
+
+    #[test]
+    fn request_ids_are_sixteen_hex_digits_and_do_not_repeat() {
+        let ids: Vec<String> = (0..1000).map(|_| RequestId::next().to_string()).collect();
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 }
