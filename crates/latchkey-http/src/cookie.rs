@@ -28,6 +28,30 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
+/// Every cookie whose name starts with `prefix` and whose value is not
+/// empty, as (name, value), in the order they arrived; of several cookies of
+/// one name only the first counts, as in [`cookie`].
+pub fn cookies_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+    {
+        if !name.starts_with(prefix) || seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        if !value.is_empty() {
+            found.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    found
+}
+
 /// The session cookie `name`: the first cookie of that name
 /// ([`cookie`]), only if it has the shape of a session id
 /// ([`looks_like_session_id`]).
@@ -65,6 +89,23 @@ mod tests {
         assert!(!looks_like_session_id(
             "ok9g7CUHL0Ll3ENbzgDiwXvqQfXqSJ1p2rXgSRk8Se+"
         ));
+    }
+
+    #[test]
+    fn cookies_with_a_prefix_first_of_each_name_empty_ones_dropped() {
+        let h = headers(&["up-a=1; other=x; up-b=2", "up-a=second; up-c=; up-d=4"]);
+        assert_eq!(
+            cookies_with_prefix(&h, "up-"),
+            vec![
+                ("up-a".to_owned(), "1".to_owned()),
+                ("up-b".to_owned(), "2".to_owned()),
+                ("up-d".to_owned(), "4".to_owned()),
+            ]
+        );
+        // An empty first cookie of a name hides a later one of that name.
+        let h = headers(&["up-a=; up-a=2"]);
+        assert!(cookies_with_prefix(&h, "up-").is_empty());
+        assert!(cookies_with_prefix(&h, "none").is_empty());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use authorization::{
     refusal_response,
 };
 pub use cache_control::cache_ttl;
-pub use cookie::{cookie, looks_like_session_id, session_cookie};
+pub use cookie::{cookie, cookies_with_prefix, looks_like_session_id, session_cookie};
 pub use error::HttpError;
 pub use form::{
     FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_BODY_LEN, MAX_QUERY_LEN, declared_too_large,

@@ -822,18 +822,19 @@ where
         now: UnixTime,
     ) -> Vec<String> {
         let prefix = format!("{}-", self.upstream_cookie_name);
-        let mut pending: Vec<(Option<UnixTime>, String)> = cookies_with_prefix(headers, &prefix)
-            .into_iter()
-            .map(|(name, value)| {
-                let created = self
-                    .page_key
-                    .open_upstream(&value, cookie, now)
-                    .ok()
-                    .and_then(|seal| PendingUpstream::decode(&seal.upstream).ok())
-                    .map(|pending| pending.created_at());
-                (created, name)
-            })
-            .collect();
+        let mut pending: Vec<(Option<UnixTime>, String)> =
+            latchkey_http::cookies_with_prefix(headers, &prefix)
+                .into_iter()
+                .map(|(name, value)| {
+                    let created = self
+                        .page_key
+                        .open_upstream(&value, cookie, now)
+                        .ok()
+                        .and_then(|seal| PendingUpstream::decode(&seal.upstream).ok())
+                        .map(|pending| pending.created_at());
+                    (created, name)
+                })
+                .collect();
         let excess = (pending.len() + 1).saturating_sub(MAX_PENDING_UPSTREAM);
         // Stable: within one second, the order the browser sent them in,
         // which is oldest first (RFC 6265 section 5.4, step 2).
@@ -1024,7 +1025,7 @@ where
         response: &mut HeaderMap,
     ) {
         let prefix = format!("{}-", self.upstream_cookie_name);
-        for (name, value) in cookies_with_prefix(request, &prefix) {
+        for (name, value) in latchkey_http::cookies_with_prefix(request, &prefix) {
             if name == this_one {
                 continue;
             }
@@ -1251,23 +1252,6 @@ fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     latchkey_http::cookie(headers, name)
         .filter(|value| !value.is_empty())
         .map(str::to_owned)
-}
-
-/// Every cookie whose name starts with `prefix`, as (name, value), once each.
-fn cookies_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = Vec::new();
-    for (name, value) in headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-    {
-        if name.starts_with(prefix) && !value.is_empty() && !found.iter().any(|(n, _)| n == name) {
-            found.push((name.to_owned(), value.to_owned()));
-        }
-    }
-    found
 }
 
 /// The first `state` of a callback query, if any (a repeated one is refused
