@@ -42,7 +42,8 @@ pub const DEMO_USER: &str = "demo";
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     init_logging();
     let addr = config.bind_addr()?;
-    let store = Arc::new(crate::database::open(&config.database).await?);
+    let store =
+        Arc::new(crate::database::open_with(&config.database, config.database_synchronous).await?);
     let mut out = std::io::stdout();
     let app = build(&config, Arc::clone(&store), now(), &mut os_rng(), &mut out).await?;
     let acceptor = match (&config.tls.cert, &config.tls.key) {
