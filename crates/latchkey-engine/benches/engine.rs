@@ -14,7 +14,10 @@
 //! After the criterion groups, a summary line per operation gives ops/s, the
 //! ratio to the signature-only rate and the CPU time per operation of this
 //! process (all its threads, from `/proc/self/stat`; PostgreSQL's own CPU is
-//! not included).
+//! not included). Each operation is summarised twice: one caller at a time,
+//! and [`CALLERS`] concurrent callers (tasks on the runtime, each waiting for
+//! its own answer before asking again), which is where a store can share
+//! work between requests (the SQLite store's group commit).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -28,7 +31,7 @@
 #[path = "../tests/over_stores/mod.rs"]
 mod over_stores;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
@@ -47,6 +50,8 @@ use tokio::runtime::Runtime;
 
 const MEASUREMENT: Duration = Duration::from_secs(2);
 const SUMMARY_RUN: Duration = Duration::from_secs(2);
+/// Concurrent callers in the second summary of each operation.
+const CALLERS: usize = 16;
 
 fn main() {
     let mut criterion = Criterion::default()
@@ -77,13 +82,13 @@ fn main() {
     );
     let mut summary = Vec::new();
 
-    let memory = runtime.block_on(engine_over(Arc::new(MemoryStore::new()), true));
+    let memory = Arc::new(runtime.block_on(engine_over(Arc::new(MemoryStore::new()), true)));
     let signature = bench_signature(&mut criterion, &memory, &mut summary);
     bench_store(&mut criterion, &runtime, "memory", &memory, &mut summary);
 
     let path = over_stores::temp_sqlite_path("bench");
     let sqlite_store = runtime.block_on(SqliteStore::open(&path)).unwrap();
-    let sqlite = runtime.block_on(engine_over(Arc::new(sqlite_store), true));
+    let sqlite = Arc::new(runtime.block_on(engine_over(Arc::new(sqlite_store), true)));
     bench_store(&mut criterion, &runtime, "sqlite", &sqlite, &mut summary);
     runtime.block_on(sqlite.store().close());
     over_stores::remove_sqlite(&path);
@@ -97,7 +102,7 @@ fn main() {
             ))
             .unwrap();
         let admin = store.clone();
-        let postgres = runtime.block_on(engine_over(Arc::new(store), true));
+        let postgres = Arc::new(runtime.block_on(engine_over(Arc::new(store), true)));
         bench_store(
             &mut criterion,
             &runtime,
@@ -178,7 +183,7 @@ fn bench_store<S: Store + 'static>(
     criterion: &mut Criterion,
     runtime: &Runtime,
     store_name: &str,
-    engine: &Engine<S>,
+    engine: &Arc<Engine<S>>,
     summary: &mut Vec<Line>,
 ) {
     let mut group = criterion.benchmark_group(store_name);
@@ -254,6 +259,118 @@ fn bench_store<S: Store + 'static>(
             true
         },
     ));
+    bench_callers(runtime, store_name, engine, summary);
+}
+
+/// The same three operations with [`CALLERS`] concurrent callers.
+fn bench_callers<S: Store + 'static>(
+    runtime: &Runtime,
+    store_name: &str,
+    engine: &Arc<Engine<S>>,
+    summary: &mut Vec<Line>,
+) {
+    let mut rng = rng(3);
+    let codes = runtime.block_on(async {
+        let mut codes = Vec::new();
+        for _ in 0..40_000usize {
+            codes.push(redeem_params(
+                &issue_code(engine, PUBLIC, now(), &mut rng).await,
+            ));
+        }
+        Arc::new(Mutex::new(codes))
+    });
+    summary.push(measure_callers(
+        &format!("{store_name}: authorization_code x{CALLERS}"),
+        runtime,
+        |caller, deadline| {
+            let engine = Arc::clone(engine);
+            let codes = Arc::clone(&codes);
+            tokio::spawn(async move {
+                let mut rng = over_stores::rng(100 + caller as u64);
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let Some(params) = codes.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let response = engine.token(&params, &post_token(), now(), &mut rng).await;
+                    assert_eq!(response.status, 200);
+                    n += 1;
+                }
+                n
+            })
+        },
+    ));
+    let tokens = runtime.block_on(async {
+        let mut tokens = Vec::new();
+        for _ in 0..CALLERS {
+            tokens.push(first_refresh_token(engine, &mut rng).await);
+        }
+        Arc::new(Mutex::new(tokens))
+    });
+    summary.push(measure_callers(
+        &format!("{store_name}: refresh_rotation x{CALLERS}"),
+        runtime,
+        |caller, deadline| {
+            let engine = Arc::clone(engine);
+            let tokens = Arc::clone(&tokens);
+            tokio::spawn(async move {
+                let mut rng = over_stores::rng(200 + caller as u64);
+                let mut token = tokens.lock().unwrap().pop().unwrap();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    token = rotate(&engine, &token, &mut rng).await;
+                    n += 1;
+                }
+                n
+            })
+        },
+    ));
+    summary.push(measure_callers(
+        &format!("{store_name}: client_credentials ({BASIC}) x{CALLERS}"),
+        runtime,
+        |caller, deadline| {
+            let engine = Arc::clone(engine);
+            tokio::spawn(async move {
+                let mut rng = over_stores::rng(300 + caller as u64);
+                let cc = client_credentials_params();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let response = engine.token(&cc, &basic_token(), now(), &mut rng).await;
+                    assert_eq!(response.status, 200);
+                    n += 1;
+                }
+                n
+            })
+        },
+    ));
+}
+
+/// Runs [`CALLERS`] tasks made by `spawn` (each given the deadline, each
+/// returning how many operations it completed); their total rate and this
+/// process's CPU per op.
+fn measure_callers(
+    name: &str,
+    runtime: &Runtime,
+    spawn: impl Fn(usize, Instant) -> tokio::task::JoinHandle<u64>,
+) -> Line {
+    let cpu_start = process_cpu();
+    let start = Instant::now();
+    let deadline = start + SUMMARY_RUN;
+    let n: u64 = runtime.block_on(async {
+        let handles: Vec<_> = (0..CALLERS).map(|caller| spawn(caller, deadline)).collect();
+        let mut n = 0;
+        for handle in handles {
+            n += handle.await.unwrap();
+        }
+        n
+    });
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = process_cpu().saturating_sub(cpu_start).as_secs_f64();
+    Line {
+        name: name.to_owned(),
+        ops: n as f64 / wall,
+        cpu_us: cpu * 1e6 / n as f64,
+    }
 }
 
 async fn first_refresh_token<S: Store>(engine: &Engine<S>, rng: &mut ChaCha20Rng) -> String {

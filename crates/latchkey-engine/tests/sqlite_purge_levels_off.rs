@@ -19,8 +19,6 @@ use latchkey_jose::{Algorithm, JoseHeader, SigningKey};
 use latchkey_store::GrantStore;
 use latchkey_types::UnixTime;
 use over_stores::*;
-use sqlx::ConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
 
 /// Tokens issued per round.
 const TOKENS: u64 = 120;
@@ -125,17 +123,14 @@ struct Rows {
 }
 
 /// A read-only connection to the database, for counting.
-struct Counter(tokio::sync::Mutex<sqlx::SqliteConnection>);
+struct Counter(std::sync::Mutex<rusqlite::Connection>);
 
 impl Counter {
     async fn open(path: &std::path::Path) -> Self {
-        let connection = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .connect()
-            .await
-            .unwrap();
-        Self(tokio::sync::Mutex::new(connection))
+        let connection =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        Self(std::sync::Mutex::new(connection))
     }
 
     async fn rows(&self) -> Rows {
@@ -146,26 +141,21 @@ impl Counter {
     }
 
     async fn count(&self, query: &'static str) -> u64 {
-        let mut connection = self.0.lock().await;
-        let count: i64 = sqlx::query_scalar(query)
-            .fetch_one(&mut *connection)
-            .await
-            .unwrap();
+        let connection = self.0.lock().unwrap();
+        let count: i64 = connection.query_row(query, [], |row| row.get(0)).unwrap();
         u64::try_from(count).unwrap()
     }
 
     /// Pages in use or free in the database (its size in pages).
     async fn pages(&self) -> i64 {
-        let mut connection = self.0.lock().await;
-        sqlx::query_scalar("PRAGMA page_count")
-            .fetch_one(&mut *connection)
-            .await
+        let connection = self.0.lock().unwrap();
+        connection
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
             .unwrap()
     }
 
     async fn close(self) {
-        use sqlx::Connection;
-        let _ = self.0.into_inner().close().await;
+        drop(self.0.into_inner());
     }
 }
 

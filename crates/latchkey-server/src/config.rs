@@ -5,6 +5,7 @@
 //! issuer = "https://auth.example.com"     # default http://127.0.0.1:8080
 //! bind = "0.0.0.0:8443"                   # default 127.0.0.1:8080
 //! database = "/var/lib/latchkey/latchkey.db"  # default ./latchkey.db
+//! database_synchronous = "normal"         # or "full": also survive power loss (slower commits)
 //! profile = "2026-07-28"                  # or 2025-11-25, 2025-06-18
 //! access_token_lifetime_secs = 300
 //! allow_insecure_http_issuer = false      # plain http on a public host: refused unless true
@@ -131,6 +132,7 @@ use std::time::Duration;
 
 use latchkey_engine::{EngineConfig, McpProfile, RegistrationSettings, ResourceConfig};
 use latchkey_registration::CimdPolicy;
+use latchkey_store_sqlite::Synchronous;
 use latchkey_token::refresh::RefreshPolicy;
 use latchkey_types::{ClientId, Scope, ScopeHierarchy, ScopeToken, SecretString};
 use latchkey_upstream::{
@@ -160,6 +162,7 @@ pub const ENVIRONMENT_VARIABLES: [&str; 28] = [
     "LATCHKEY_ISSUER",
     "LATCHKEY_BIND",
     "LATCHKEY_DATABASE",
+    "LATCHKEY_DATABASE_SYNCHRONOUS",
     "LATCHKEY_PROFILE",
     "LATCHKEY_RESOURCE",
     "LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER",
@@ -324,6 +327,10 @@ pub struct ServerConfig {
     pub bind: String,
     /// The SQLite database file.
     pub database: PathBuf,
+    /// What a commit of the database waits for: `normal` (the default; every
+    /// answered token survives a crash of the process) or `full` (also a
+    /// power loss). See `latchkey_store_sqlite::Synchronous`.
+    pub database_synchronous: Synchronous,
     /// The MCP authorization revision followed, as written (`2026-07-28`).
     pub profile: String,
     /// The protected resources.
@@ -403,6 +410,7 @@ impl Default for ServerConfig {
             issuer: DEFAULT_ISSUER.to_owned(),
             bind: DEFAULT_BIND.to_owned(),
             database: PathBuf::from(DEFAULT_DATABASE),
+            database_synchronous: Synchronous::Normal,
             profile: "2026-07-28".to_owned(),
             resources: Vec::new(),
             default_resource: None,
@@ -458,6 +466,12 @@ impl ServerConfig {
         set(&mut self.issuer, file.issuer);
         set(&mut self.bind, file.bind);
         set(&mut self.database, file.database);
+        if let Some(value) = file.database_synchronous {
+            self.database_synchronous =
+                value.parse().map_err(|error| ServerError::ConfigSyntax {
+                    reason: format!("database_synchronous: {error}"),
+                })?;
+        }
         set(&mut self.profile, file.profile);
         set(&mut self.resources, file.resources);
         if file.default_resource.is_some() {
@@ -567,6 +581,14 @@ impl ServerConfig {
             &mut self.database,
             env("LATCHKEY_DATABASE").map(PathBuf::from),
         );
+        if let Some(value) = env("LATCHKEY_DATABASE_SYNCHRONOUS") {
+            match value.trim().parse() {
+                Ok(synchronous) => self.database_synchronous = synchronous,
+                Err(_) => self
+                    .environment_problems
+                    .push(("LATCHKEY_DATABASE_SYNCHRONOUS", "\"normal\" or \"full\"")),
+            }
+        }
         set(&mut self.profile, env("LATCHKEY_PROFILE"));
         if let Some(uri) = env("LATCHKEY_RESOURCE") {
             self.resources = vec![default_resource_settings(uri)];
@@ -1343,6 +1365,7 @@ struct FileConfig {
     issuer: Option<String>,
     bind: Option<String>,
     database: Option<PathBuf>,
+    database_synchronous: Option<String>,
     profile: Option<String>,
     resources: Option<Vec<ResourceSettings>>,
     default_resource: Option<String>,
@@ -2113,6 +2136,33 @@ mod tests {
         assert!(engine.registration.is_some());
         let cimd = engine.cimd.unwrap();
         assert!(!cimd.allows_loopback_http_urls());
+    }
+
+    #[test]
+    fn database_synchronous_is_normal_unless_set_to_full() {
+        assert_eq!(
+            ServerConfig::default().database_synchronous,
+            Synchronous::Normal
+        );
+        let mut config = ServerConfig::default();
+        config
+            .apply_toml("database_synchronous = \"full\"\n")
+            .unwrap();
+        assert_eq!(config.database_synchronous, Synchronous::Full);
+        config.apply_env(|name| {
+            (name == "LATCHKEY_DATABASE_SYNCHRONOUS").then(|| "normal".to_owned())
+        });
+        assert_eq!(config.database_synchronous, Synchronous::Normal);
+        assert!(config.problems().is_empty());
+        assert!(matches!(
+            ServerConfig::default().apply_toml("database_synchronous = \"off\"\n"),
+            Err(ServerError::ConfigSyntax { .. })
+        ));
+        let mut config = ServerConfig::default();
+        config
+            .apply_env(|name| (name == "LATCHKEY_DATABASE_SYNCHRONOUS").then(|| "off".to_owned()));
+        assert_eq!(config.database_synchronous, Synchronous::Normal);
+        assert!(!config.problems().is_empty());
     }
 
     #[test]

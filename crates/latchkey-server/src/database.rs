@@ -12,15 +12,22 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use latchkey_store_sqlite::SqliteStore;
+use latchkey_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use crate::error::ServerError;
 
 /// Checks the permissions of the database at `path` (if it exists), then
 /// opens it, creating it with mode `0600` when it does not.
 pub async fn open(path: &Path) -> Result<SqliteStore, ServerError> {
+    open_with(path, Synchronous::default()).await
+}
+
+/// [`open`], with the `synchronous` setting of the configuration
+/// (`database_synchronous`).
+pub async fn open_with(path: &Path, synchronous: Synchronous) -> Result<SqliteStore, ServerError> {
     check_private(path)?;
-    Ok(SqliteStore::open(path).await?)
+    let options = SqliteOptions::default().synchronous(synchronous);
+    Ok(SqliteStore::open_with(path, options).await?)
 }
 
 /// Refuses a database file (or its `-wal`/`-shm` file) that anyone but its

@@ -20,7 +20,8 @@ use latchkey_types::{Scope, SecretString};
 #[command(
     name = "latchkey",
     version,
-    after_help = "Environment: LATCHKEY_ISSUER, LATCHKEY_BIND, LATCHKEY_DATABASE, LATCHKEY_PROFILE, \
+    after_help = "Environment: LATCHKEY_ISSUER, LATCHKEY_BIND, LATCHKEY_DATABASE, LATCHKEY_DATABASE_SYNCHRONOUS, \
+LATCHKEY_PROFILE, \
 LATCHKEY_RESOURCE, LATCHKEY_ALLOW_INSECURE_HTTP_ISSUER, LATCHKEY_TLS_CERT, LATCHKEY_TLS_KEY, \
 LATCHKEY_ALLOWED_ORIGINS, LATCHKEY_TRUSTED_PROXIES, LATCHKEY_LOGIN_MAX_FAILURES_PER_USER, \
 LATCHKEY_LOGIN_MAX_FAILURES_PER_ADDRESS, LATCHKEY_LOGIN_WINDOW_SECS, LATCHKEY_LOGIN_MAX_LOCKOUT_SECS and \
@@ -214,7 +215,8 @@ async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> 
     let mut rng = os_rng();
     let now = now();
     // Every command opens the database only if others cannot read it.
-    let open = || latchkey_server::database::open(&config.database);
+    let open =
+        || latchkey_server::database::open_with(&config.database, config.database_synchronous);
     match command {
         Command::Check => Ok(()),
         Command::Serve => latchkey_server::serve::run(config).await,

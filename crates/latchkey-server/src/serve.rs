@@ -43,7 +43,8 @@ pub const DEMO_USER: &str = "demo";
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     init_logging();
     let addr = config.bind_addr()?;
-    let store = Arc::new(crate::database::open(&config.database).await?);
+    let store =
+        Arc::new(crate::database::open_with(&config.database, config.database_synchronous).await?);
     let mut out = std::io::stdout();
     let metrics = Arc::new(Metrics::new());
     let observer = if config.metrics_bind_addr()?.is_some() {

@@ -1,5 +1,4 @@
-//! CPU per store operation on a SQLite file, and what a `sqlx::Pool` would
-//! add to each statement.
+//! CPU per store operation on a SQLite file, one caller at a time.
 //!
 //! ```text
 //! cargo run --release -p latchkey-store-sqlite --example store_ops [-- current]
@@ -7,7 +6,7 @@
 //!
 //! Runs on a two-worker multi-threaded runtime, as `latchkey serve` does
 //! (`current` for a current-thread runtime). CPU is this process's, all
-//! threads (SQLite's worker threads included), read from `/proc/self/stat`;
+//! threads (the store's writer thread included), read from `/proc/self/stat`;
 //! the machine's other load inflates the wall time but much less the CPU.
 #![allow(
     clippy::unwrap_used,
@@ -24,8 +23,6 @@ use latchkey_store::{AccessTokenRecord, ClientStore, GrantStore, NewFamily};
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_types::{Subject, UnixTime};
 use rand_core::Rng;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Executor};
 
 const N: usize = 5_000;
 
@@ -49,55 +46,7 @@ fn main() {
             "multi-threaded"
         }
     );
-    runtime.block_on(pool_against_held_connection());
     runtime.block_on(store_operations());
-}
-
-/// The same one-row insert through a one-connection pool and through a held
-/// connection.
-async fn pool_against_held_connection() {
-    let path = std::env::temp_dir().join(format!("latchkey-store-ops-{}.db", std::process::id()));
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .test_before_acquire(false)
-        .connect_with(options.clone())
-        .await
-        .unwrap();
-    pool.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
-        .await
-        .unwrap();
-    let insert = "INSERT INTO t (k, v) VALUES (?, ?)";
-    let start = Measure::start();
-    for k in 0..N {
-        sqlx::query(insert)
-            .bind(k as i64)
-            .bind(&[1u8; 32][..])
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    start.report("one-row insert, through a pool");
-    pool.close().await;
-    let mut connection = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
-    let start = Measure::start();
-    for k in N..2 * N {
-        sqlx::query(insert)
-            .bind(k as i64)
-            .bind(&[1u8; 32][..])
-            .execute(&mut connection)
-            .await
-            .unwrap();
-    }
-    start.report("one-row insert, held connection");
-    connection.close().await.unwrap();
-    remove(&path);
 }
 
 /// Each operation a token response makes, on the store itself.

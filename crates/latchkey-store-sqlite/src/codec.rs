@@ -12,8 +12,8 @@ use latchkey_token::refresh::{
 };
 use latchkey_types::{ClientId, Scope, Subject, TokenDigest, UnixTime};
 use latchkey_uri::{RedirectUri, ResourceUri};
-use sqlx::Row;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, Row};
 use zeroize::Zeroizing;
 
 /// The columns of `codes` that make up a [`CodeRecord`], in `SELECT` / `RETURNING` order.
@@ -57,19 +57,117 @@ macro_rules! access_token_columns {
 }
 pub(crate) use access_token_columns;
 
-/// A failure turned into the backend variant; `sqlx` errors name the SQL
+/// A failure turned into the backend variant; SQLite's errors name the SQL
 /// constraint, never a bound value.
 pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(error))
 }
 
 /// Like [`backend`], but a unique or primary-key violation is [`StoreError::Duplicate`].
-pub(crate) fn insert_error(error: sqlx::Error) -> StoreError {
+pub(crate) fn insert_error(error: rusqlite::Error) -> StoreError {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Duplicate
+        }
         _ => backend(error),
     }
 }
+
+/// Runs a statement through the connection's statement cache; returns how
+/// many rows it changed.
+pub(crate) fn execute<'p>(
+    connection: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = P<'p>>,
+) -> rusqlite::Result<usize> {
+    connection
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(params))
+}
+
+/// The first row of a query read with `map`, if there is one.
+pub(crate) fn optional<'p, T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = P<'p>>,
+    map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(params))
+        .map_err(backend)?;
+    match rows.next().map_err(backend)? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every row of a query (or of a `RETURNING` clause: the statement is
+/// stepped to its end), each read with `map`.
+pub(crate) fn all<'p, T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = P<'p>>,
+    mut map: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(params))
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        out.push(map(row));
+    }
+    Ok(out)
+}
+
+/// One integer from the first row of a query, if there is a row.
+pub(crate) fn scalar<'p>(
+    connection: &Connection,
+    sql: &str,
+    params: impl IntoIterator<Item = P<'p>>,
+) -> Result<Option<Option<i64>>, StoreError> {
+    optional(connection, sql, params, |row| row.get(0).map_err(backend))
+}
+
+/// One bound parameter.
+pub(crate) type P<'a> = ToSqlOutput<'a>;
+
+/// A text parameter.
+pub(crate) fn text(value: &str) -> P<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(value.as_bytes()))
+}
+
+/// A text parameter or NULL.
+pub(crate) fn opt_text(value: Option<&str>) -> P<'_> {
+    value.map_or(NULL, text)
+}
+
+/// A blob parameter.
+pub(crate) fn blob(value: &[u8]) -> P<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Blob(value))
+}
+
+/// A blob parameter or NULL.
+pub(crate) fn opt_blob(value: Option<&[u8]>) -> P<'_> {
+    value.map_or(NULL, blob)
+}
+
+/// An integer parameter.
+pub(crate) const fn int(value: i64) -> P<'static> {
+    ToSqlOutput::Owned(Value::Integer(value))
+}
+
+/// An integer parameter or NULL.
+pub(crate) fn opt_int(value: Option<i64>) -> P<'static> {
+    value.map_or(NULL, int)
+}
+
+/// The NULL parameter.
+pub(crate) const NULL: P<'static> = ToSqlOutput::Owned(Value::Null);
 
 /// A value that SQLite cannot hold: an instant or counter beyond `i64::MAX`.
 #[derive(Debug)]
@@ -129,9 +227,9 @@ pub(crate) fn state_columns(
 }
 
 /// The values of a family's columns other than `id` and `from_code`, in the
-/// order of [`FamilyValues::bind`].
-pub(crate) struct FamilyValues<'a> {
-    family: &'a RefreshFamily,
+/// order of [`FamilyValues::params`]; owned, so they can travel to the writer.
+pub(crate) struct FamilyValues {
+    pub(crate) family: RefreshFamily,
     scope: String,
     resources: String,
     created_at: i64,
@@ -143,16 +241,13 @@ pub(crate) struct FamilyValues<'a> {
     revoked_at: Option<i64>,
 }
 
-/// A query whose arguments are being bound.
-pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, SqliteArguments<'q>>;
-
-impl<'a> FamilyValues<'a> {
+impl FamilyValues {
     /// The stored form of `family`; an instant or generation SQLite cannot
     /// hold is refused.
-    pub(crate) fn new(family: &'a RefreshFamily) -> Result<Self, StoreError> {
+    pub(crate) fn new(family: &RefreshFamily) -> Result<Self, StoreError> {
         let (state, revoked_reason, revoked_at) = state_columns(family.state())?;
         Ok(Self {
-            family,
+            family: family.clone(),
             scope: family.scope().to_string(),
             resources: resources_json(family.resources())?,
             created_at: time(family.created_at())?,
@@ -165,31 +260,32 @@ impl<'a> FamilyValues<'a> {
         })
     }
 
-    /// Binds, in order: `client_id, subject, scope, resources, dpop_jkt,
+    /// In order: `client_id, subject, scope, resources, dpop_jkt,
     /// created_at, expires_at, current_digest, generation, previous_digest,
     /// previous_rotated_at, state, revoked_reason, revoked_at`.
-    pub(crate) fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
-        let family = self.family;
-        query
-            .bind(family.client_id().as_str())
-            .bind(family.subject().as_str())
-            .bind(self.scope.as_str())
-            .bind(self.resources.as_str())
-            .bind(family.dpop_jkt().map(|j| j.as_bytes().as_slice()))
-            .bind(self.created_at)
-            .bind(self.expires_at)
-            .bind(family.current().as_bytes().as_slice())
-            .bind(self.generation)
-            .bind(family.previous().map(|p| p.digest.as_bytes().as_slice()))
-            .bind(self.previous_rotated_at)
-            .bind(self.state)
-            .bind(self.revoked_reason)
-            .bind(self.revoked_at)
+    pub(crate) fn params(&self) -> [P<'_>; 14] {
+        let family = &self.family;
+        [
+            text(family.client_id().as_str()),
+            text(family.subject().as_str()),
+            text(&self.scope),
+            text(&self.resources),
+            opt_blob(family.dpop_jkt().map(|j| j.as_bytes().as_slice())),
+            int(self.created_at),
+            int(self.expires_at),
+            blob(family.current().as_bytes()),
+            int(self.generation),
+            opt_blob(family.previous().map(|p| p.digest.as_bytes().as_slice())),
+            opt_int(self.previous_rotated_at),
+            text(self.state),
+            opt_text(self.revoked_reason),
+            opt_int(self.revoked_at),
+        ]
     }
 }
 
 /// A [`CodeRecord`] read back from the [`code_columns!`] of a row.
-pub(crate) fn code_from_row(row: &SqliteRow) -> Result<CodeRecord, StoreError> {
+pub(crate) fn code_from_row(row: &Row<'_>) -> Result<CodeRecord, StoreError> {
     let r = Reader::new(row, "code");
     let redirect_uri_source = match r.text("redirect_uri_source")?.as_str() {
         "request" => RedirectUriSource::Request,
@@ -217,7 +313,7 @@ pub(crate) fn code_from_row(row: &SqliteRow) -> Result<CodeRecord, StoreError> {
 }
 
 /// A [`RefreshFamily`] read back from the [`family_columns!`] of a row.
-pub(crate) fn family_from_row(row: &SqliteRow) -> Result<RefreshFamily, StoreError> {
+pub(crate) fn family_from_row(row: &Row<'_>) -> Result<RefreshFamily, StoreError> {
     let r = Reader::new(row, "refresh family");
     let state = match r.text("state")?.as_str() {
         "active" => FamilyState::Active,
@@ -255,7 +351,7 @@ pub(crate) fn family_from_row(row: &SqliteRow) -> Result<RefreshFamily, StoreErr
 }
 
 /// A [`ClientRecord`] read back from the [`client_columns!`] of a row.
-pub(crate) fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
+pub(crate) fn client_from_row(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
     let r = Reader::new(row, "client");
     let metadata = serde_json::from_str(&r.text("metadata")?).map_err(|_| r.corrupt())?;
     Ok(ClientRecord {
@@ -272,7 +368,7 @@ pub(crate) fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreErro
 }
 
 /// An [`AccessTokenRecord`] read back from the [`access_token_columns!`] of a row.
-pub(crate) fn access_token_from_row(row: &SqliteRow) -> Result<AccessTokenRecord, StoreError> {
+pub(crate) fn access_token_from_row(row: &Row<'_>) -> Result<AccessTokenRecord, StoreError> {
     let r = Reader::new(row, "access token");
     let subject = match r.opt_text("subject")? {
         Some(s) => Some(Subject::parse(&s).map_err(|_| r.corrupt())?),
@@ -297,7 +393,7 @@ pub(crate) fn access_token_from_row(row: &SqliteRow) -> Result<AccessTokenRecord
 
 /// A [`ConsentRecord`] read back from the `resources`, `scope`,
 /// `loopback_redirect` and `updated_at` of a row.
-pub(crate) fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreError> {
+pub(crate) fn consent_from_row(row: &Row<'_>) -> Result<ConsentRecord, StoreError> {
     let r = Reader::new(row, "consent");
     Ok(ConsentRecord {
         resources: r.resources("resources")?,
@@ -309,7 +405,7 @@ pub(crate) fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreEr
 
 /// A [`StoredKey`] read back from a `signing_keys` row. The PKCS#8 bytes go
 /// straight into a zeroizing buffer.
-pub(crate) fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
+pub(crate) fn key_from_row(row: &Row<'_>) -> Result<StoredKey, StoreError> {
     let r = Reader::new(row, "signing key");
     let status = KeyStatus::parse(&r.text("status")?).ok_or_else(|| r.corrupt())?;
     Ok(StoredKey {
@@ -322,7 +418,7 @@ pub(crate) fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
 }
 
 /// A [`UserRecord`] read back from a `users` row.
-pub(crate) fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
+pub(crate) fn user_from_row(row: &Row<'_>) -> Result<UserRecord, StoreError> {
     let r = Reader::new(row, "user");
     Ok(UserRecord {
         username: r.subject("username")?,
@@ -340,13 +436,13 @@ pub(crate) fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
 }
 
 /// Reads typed values out of one row; every failure is `Corrupt { what }`.
-struct Reader<'r> {
-    row: &'r SqliteRow,
+struct Reader<'r, 's> {
+    row: &'r Row<'s>,
     what: &'static str,
 }
 
-impl<'r> Reader<'r> {
-    const fn new(row: &'r SqliteRow, what: &'static str) -> Self {
+impl<'r, 's> Reader<'r, 's> {
+    const fn new(row: &'r Row<'s>, what: &'static str) -> Self {
         Self { row, what }
     }
 
@@ -354,11 +450,8 @@ impl<'r> Reader<'r> {
         StoreError::Corrupt { what: self.what }
     }
 
-    fn get<T>(&self, column: &str) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-    {
-        self.row.try_get(column).map_err(|_| self.corrupt())
+    fn get<T: FromSql>(&self, column: &str) -> Result<T, StoreError> {
+        self.row.get(column).map_err(|_| self.corrupt())
     }
 
     fn text(&self, column: &str) -> Result<String, StoreError> {

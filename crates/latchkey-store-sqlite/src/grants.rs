@@ -8,12 +8,14 @@ use latchkey_token::code::{CodeRecord, Consumption};
 use latchkey_token::refresh::{FamilyId, FamilyState, RefreshFamily, RevocationReason};
 use latchkey_types::{ClientId, Subject, TokenDigest, UnixTime};
 
+use rusqlite::Connection;
+
+use crate::SqliteStore;
 use crate::codec::{
-    FamilyValues, Query, access_token_columns, access_token_from_row, backend, code_columns,
-    code_from_row, count, family_columns, family_from_row, insert_error, resources_json, rows,
-    source_str, time,
+    FamilyValues, P, access_token_columns, access_token_from_row, all, backend, blob, code_columns,
+    code_from_row, count, execute, family_columns, family_from_row, insert_error, int, opt_blob,
+    opt_text, optional, resources_json, rows, scalar, source_str, text, time,
 };
-use crate::{SqliteStore, begin_immediate};
 
 /// Inserts a refresh family: `?1` its id, `?2`-`?15` its [`FamilyValues`],
 /// `?16` the code it came from, `?17` the code-replay reason. One statement,
@@ -81,77 +83,152 @@ macro_rules! insert_access_token_sql {
     };
 }
 
-/// Binds the seven values of [`insert_access_token_sql!`], in order.
-fn bind_access_token<'q>(
-    query: Query<'q>,
-    token: &'q AccessTokenRecord,
-) -> Result<Query<'q>, StoreError> {
-    Ok(query
-        .bind(token.jti.as_str())
-        .bind(token.client_id.as_str())
-        .bind(token.subject.as_ref().map(|s| s.as_str()))
-        .bind(token.family.as_ref().map(|f| f.as_bytes().as_slice()))
-        .bind(token.from_code.as_ref().map(|d| d.as_bytes().as_slice()))
-        .bind(time(token.expires_at)?)
-        .bind(i64::from(token.revoked)))
+/// The seven values of [`insert_access_token_sql!`], in order.
+fn access_token_params(token: &AccessTokenRecord) -> Result<[P<'_>; 7], StoreError> {
+    Ok([
+        text(&token.jti),
+        text(token.client_id.as_str()),
+        opt_text(token.subject.as_ref().map(|s| s.as_str())),
+        opt_blob(token.family.as_ref().map(|f| f.as_bytes().as_slice())),
+        opt_blob(token.from_code.as_ref().map(|d| d.as_bytes().as_slice())),
+        int(time(token.expires_at)?),
+        int(i64::from(token.revoked)),
+    ])
+}
+
+/// Inserts a family (see [`insert_family_sql!`]).
+fn insert_family_now(
+    connection: &Connection,
+    values: &FamilyValues,
+    from_code: Option<&TokenDigest>,
+) -> Result<(), StoreError> {
+    let id = values.family.id();
+    let params = std::iter::once(blob(id.as_bytes()))
+        .chain(values.params())
+        .chain([
+            opt_blob(from_code.map(|d| d.as_bytes().as_slice())),
+            text(RevocationReason::CodeReplay.as_str()),
+        ]);
+    execute(connection, insert_family_sql!(), params).map_err(insert_error)?;
+    Ok(())
+}
+
+/// Inserts an access-token record (see [`insert_access_token_sql!`]).
+fn record_access_token_now(
+    connection: &Connection,
+    token: &AccessTokenRecord,
+) -> Result<(), StoreError> {
+    execute(
+        connection,
+        insert_access_token_sql!("?1", "?2", "?3", "?4", "?5", "?6", "?7"),
+        access_token_params(token)?,
+    )
+    .map_err(insert_error)?;
+    Ok(())
+}
+
+/// The compare-and-set of a rotation; `true` if it applied.
+fn rotate_now(connection: &Connection, values: &FamilyValues) -> Result<bool, StoreError> {
+    let next = &values.family;
+    let Some(expected) = next.generation().checked_sub(1) else {
+        // Generation 0 is never the result of a rotation.
+        return Ok(false);
+    };
+    let expected = count(expected, "generation")?;
+    let id = next.id();
+    let params = values
+        .params()
+        .into_iter()
+        .chain([blob(id.as_bytes()), int(expected)]);
+    let updated = execute(connection, rotate_family_sql!(), params).map_err(insert_error)?;
+    Ok(updated == 1)
+}
+
+/// The answer of a rotation, the family as it stands when it lost.
+fn rotation_result(
+    connection: &Connection,
+    applied: bool,
+    id: &FamilyId,
+) -> Result<Rotated, StoreError> {
+    if applied {
+        return Ok(Rotated::Applied);
+    }
+    // The family as it stands after the rotation that won (or the
+    // revocation); never the one this caller tried to write.
+    let current = family_by_id(connection, id)?;
+    Ok(Rotated::Lost(current.map(Box::new)))
 }
 
 impl GrantStore for SqliteStore {
     async fn insert_code(&self, record: &CodeRecord) -> Result<(), StoreError> {
+        let record = record.clone();
         let resources = resources_json(record.resources())?;
-        sqlx::query(concat!(
-            "INSERT INTO codes (",
-            code_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(record.digest().as_bytes().as_slice())
-        .bind(record.client_id().as_str())
-        .bind(record.redirect_uri().as_str())
-        .bind(source_str(record.redirect_uri_source()))
-        .bind(record.code_challenge().as_str())
-        .bind(record.code_challenge().method().as_str())
-        .bind(resources)
-        .bind(record.scope().to_string())
-        .bind(record.subject().as_str())
-        .bind(time(record.auth_time())?)
-        .bind(record.dpop_jkt().map(|j| j.as_bytes().as_slice()))
-        .bind(time(record.issued_at())?)
-        .bind(time(record.expires_at())?)
-        .execute(&mut *self.writer().await?)
+        let scope = record.scope().to_string();
+        let auth_time = time(record.auth_time())?;
+        let issued_at = time(record.issued_at())?;
+        let expires_at = time(record.expires_at())?;
+        self.write(move |connection| {
+            execute(
+                connection,
+                concat!(
+                    "INSERT INTO codes (",
+                    code_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ),
+                [
+                    blob(record.digest().as_bytes()),
+                    text(record.client_id().as_str()),
+                    text(record.redirect_uri().as_str()),
+                    text(source_str(record.redirect_uri_source())),
+                    text(record.code_challenge().as_str()),
+                    text(record.code_challenge().method().as_str()),
+                    text(&resources),
+                    text(&scope),
+                    text(record.subject().as_str()),
+                    int(auth_time),
+                    opt_blob(record.dpop_jkt().map(|j| j.as_bytes().as_slice())),
+                    int(issued_at),
+                    int(expires_at),
+                ],
+            )
+            .map_err(insert_error)?;
+            Ok(())
+        })
         .await
-        .map_err(insert_error)?;
-        Ok(())
     }
 
     /// One conditional `UPDATE ... RETURNING`: the row changes for exactly one
-    /// caller (OAuth 2.1 section 4.1.3).
+    /// caller (OAuth 2.1 section 4.1.3). A consumed row that does not read
+    /// back is `Corrupt`, and stays consumed (fails closed).
     async fn consume_code(&self, digest: &TokenDigest) -> Result<Consumption, StoreError> {
-        let consumed = sqlx::query(concat!(
-            "UPDATE codes SET consumed = 1 WHERE digest = ? AND consumed = 0 RETURNING ",
-            code_columns!()
-        ))
-        .bind(digest.as_bytes().as_slice())
-        // `fetch_all` steps the statement to completion, so the update is
-        // finished (and committed) before the connection goes back to the pool.
-        .fetch_all(&mut *self.writer().await?)
-        .await
-        .map_err(backend)?;
-        if let Some(row) = consumed.first() {
-            return Ok(Consumption::First(code_from_row(row)?));
-        }
-        let existing = sqlx::query(concat!(
-            "SELECT ",
-            code_columns!(),
-            " FROM codes WHERE digest = ?"
-        ))
-        .bind(digest.as_bytes().as_slice())
-        .fetch_optional(&mut *self.reader().await?)
-        .await
-        .map_err(backend)?;
-        Ok(match existing {
-            Some(row) => Consumption::AlreadyConsumed(code_from_row(&row)?),
-            None => Consumption::Unknown,
+        let digest = *digest;
+        self.write(move |connection| {
+            let consumed = all(
+                connection,
+                concat!(
+                    "UPDATE codes SET consumed = 1 WHERE digest = ?1 AND consumed = 0 RETURNING ",
+                    code_columns!()
+                ),
+                [blob(digest.as_bytes())],
+                code_from_row,
+            )?;
+            if let Some(first) = consumed.into_iter().next() {
+                // Kept even when the row is corrupt: the answer is the
+                // error, the consumption commits.
+                return Ok(first.map(Consumption::First));
+            }
+            let existing = optional(
+                connection,
+                concat!("SELECT ", code_columns!(), " FROM codes WHERE digest = ?1"),
+                [blob(digest.as_bytes())],
+                |row| Ok(code_from_row(row)),
+            )?;
+            Ok(match existing {
+                Some(code) => code.map(Consumption::AlreadyConsumed),
+                None => Ok(Consumption::Unknown),
+            })
         })
+        .await?
     }
 
     async fn insert_family(
@@ -160,185 +237,142 @@ impl GrantStore for SqliteStore {
         from_code: Option<&TokenDigest>,
     ) -> Result<(), StoreError> {
         let values = FamilyValues::new(family)?;
-        let id = family.id();
-        // One statement, so one transaction: the trigger of migration 0003
-        // indexes the current digest, and a replay that revoked the code
-        // before we got here (its tombstone) makes the family land revoked,
-        // with the tombstone's time.
-        let insert = sqlx::query(insert_family_sql!()).bind(id.as_bytes().as_slice());
-        values
-            .bind(insert)
-            .bind(from_code.map(|d| d.as_bytes().as_slice()))
-            .bind(RevocationReason::CodeReplay.as_str())
-            .execute(&mut *self.writer().await?)
+        let from_code = from_code.copied();
+        self.write(move |connection| insert_family_now(connection, &values, from_code.as_ref()))
             .await
-            .map_err(insert_error)?;
-        Ok(())
     }
 
     async fn family_by_token(
         &self,
         digest: &TokenDigest,
     ) -> Result<Option<RefreshFamily>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            family_columns!(),
-            " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-             WHERE t.digest = ?"
-        ))
-        .bind(digest.as_bytes().as_slice())
-        .fetch_optional(&mut *self.reader().await?)
+        let digest = *digest;
+        self.read(move |connection| {
+            optional(
+                connection,
+                concat!(
+                    "SELECT ",
+                    family_columns!(),
+                    " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                     WHERE t.digest = ?1"
+                ),
+                [blob(digest.as_bytes())],
+                family_from_row,
+            )
+        })
         .await
-        .map_err(backend)?;
-        row.as_ref().map(family_from_row).transpose()
     }
 
     /// Compare-and-set on the generation in one conditional `UPDATE`, whose
     /// trigger indexes the new current digest in the same statement (OAuth
     /// 2.1 section 4.3.1).
     async fn rotate_family(&self, next: &RefreshFamily) -> Result<Rotated, StoreError> {
-        let id = next.id();
-        let Some(expected) = next.generation().checked_sub(1) else {
-            // Generation 0 is never the result of a rotation.
-            let current = family_by_id(&mut *self.reader().await?, &id).await?;
-            return Ok(Rotated::Lost(current.map(Box::new)));
-        };
-        let expected = count(expected, "generation")?;
         let values = FamilyValues::new(next)?;
-        // One statement, so one transaction: the trigger of migration 0003
-        // indexes the new current digest only if the compare-and-set applied.
-        let update = sqlx::query(rotate_family_sql!());
-        let updated = values
-            .bind(update)
-            .bind(id.as_bytes().as_slice())
-            .bind(expected)
-            .execute(&mut *self.writer().await?)
-            .await
-            .map_err(insert_error)?
-            .rows_affected();
-        if updated == 0 {
-            // The family as it stands after the rotation that won (or the
-            // revocation); never the one this caller tried to write.
-            let current = family_by_id(&mut *self.reader().await?, &id).await?;
-            return Ok(Rotated::Lost(current.map(Box::new)));
-        }
-        Ok(Rotated::Applied)
+        self.write(move |connection| {
+            let applied = rotate_now(connection, &values)?;
+            rotation_result(connection, applied, &values.family.id())
+        })
+        .await
     }
 
     /// Sets the state of an active family (the current token and generation
     /// stay as stored) and revokes its access tokens, in one transaction.
     async fn revoke_family(&self, revoked: &RefreshFamily) -> Result<(), StoreError> {
         let id = revoked.id();
-        let mut writer = self.writer().await?;
-        let mut tx = begin_immediate(&mut writer).await?;
-        if let FamilyState::Revoked { reason, at } = revoked.state() {
-            revoke_families(&mut tx, Families::Id(&id), reason, at).await?;
-        }
-        sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE family_id = ?")
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
+        let state = revoked.state();
+        self.write(move |connection| {
+            if let FamilyState::Revoked { reason, at } = state {
+                revoke_families(connection, &Families::Id(&id), reason, at)?;
+            }
+            execute(
+                connection,
+                "UPDATE access_tokens SET revoked = 1 WHERE family_id = ?1",
+                [blob(id.as_bytes())],
+            )
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            Ok(())
+        })
+        .await
     }
 
-    /// One statement on the writer, so atomic with respect to every
-    /// revocation: the token lands revoked if its code carries a tombstone or
-    /// its family is revoked.
+    /// One statement, atomic with respect to every revocation: the token
+    /// lands revoked if its code carries a tombstone or its family is
+    /// revoked.
     async fn record_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError> {
-        let insert = sqlx::query(insert_access_token_sql!(
-            "?1", "?2", "?3", "?4", "?5", "?6", "?7"
-        ));
-        bind_access_token(insert, token)?
-            .execute(&mut *self.writer().await?)
+        let token = token.clone();
+        self.write(move |connection| record_access_token_now(connection, &token))
             .await
-            .map_err(insert_error)?;
-        Ok(())
     }
 
-    /// With a family, one batch on the writer: the two inserts in one
-    /// `IMMEDIATE` transaction, so one hand-off to SQLite's worker thread.
+    /// The family insert and the access-token insert in one operation of the
+    /// writer, so in one transaction.
     async fn record_issuance(
         &self,
         family: Option<NewFamily<'_>>,
         token: &AccessTokenRecord,
     ) -> Result<(), StoreError> {
-        let Some(new) = family else {
-            return self.record_access_token(token).await;
+        let token = token.clone();
+        let family = match family {
+            Some(new) => Some((FamilyValues::new(new.family)?, new.from_code.copied())),
+            None => None,
         };
-        let values = FamilyValues::new(new.family)?;
-        let id = new.family.id();
-        let batch = sqlx::query(concat!(
-            "BEGIN IMMEDIATE; ",
-            insert_family_sql!(),
-            "; ",
-            insert_access_token_sql!("?18", "?19", "?20", "?21", "?22", "?23", "?24"),
-            "; COMMIT"
-        ))
-        .bind(id.as_bytes().as_slice());
-        let batch = values
-            .bind(batch)
-            .bind(new.from_code.map(|d| d.as_bytes().as_slice()))
-            .bind(RevocationReason::CodeReplay.as_str());
-        self.writer.batch(bind_access_token(batch, token)?).await?;
-        Ok(())
+        self.write(move |connection| {
+            if let Some((values, from_code)) = &family {
+                insert_family_now(connection, values, from_code.as_ref())?;
+            }
+            record_access_token_now(connection, &token)
+        })
+        .await
     }
 
-    /// One batch on the writer: the compare-and-set `UPDATE ... RETURNING`
-    /// and an insert of the token guarded by `changes() = 1` (the number of
-    /// rows that `UPDATE` itself changed, not counting its trigger's), in one
-    /// `IMMEDIATE` transaction.
+    /// The compare-and-set `UPDATE` and, only if it applied, the insert of
+    /// the token, in one operation of the writer, so in one transaction.
     async fn rotate_family_with_token(
         &self,
         next: &RefreshFamily,
         token: &AccessTokenRecord,
     ) -> Result<Rotated, StoreError> {
-        let id = next.id();
-        let Some(expected) = next.generation().checked_sub(1) else {
-            let current = family_by_id(&mut *self.reader().await?, &id).await?;
-            return Ok(Rotated::Lost(current.map(Box::new)));
-        };
-        let expected = count(expected, "generation")?;
         let values = FamilyValues::new(next)?;
-        let batch = sqlx::query(concat!(
-            "BEGIN IMMEDIATE; ",
-            rotate_family_sql!(),
-            " RETURNING generation; ",
-            insert_access_token_sql!("?17", "?18", "?19", "?20", "?21", "?22", "?23"),
-            " WHERE changes() = 1; COMMIT"
-        ));
-        let batch = values
-            .bind(batch)
-            .bind(id.as_bytes().as_slice())
-            .bind(expected);
-        let applied = self.writer.batch(bind_access_token(batch, token)?).await?;
-        if applied.is_empty() {
-            let current = family_by_id(&mut *self.reader().await?, &id).await?;
-            return Ok(Rotated::Lost(current.map(Box::new)));
-        }
-        Ok(Rotated::Applied)
+        let token = token.clone();
+        self.write(move |connection| {
+            let applied = rotate_now(connection, &values)?;
+            if applied {
+                record_access_token_now(connection, &token)?;
+            }
+            rotation_result(connection, applied, &values.family.id())
+        })
+        .await
     }
 
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            access_token_columns!(),
-            " FROM access_tokens WHERE jti = ?"
-        ))
-        .bind(jti)
-        .fetch_optional(&mut *self.reader().await?)
+        let jti = jti.to_owned();
+        self.read(move |connection| {
+            optional(
+                connection,
+                concat!(
+                    "SELECT ",
+                    access_token_columns!(),
+                    " FROM access_tokens WHERE jti = ?1"
+                ),
+                [text(&jti)],
+                access_token_from_row,
+            )
+        })
         .await
-        .map_err(backend)?;
-        row.as_ref().map(access_token_from_row).transpose()
     }
 
     async fn revoke_access_token(&self, jti: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE jti = ?")
-            .bind(jti)
-            .execute(&mut *self.writer().await?)
-            .await
+        let jti = jti.to_owned();
+        self.write(move |connection| {
+            let changed = execute(
+                connection,
+                "UPDATE access_tokens SET revoked = 1 WHERE jti = ?1",
+                [text(&jti)],
+            )
             .map_err(backend)?;
-        Ok(result.rows_affected() > 0)
+            Ok(changed > 0)
+        })
+        .await
     }
 
     /// Revokes the families issued from the code and every access token issued
@@ -350,57 +384,55 @@ impl GrantStore for SqliteStore {
         code: &TokenDigest,
         now: UnixTime,
     ) -> Result<RevokedGrant, StoreError> {
-        let digest = code;
-        let code = code.as_bytes().as_slice();
-        let mut writer = self.writer().await?;
-        let mut tx = begin_immediate(&mut writer).await?;
-        // The tombstone: what the first redemption stores after this
-        // transaction lands revoked (see `insert_family`, `record_access_token`).
-        sqlx::query("UPDATE codes SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL")
-            .bind(time(now)?)
-            .bind(code)
-            .execute(&mut *tx)
-            .await
+        let digest = *code;
+        let now_secs = time(now)?;
+        self.write(move |connection| {
+            let code = blob(digest.as_bytes());
+            // The tombstone: what the first redemption stores after this
+            // transaction lands revoked (see `insert_family`,
+            // `record_access_token`).
+            execute(
+                connection,
+                "UPDATE codes SET revoked_at = ?1 WHERE digest = ?2 AND revoked_at IS NULL",
+                [int(now_secs), code.clone()],
+            )
             .map_err(backend)?;
-        let failed_at: Option<i64> =
-            sqlx::query_scalar("SELECT failed_at FROM codes WHERE digest = ?")
-                .bind(code)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?
-                .flatten();
-        let families: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE from_code = ?")
-                .bind(code)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
-        revoke_families(
-            &mut tx,
-            Families::FromCode(digest),
-            RevocationReason::CodeReplay,
-            now,
-        )
-        .await?;
-        let access_tokens = sqlx::query(
-            "UPDATE access_tokens SET revoked = 1 WHERE from_code = ? \
-             OR family_id IN (SELECT id FROM refresh_families WHERE from_code = ?)",
-        )
-        .bind(code)
-        .bind(code)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        tx.commit().await.map_err(backend)?;
-        Ok(RevokedGrant {
-            families: rows(families),
-            access_tokens,
-            failed_redemption_at: failed_at
-                .map(|at| u64::try_from(at).map(UnixTime::from_secs))
-                .transpose()
-                .map_err(|_| StoreError::Corrupt { what: "code" })?,
+            let failed_at = scalar(
+                connection,
+                "SELECT failed_at FROM codes WHERE digest = ?1",
+                [code.clone()],
+            )?
+            .flatten();
+            let families = scalar(
+                connection,
+                "SELECT COUNT(*) FROM refresh_families WHERE from_code = ?1",
+                [code.clone()],
+            )?
+            .flatten()
+            .unwrap_or(0);
+            revoke_families(
+                connection,
+                &Families::FromCode(&digest),
+                RevocationReason::CodeReplay,
+                now,
+            )?;
+            let access_tokens = execute(
+                connection,
+                "UPDATE access_tokens SET revoked = 1 WHERE from_code = ?1 \
+                 OR family_id IN (SELECT id FROM refresh_families WHERE from_code = ?1)",
+                [code],
+            )
+            .map_err(backend)?;
+            Ok(RevokedGrant {
+                families: rows(families),
+                access_tokens: access_tokens as u64,
+                failed_redemption_at: failed_at
+                    .map(|at| u64::try_from(at).map(UnixTime::from_secs))
+                    .transpose()
+                    .map_err(|_| StoreError::Corrupt { what: "code" })?,
+            })
         })
+        .await
     }
 
     async fn mark_redemption_failed(
@@ -408,16 +440,21 @@ impl GrantStore for SqliteStore {
         code: &TokenDigest,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE codes SET failed_at = ? WHERE digest = ? AND failed_at IS NULL")
-            .bind(time(now)?)
-            .bind(code.as_bytes().as_slice())
-            .execute(&mut *self.writer().await?)
-            .await
+        let digest = *code;
+        let now = time(now)?;
+        self.write(move |connection| {
+            execute(
+                connection,
+                "UPDATE codes SET failed_at = ?1 WHERE digest = ?2 AND failed_at IS NULL",
+                [int(now), blob(digest.as_bytes())],
+            )
             .map_err(backend)?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
-    /// Deletes up to `limit` expired rows in one `IMMEDIATE` transaction,
+    /// Deletes up to `limit` expired rows in one operation of the writer,
     /// codes first, then the `refresh_tokens` rows of expired families, then
     /// the families (only once their rows are gone, so the cascade deletes
     /// nothing uncounted), access-token records and replay keys, each
@@ -426,39 +463,41 @@ impl GrantStore for SqliteStore {
     async fn purge_expired(&self, now: UnixTime, limit: u64) -> Result<u64, StoreError> {
         let tombstones_until = time(now.saturating_sub(CODE_TOMBSTONE_MARGIN))?;
         let now = time(now)?;
-        let mut writer = self.writer().await?;
-        let mut tx = begin_immediate(&mut writer).await?;
-        let mut left = limit;
-        // A revoked code stays as a tombstone for the margin past its expiry.
-        let statements = [
-            "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes \
-             WHERE expires_at < ?1 AND (revoked_at IS NULL OR expires_at < ?2) LIMIT ?3)",
-            "DELETE FROM refresh_tokens WHERE digest IN (SELECT t.digest \
-             FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
-             WHERE f.expires_at < ?1 LIMIT ?3)",
-            "DELETE FROM refresh_families WHERE id IN \
-             (SELECT id FROM refresh_families WHERE expires_at < ?1 LIMIT ?3)",
-            "DELETE FROM access_tokens WHERE jti IN \
-             (SELECT jti FROM access_tokens WHERE expires_at < ?1 LIMIT ?3)",
-            "DELETE FROM replay WHERE key IN \
-             (SELECT key FROM replay WHERE expires_at < ?1 LIMIT ?3)",
-        ];
-        for statement in statements {
-            if left == 0 {
-                break;
+        self.write(move |connection| {
+            let mut left = limit;
+            // A revoked code stays as a tombstone for the margin past its expiry.
+            let statements = [
+                "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes \
+                 WHERE expires_at < ?1 AND (revoked_at IS NULL OR expires_at < ?2) LIMIT ?3)",
+                "DELETE FROM refresh_tokens WHERE digest IN (SELECT t.digest \
+                 FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
+                 WHERE f.expires_at < ?1 LIMIT ?3)",
+                "DELETE FROM refresh_families WHERE id IN \
+                 (SELECT id FROM refresh_families WHERE expires_at < ?1 LIMIT ?3)",
+                "DELETE FROM access_tokens WHERE jti IN \
+                 (SELECT jti FROM access_tokens WHERE expires_at < ?1 LIMIT ?3)",
+                "DELETE FROM replay WHERE key IN \
+                 (SELECT key FROM replay WHERE expires_at < ?1 LIMIT ?3)",
+            ];
+            for statement in statements {
+                if left == 0 {
+                    break;
+                }
+                let deleted = execute(
+                    connection,
+                    statement,
+                    [
+                        int(now),
+                        int(tombstones_until),
+                        int(i64::try_from(left).unwrap_or(i64::MAX)),
+                    ],
+                )
+                .map_err(backend)?;
+                left = left.saturating_sub(deleted as u64);
             }
-            let deleted = sqlx::query(statement)
-                .bind(now)
-                .bind(tombstones_until)
-                .bind(i64::try_from(left).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-            left = left.saturating_sub(deleted);
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(limit.saturating_sub(left))
+            Ok(limit.saturating_sub(left))
+        })
+        .await
     }
 }
 
@@ -476,63 +515,53 @@ pub(crate) enum Families<'a> {
 
 /// Revokes the still-active families `which` names at `at`, keeping the
 /// first reason of the ones already revoked; returns how many changed.
-pub(crate) async fn revoke_families(
-    tx: &mut sqlx::SqliteConnection,
-    which: Families<'_>,
+pub(crate) fn revoke_families(
+    connection: &Connection,
+    which: &Families<'_>,
     reason: RevocationReason,
     at: UnixTime,
 ) -> Result<u64, StoreError> {
     let at = time(at)?;
-    let query = match which {
-        Families::Id(id) => sqlx::query(
-            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
-             WHERE state = 'active' AND id = ?",
-        )
-        .bind(reason.as_str())
-        .bind(at)
-        .bind(id.as_bytes().as_slice()),
-        Families::FromCode(code) => sqlx::query(
-            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
-             WHERE state = 'active' AND from_code = ?",
-        )
-        .bind(reason.as_str())
-        .bind(at)
-        .bind(code.as_bytes().as_slice()),
-        Families::Client(client_id) => sqlx::query(
-            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
-             WHERE state = 'active' AND client_id = ?",
-        )
-        .bind(reason.as_str())
-        .bind(at)
-        .bind(client_id.as_str()),
-        Families::Subject(subject) => sqlx::query(
-            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?, revoked_at = ? \
-             WHERE state = 'active' AND subject = ?",
-        )
-        .bind(reason.as_str())
-        .bind(at)
-        .bind(subject.as_str()),
+    let (sql, key) = match which {
+        Families::Id(id) => (
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?1, revoked_at = ?2 \
+             WHERE state = 'active' AND id = ?3",
+            blob(id.as_bytes()),
+        ),
+        Families::FromCode(code) => (
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?1, revoked_at = ?2 \
+             WHERE state = 'active' AND from_code = ?3",
+            blob(code.as_bytes()),
+        ),
+        Families::Client(client_id) => (
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?1, revoked_at = ?2 \
+             WHERE state = 'active' AND client_id = ?3",
+            text(client_id.as_str()),
+        ),
+        Families::Subject(subject) => (
+            "UPDATE refresh_families SET state = 'revoked', revoked_reason = ?1, revoked_at = ?2 \
+             WHERE state = 'active' AND subject = ?3",
+            text(subject.as_str()),
+        ),
     };
-    let result = query.execute(tx).await.map_err(backend)?;
-    Ok(result.rows_affected())
+    let changed =
+        execute(connection, sql, [text(reason.as_str()), int(at), key]).map_err(backend)?;
+    Ok(changed as u64)
 }
 
-/// The family with this id, read through `executor`.
-async fn family_by_id<'e, E>(
-    executor: E,
+/// The family with this id.
+fn family_by_id(
+    connection: &Connection,
     id: &FamilyId,
-) -> Result<Option<RefreshFamily>, StoreError>
-where
-    E: sqlx::SqliteExecutor<'e>,
-{
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        family_columns!(),
-        " FROM refresh_families f WHERE f.id = ?"
-    ))
-    .bind(id.as_bytes().as_slice())
-    .fetch_optional(executor)
-    .await
-    .map_err(backend)?;
-    row.as_ref().map(family_from_row).transpose()
+) -> Result<Option<RefreshFamily>, StoreError> {
+    optional(
+        connection,
+        concat!(
+            "SELECT ",
+            family_columns!(),
+            " FROM refresh_families f WHERE f.id = ?1"
+        ),
+        [blob(id.as_bytes())],
+        family_from_row,
+    )
 }

@@ -22,10 +22,27 @@ async fn store() -> SqliteStore {
 
 /// Runs raw SQL on the writer connection, bypassing the store's checks.
 async fn tamper(store: &SqliteStore, sql: &str) {
-    sqlx::query(sql)
-        .execute(&mut *store.writer().await.unwrap())
+    let sql = sql.to_owned();
+    store
+        .write(move |connection| {
+            connection
+                .execute_batch(&sql)
+                .map_err(crate::codec::backend)
+        })
         .await
         .expect("tamper with a row");
+}
+
+/// One integer read by raw SQL on the writer connection.
+async fn integer(store: &SqliteStore, sql: &'static str) -> i64 {
+    store
+        .write(move |connection| {
+            connection
+                .query_row(sql, [], |row| row.get(0))
+                .map_err(crate::codec::backend)
+        })
+        .await
+        .expect("read back")
 }
 
 fn resource() -> latchkey_uri::ResourceUri {
@@ -53,10 +70,7 @@ async fn a_code_with_an_invalid_scope_is_corrupt_not_a_panic() {
     assert_corrupt(store.consume_code(record.digest()).await, "code");
     // The consumption itself committed: a corrupt code fails closed.
     assert_corrupt(store.consume_code(record.digest()).await, "code");
-    let consumed: i64 = sqlx::query_scalar("SELECT consumed FROM codes")
-        .fetch_one(&mut *store.writer().await.unwrap())
-        .await
-        .expect("read back");
+    let consumed = integer(&store, "SELECT consumed FROM codes").await;
     assert_eq!(consumed, 1);
 }
 
@@ -176,10 +190,7 @@ async fn a_family_write_whose_digest_is_taken_leaves_nothing_behind() {
         store.insert_family(&other, None).await,
         Err(StoreError::Duplicate)
     ));
-    let families: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families")
-        .fetch_one(&mut *store.writer().await.unwrap())
-        .await
-        .expect("count");
+    let families = integer(&store, "SELECT COUNT(*) FROM refresh_families").await;
     assert_eq!(families, 1);
 
     let presentation = RefreshPresentation {
@@ -377,11 +388,15 @@ async fn an_instant_beyond_i64_is_refused_not_clamped() {
 #[tokio::test]
 async fn a_digest_of_the_wrong_length_is_refused_by_the_schema() {
     let store = store().await;
-    let result = sqlx::query("INSERT INTO replay (key, expires_at) VALUES (x'00', 1)")
-        .execute(&mut *store.writer().await.unwrap())
-        .await;
+    let result = store
+        .write(|connection| {
+            Ok(connection.execute("INSERT INTO replay (key, expires_at) VALUES (x'00', 1)", []))
+        })
+        .await
+        .expect("the operation ran");
     assert!(
-        matches!(&result, Err(sqlx::Error::Database(db)) if db.is_check_violation()),
+        matches!(&result, Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_CHECK),
         "{result:?}"
     );
 }
@@ -392,11 +407,17 @@ async fn readers_cannot_write() {
     let store = SqliteStore::open(&dir.join("store.db"))
         .await
         .expect("open");
-    let result = sqlx::query("INSERT INTO replay (key, expires_at) VALUES (zeroblob(32), 1)")
-        .execute(&mut *store.reader().await.unwrap())
-        .await;
+    let result = store
+        .read(|connection| {
+            Ok(connection.execute(
+                "INSERT INTO replay (key, expires_at) VALUES (zeroblob(32), 1)",
+                [],
+            ))
+        })
+        .await
+        .expect("the operation ran");
     assert!(
-        matches!(result, Err(sqlx::Error::Database(_))),
+        matches!(result, Err(rusqlite::Error::SqliteFailure(_, _))),
         "{result:?}"
     );
     store.close().await;
@@ -576,12 +597,123 @@ async fn every_lookup_uses_an_index() {
 
 /// The `detail` column of `EXPLAIN QUERY PLAN`.
 async fn explain(store: &SqliteStore, statement: &str) -> Vec<String> {
-    use sqlx::Row;
-    sqlx::query(&format!("EXPLAIN QUERY PLAN {statement}"))
-        .fetch_all(&mut *store.writer().await.unwrap())
+    let sql = format!("EXPLAIN QUERY PLAN {statement}");
+    store
+        .write(move |connection| {
+            let mut prepared = connection.prepare(&sql).map_err(crate::codec::backend)?;
+            // The plan does not depend on the values; every parameter is NULL.
+            let nulls = vec![rusqlite::types::Null; prepared.parameter_count()];
+            let details = prepared
+                .query_map(rusqlite::params_from_iter(nulls), |row| {
+                    row.get::<_, String>("detail")
+                })
+                .map_err(crate::codec::backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(crate::codec::backend)?;
+            Ok(details)
+        })
         .await
         .expect("explain")
-        .iter()
-        .map(|row| row.try_get::<String, _>("detail").expect("detail column"))
-        .collect()
+}
+
+/// Concurrent writes share transactions (fewer commits than writes), every
+/// caller gets its own answer, and a write that fails inside a shared
+/// transaction is rolled back alone: the others commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_share_commits_and_a_failure_is_rolled_back_alone() {
+    let dir = temp_dir("group-commit");
+    let path = dir.join("store.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let mut rng = conformance::rng(38);
+    let taken = conformance::code_record(&client(), &mut rng);
+    store.insert_code(&taken).await.expect("insert");
+    let commits_before = store.connections.commits();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut fresh = Vec::new();
+    for n in 0..256 {
+        let store = store.clone();
+        let record = if n % 4 == 0 {
+            taken.clone()
+        } else {
+            let record = conformance::code_record(&client(), &mut rng);
+            fresh.push(record.clone());
+            record
+        };
+        tasks.spawn(async move { (n, store.insert_code(&record).await) });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (n, result) = joined.expect("task");
+        if n % 4 == 0 {
+            assert!(matches!(result, Err(StoreError::Duplicate)), "{result:?}");
+        } else {
+            result.expect("a fresh code is inserted");
+        }
+    }
+    let commits = store.connections.commits() - commits_before;
+    assert!(
+        commits < 256,
+        "{commits} commits for 256 concurrent writes: nothing was shared"
+    );
+    store.close().await;
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    for record in &fresh {
+        assert!(matches!(
+            store.consume_code(record.digest()).await.expect("consume"),
+            Consumption::First(_)
+        ));
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `synchronous` is NORMAL unless FULL is asked for.
+#[tokio::test]
+async fn synchronous_is_normal_by_default_and_full_on_request() {
+    let dir = temp_dir("synchronous");
+    let path = dir.join("store.db");
+    for (options, expected) in [
+        (crate::SqliteOptions::default(), 1),
+        (
+            crate::SqliteOptions::default().synchronous(crate::Synchronous::Full),
+            2,
+        ),
+    ] {
+        let store = SqliteStore::open_with(&path, options).await.expect("open");
+        assert_eq!(integer(&store, "PRAGMA synchronous").await, expected);
+        assert_eq!(
+            store
+                .write(|connection| {
+                    connection
+                        .query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0))
+                        .map_err(crate::codec::backend)
+                })
+                .await
+                .expect("journal mode"),
+            "wal"
+        );
+        store.close().await;
+    }
+    assert_eq!("full".parse(), Ok(crate::Synchronous::Full));
+    assert_eq!("normal".parse(), Ok(crate::Synchronous::Normal));
+    assert!("FULL ".parse::<crate::Synchronous>().is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Once closed, the store answers with an error, never a hang or a panic.
+#[tokio::test]
+async fn a_closed_store_refuses_operations() {
+    let dir = temp_dir("closed");
+    let store = SqliteStore::open(&dir.join("store.db"))
+        .await
+        .expect("open");
+    store.close().await;
+    assert!(matches!(
+        store.remember_once(&[3; 32], NOW, NOW).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert!(matches!(
+        store.access_token("x").await,
+        Err(StoreError::Backend(_))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }
