@@ -467,7 +467,7 @@ pub const DEFAULT_LOG_FILTER: &str = "warn,latchkey=info,latchkey::access=off";
 /// default; `RUST_LOG=warn,latchkey=info` (or `info`) turns both on.
 pub const ACCESS_LOG_TARGET: &str = "latchkey::access";
 
-/// The filter of [`init_logging`]: `RUST_LOG` when set and valid, else
+/// The filter of `init_logging`: `RUST_LOG` when set and valid, else
 /// [`DEFAULT_LOG_FILTER`].
 pub fn log_filter() -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_from_default_env()
