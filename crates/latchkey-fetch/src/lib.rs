@@ -165,18 +165,7 @@ impl Fetcher {
         basic: Option<&BasicCredentials>,
         max_len: usize,
     ) -> Result<Response, FetchError> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let mut request = self
-            .request(Method::POST, url)?
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(credentials) = basic {
-            request = request.header(AUTHORIZATION, credentials.header_value()?);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|_| FetchError::MalformedUrl)?;
+        let request = self.form_request(url, form, basic)?;
         self.send(request, max_len, None).await
     }
 
@@ -195,6 +184,21 @@ impl Fetcher {
         max_len: usize,
         error_max_len: usize,
     ) -> Result<Response, FetchError> {
+        let request = self.form_request(url, form, basic)?;
+        let errors = ErrorBodies(error_max_len.min(MAX_ERROR_BODY_LEN));
+        self.send(request, max_len, Some(errors)).await
+    }
+
+    /// The `POST` of [`Fetcher::post_form`] and
+    /// [`Fetcher::post_form_reading_errors`]: `form` as an
+    /// `application/x-www-form-urlencoded` body, with HTTP Basic client
+    /// authentication when given, after the checks of `request`.
+    fn form_request(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic: Option<&BasicCredentials>,
+    ) -> Result<Request<Full<Bytes>>, FetchError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -207,8 +211,7 @@ impl Fetcher {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|_| FetchError::MalformedUrl)?;
-        let errors = ErrorBodies(error_max_len.min(MAX_ERROR_BODY_LEN));
-        self.send(request, max_len, Some(errors)).await
+        Ok(request)
     }
 
     /// A request builder for `url` after the checks that need no network:
